@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -32,6 +33,7 @@ MIN_SIDE = 16
 MAX_DIM_RANGE = (32, 4096)
 
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
+_LAB_TO_SRGB = ImageCms.buildTransform(ImageCms.createProfile("LAB"), _SRGB_PROFILE, "LAB", "RGB")
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 
@@ -84,7 +86,11 @@ def load_rgb(
     except UnidentifiedImageError:
         raise ImageInputError(f"{where}: not an image (no decoder recognises the file)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(f"{where}: too many pixels ({exc})") from None
+        # Pillow refused in Image.open, before the size reached us; its message carries the count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)):,} pixels; " if found else ""
+        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+        raise ImageInputError(f"{where}: too many pixels ({count}the limit is {limit:,})") from None
     except ImageInputError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -101,6 +107,8 @@ def to_srgb(image: Image.Image, where: str = "image") -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB in sRGB: alpha over white, ICC profiles honoured."""
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
         image = _high_bit_depth_to_l(image)
+    if image.mode == "LAB":
+        return ImageCms.applyTransform(image, _LAB_TO_SRGB)
     if image.mode in ("P", "PA") and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
@@ -145,7 +153,7 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int, where: str) -> No
     width, height = size
     if width * height > max_pixels:
         raise ImageInputError(
-            f"{where}: too many pixels ({width} x {height} = {width * height:,}; the limit is {max_pixels:,})"
+            f"{where}: too many pixels ({width * height:,} pixels, {width} x {height}; the limit is {max_pixels:,})"
         )
 
 

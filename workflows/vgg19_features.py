@@ -122,9 +122,11 @@ def _local_weights_file(location: str) -> Path:
     import boto3  # only needed for this path; keeps import time low elsewhere
 
     bucket, _, key = location[len("s3://") :].partition("/")
-    cached = Path(tempfile.gettempdir()) / f"nst-vgg19-{hashlib.sha256(location.encode()).hexdigest()[:16]}.h5"
+    # Keep the object's own file name: Keras tells its weights formats apart by suffix (.weights.h5 vs .h5).
+    tag = hashlib.sha256(location.encode()).hexdigest()[:16]
+    cached = Path(tempfile.gettempdir()) / f"nst-vgg19-{tag}-{Path(key).name}"
     if not cached.is_file():
-        partial = cached.with_suffix(".part")
+        partial = cached.with_name(cached.name + ".part")
         try:
             boto3.client("s3").download_file(bucket, key, str(partial))
         except Exception as exc:

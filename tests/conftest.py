@@ -1,0 +1,107 @@
+"""Fixtures shared by every test: an isolated flytekit cache, a real S3 server on loopback, sample images."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Tests never touch real AWS: fixed dummy credentials and region for boto3, s3fs and moto.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("NST_VGG19_WEIGHTS", "random")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_flyte_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point flytekit's local task cache at a temporary folder instead of ~/.flyte."""
+    from flytekit.core import local_cache
+
+    location = tmp_path_factory.mktemp("flyte-local-cache")
+    previous = local_cache.CACHE_LOCATION
+    local_cache.CACHE_LOCATION = str(location)
+    local_cache.LocalTaskCache._initialized = False
+    yield location
+    local_cache.CACHE_LOCATION = previous
+    local_cache.LocalTaskCache._initialized = False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running moto server: a real S3 protocol endpoint on loopback."""
+
+    endpoint: str
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(endpoint=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def flyte_s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """Route flytekit's and boto3's S3 traffic to the loopback server for one test."""
+    monkeypatch.setenv("FLYTE_AWS_ENDPOINT", s3_server.endpoint)
+    monkeypatch.setenv("FLYTE_AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("FLYTE_AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    return s3_server
+
+
+def smooth_pixels(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A photo-like float image in [0, 1]: smooth gradients and soft shapes, not noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    phase = rng.uniform(0, np.pi, size=3)
+    channels = [0.5 + 0.45 * np.sin(4 * x + phase[0]) * np.cos(3 * y + phase[1]), x, 0.5 + 0.4 * np.sin(7 * (x + y) + phase[2])]
+    return np.clip(np.stack(channels, axis=-1), 0, 1).astype(np.float32)
+
+
+def striped_pixels(width: int, height: int) -> np.ndarray:
+    """A style-like image: hard-edged stripes and checks in strong colours."""
+    y, x = np.mgrid[0:height, 0:width]
+    channels = [(np.sin(x / 2.0) > 0) * 0.9, (np.cos(y / 3.0) > 0) * 0.7, ((x + y) % 16 < 8) * 0.8]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def write_image(tmp_path: Path) -> Callable[..., Path]:
+    """Write a synthetic image file: ``write_image("a.jpg", 64, 48)``; ``style=True`` for the striped kind."""
+
+    def write(name: str, width: int = 64, height: int = 48, *, style: bool = False, **save_args) -> Path:
+        pixels = striped_pixels(width, height) if style else smooth_pixels(width, height)
+        path = tmp_path / name
+        Image.fromarray(to_uint8(pixels), "RGB").save(path, **save_args)
+        return path
+
+    return write

@@ -1,0 +1,206 @@
+"""The plain-TensorFlow engine: truncated VGG19, one forward+backward per step, resumable Adam, weights sources."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import smooth_pixels, striped_pixels
+from workflows import vgg19_features
+from workflows.style_engine import ADAM_SETTINGS, LossWeights, StyleTransfer, gram_matrix
+from workflows.vgg19_features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
+
+RANDOM = WeightsSource("random")
+
+
+@pytest.fixture(scope="module")
+def engine() -> StyleTransfer:
+    return StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), extractor_weights=RANDOM)
+
+
+def test_engine_imports_no_flytekit() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, workflows.style_engine; print('flytekit' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_extractor_is_truncated_after_block5_conv2() -> None:
+    names = [layer.name for layer in feature_extractor(RANDOM).layers]
+    assert names[-1] == "block5_conv2"
+    assert not {"block5_conv3", "block5_conv4", "block5_pool"} & set(names)
+    assert [o.shape[-1] for o in feature_extractor(RANDOM).outputs] == [64, 128, 256, 512, 512, 512]
+
+
+def test_gram_matrix_matches_definition() -> None:
+    features = tf.random.stateless_normal((1, 3, 4, 5), seed=(1, 2))
+    flat = tf.reshape(features, (12, 5)).numpy()
+    np.testing.assert_allclose(gram_matrix(features).numpy()[0], flat.T @ flat / 12, rtol=1e-5)
+
+
+def _live_op_types(function: tf.types.experimental.ConcreteFunction) -> collections.Counter:
+    """Op types that the step's outputs and side effects depend on (what TF keeps when it prunes the body)."""
+    ops = function.graph.get_operations()
+    stack = [t.op for t in function.outputs] + [op for op in ops if op._is_stateful]
+    seen: dict[str, str] = {}
+    while stack:
+        op = stack.pop()
+        if op.name not in seen:
+            seen[op.name] = op.type
+            stack.extend(t.op for t in op.inputs)
+            stack.extend(op.control_inputs)
+    return collections.Counter(seen.values())
+
+
+def test_one_step_is_one_forward_and_one_backward_pass(engine: StyleTransfer) -> None:
+    variable = tf.Variable(engine.content)
+    optimizer = keras.optimizers.Adam(**ADAM_SETTINGS)
+    optimizer.build([variable])
+    live = _live_op_types(engine._compiled_step(variable, optimizer).get_concrete_function())
+
+    convolutions_through_block5_conv2 = 2 + 2 + 4 + 4 + 2
+    assert live["Conv2D"] == convolutions_through_block5_conv2, "style/content targets must not be recomputed per step"
+    assert live["Conv2DBackpropInput"] == convolutions_through_block5_conv2
+    assert live["Conv2DBackpropFilter"] == 0, "the VGG weights need no gradient"
+    assert live["MaxPool"] == live["MaxPoolGrad"] == 4
+
+
+def test_loss_falls(engine: StyleTransfer) -> None:
+    result = engine.run(30)
+    assert len(result.losses) == 30
+    assert float(engine.loss(result.image)) < 0.8 * float(engine.loss(engine.content))
+    assert min(result.losses[-5:]) < result.losses[0]
+
+
+def test_pixels_stay_in_unit_range(engine: StyleTransfer) -> None:
+    image = engine.run(5).image
+    assert image.shape == (32, 32, 3) and image.dtype == np.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0
+
+
+def test_resumed_run_equals_uninterrupted_run(engine: StyleTransfer) -> None:
+    straight = engine.run(6)
+    image, state, losses = None, None, []
+    for _ in range(3):
+        part = engine.run(2, image=image, optimizer_state=state)
+        image, state, losses = part.image, part.optimizer_state, losses + part.losses
+
+    np.testing.assert_allclose(image, straight.image, atol=1e-5)
+    np.testing.assert_allclose(losses, straight.losses, rtol=1e-5)
+    assert int(state["0"]) == 6, "Adam's iteration count carries over"
+    for key in state:
+        np.testing.assert_allclose(state[key], straight.optimizer_state[key], rtol=1e-4, atol=1e-8)
+
+
+def test_resuming_without_state_differs(engine: StyleTransfer) -> None:
+    """Guards the test above: dropping Adam's moments (a fresh optimiser per chunk) changes the result."""
+    straight = engine.run(6)
+    image = None
+    for _ in range(3):
+        image = engine.run(2, image=image).image
+    assert np.abs(image - straight.image).max() > 1e-3
+
+
+def test_mismatched_state_and_image_are_refused(engine: StyleTransfer) -> None:
+    other = StyleTransfer(smooth_pixels(48, 32), striped_pixels(32, 32), extractor_weights=RANDOM).run(1)
+    with pytest.raises(ValueError, match="optimizer state does not fit this image"):
+        engine.run(1, optimizer_state=other.optimizer_state)
+    with pytest.raises(ValueError, match=r"image shape \(32, 48, 3\) does not match the content photo \(32, 32, 3\)"):
+        engine.run(1, image=other.image)
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        engine.run(0)
+
+
+def test_loss_weights_change_the_balance(engine: StyleTransfer) -> None:
+    content_only = StyleTransfer(engine.content[0], striped_pixels(32, 32), LossWeights(0.0, 1.0, 0.0), RANDOM)
+    assert float(content_only.loss(engine.content)) == 0.0, "the content photo has zero content loss"
+    style_only = StyleTransfer(engine.content[0], striped_pixels(32, 32), LossWeights(1.0, 0.0, 0.0), RANDOM)
+    assert float(style_only.loss(engine.content)) > 0.0
+
+
+# --- weights ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", WeightsSource("imagenet")),
+        ("imagenet", WeightsSource("imagenet")),
+        ("random", WeightsSource("random")),
+        ("/models/vgg19_notop.h5", WeightsSource("file", "/models/vgg19_notop.h5")),
+        ("s3://models/vgg19.h5", WeightsSource("file", "s3://models/vgg19.h5")),
+    ],
+)
+def test_weights_setting_is_parsed(value: str, expected: WeightsSource) -> None:
+    assert weights_from_env(value) == expected
+
+
+def test_unknown_weights_setting_names_the_variable() -> None:
+    with pytest.raises(WeightsUnavailableError, match=r"NST_VGG19_WEIGHTS='vgg16' is not understood"):
+        weights_from_env("vgg16")
+
+
+def test_default_is_imagenet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NST_VGG19_WEIGHTS", raising=False)
+    assert weights_from_env() == WeightsSource("imagenet")
+
+
+def test_imagenet_offline_without_cache_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Keras download path runs; with no cached file and no network the error says what to set."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # a closed port: the fetch fails at once, offline or not
+    with pytest.raises(WeightsUnavailableError, match="NST_VGG19_WEIGHTS") as err:
+        feature_extractor(WeightsSource("imagenet"))
+    assert "not in the Keras cache" in str(err.value) and "'random'" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A notop VGG19 weights file (random values) as Keras writes one."""
+    vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    vgg19_features._he_normal_init(vgg, seed=7)
+    path = tmp_path_factory.mktemp("weights") / "vgg19_notop.weights.h5"
+    vgg.save_weights(path)
+    return path
+
+
+def _features(source: WeightsSource) -> list[np.ndarray]:
+    batch = vgg19_features.to_vgg_input(tf.constant(smooth_pixels(32, 32)[None]))
+    return [np.asarray(x) for x in feature_extractor(source)(batch)]
+
+
+def test_weights_from_a_local_file(weights_file: Path) -> None:
+    from_file = _features(WeightsSource("file", str(weights_file)))
+    assert not np.allclose(from_file[0], _features(RANDOM)[0]), "the file's weights, not the default random ones"
+    vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    vgg.load_weights(weights_file)
+    assert np.allclose(vgg.get_layer("block1_conv1").get_weights()[0], feature_extractor(WeightsSource("file", str(weights_file))).get_layer("block1_conv1").get_weights()[0])
+
+
+def test_weights_from_s3(weights_file: Path, flyte_s3) -> None:
+    client = flyte_s3.client()
+    client.create_bucket(Bucket="models")
+    client.upload_file(str(weights_file), "models", "vgg19/notop.weights.h5")
+    from_s3 = _features(WeightsSource("file", "s3://models/vgg19/notop.weights.h5"))
+    for a, b in zip(from_s3, _features(WeightsSource("file", str(weights_file)))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_missing_weights_file_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(WeightsUnavailableError, match=r"^NST_VGG19_WEIGHTS=.*absent.h5: no such file$"):
+        feature_extractor(WeightsSource("file", str(tmp_path / "absent.h5")))
+
+
+def test_not_a_weights_file_names_the_variable(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.h5"
+    bogus.write_bytes(b"not hdf5")
+    with pytest.raises(WeightsUnavailableError, match=r"NST_VGG19_WEIGHTS=.*bogus.h5: not a VGG19 notop weights file"):
+        feature_extractor(WeightsSource("file", str(bogus)))
