@@ -1,0 +1,326 @@
+"""Thin typed views over the event shapes the trigger accepts, flattened into one list of upload records.
+
+Accepted shapes (each field's meaning is documented once, on the view that reads it):
+
+* S3 event notifications invoking the function directly: ``{"Records": [{"eventSource": "aws:s3", "s3": ...}]}``.
+* SQS batches whose message bodies hold an S3 notification, an ``s3:TestEvent``, an SNS envelope around either,
+  or an S3 EventBridge event (an EventBridge rule targeting the queue).
+* EventBridge events from S3: ``{"source": "aws.s3", "detail-type": "Object Created", "detail": ...}``.
+
+Object keys: S3 event *notifications* carry keys form-URL-encoded (``red flower.jpg`` arrives as
+``red+flower.jpg``, a literal ``+`` as ``%2B``), so every notification record is decoded with
+``urllib.parse.unquote_plus``. EventBridge events carry the key as stored, not encoded, so those keys are used
+verbatim: decoding them would turn a literal ``+`` into a space (see README.md, "Object keys").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Literal, Mapping
+from urllib.parse import unquote_plus
+
+Source = Literal["s3", "sqs", "eventbridge"]
+
+TEST_EVENT = "s3:TestEvent"
+EVENTBRIDGE_CREATED = "Object Created"
+
+
+class UnsupportedEvent(ValueError):
+    """The invocation payload is none of the accepted shapes; nothing in it can be handled."""
+
+
+class MalformedRecord(ValueError):
+    """One record or message lacks a field the trigger needs; the others are still handled."""
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """One S3 object event, whatever shape delivered it."""
+
+    bucket: str
+    key: str  #: decoded: exactly the object's key in S3
+    size: int | None
+    etag: str | None
+    version_id: str | None
+    sequencer: str | None
+    event_name: str  #: ``ObjectCreated:Put``, ``Object Created``, ``s3:TestEvent``, ...
+    event_time: str | None
+    message_id: str | None = None  #: the SQS message that carried it, if any
+
+    @property
+    def is_test_event(self) -> bool:
+        return self.event_name == TEST_EVENT
+
+    @property
+    def is_object_created(self) -> bool:
+        return self.event_name.startswith("ObjectCreated:") or self.event_name == EVENTBRIDGE_CREATED
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A record or SQS message that could not be read; it becomes a failed item."""
+
+    error: str
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one invocation delivered: readable records in order, plus the parts that could not be read."""
+
+    source: Source
+    records: list[UploadRecord] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
+class _View:
+    """Read-only access to one JSON object, with errors that say which field was missing."""
+
+    def __init__(self, raw: Mapping[str, Any], what: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise MalformedRecord(f"{what} is not a JSON object")
+        self._raw = raw
+        self._what = what
+
+    def _get(self, *path: str, required: bool = True) -> Any:
+        node: Any = self._raw
+        for name in path:
+            if not isinstance(node, Mapping) or name not in node or node[name] is None:
+                if required:
+                    raise MalformedRecord(f"{self._what} has no {'.'.join(path)}")
+                return None
+            node = node[name]
+        return node
+
+    def _int(self, *path: str) -> int | None:
+        value = self._get(*path, required=False)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise MalformedRecord(f"{self._what} has a non-integer {'.'.join(path)}: {value!r}") from None
+
+
+class S3NotificationRecord(_View):
+    """One element of ``Records`` in an S3 event notification (event structure version 2.x)."""
+
+    @property
+    def event_name(self) -> str:
+        """``ObjectCreated:Put``, ``ObjectCreated:CompleteMultipartUpload``, ``ObjectRemoved:Delete``, ..."""
+        return str(self._get("eventName"))
+
+    @property
+    def event_time(self) -> str | None:
+        """ISO-8601 time at which S3 finished processing the request."""
+        return self._get("eventTime", required=False)
+
+    @property
+    def bucket(self) -> str:
+        return str(self._get("s3", "bucket", "name"))
+
+    @property
+    def key(self) -> str:
+        """The object key, decoded: notifications form-URL-encode it (space as '+', '+' as '%2B')."""
+        return unquote_plus(str(self._get("s3", "object", "key")))
+
+    @property
+    def size(self) -> int | None:
+        """Object size in bytes; absent from removal events."""
+        return self._int("s3", "object", "size")
+
+    @property
+    def etag(self) -> str | None:
+        return self._get("s3", "object", "eTag", required=False)
+
+    @property
+    def version_id(self) -> str | None:
+        """Present only when the bucket has versioning enabled."""
+        return self._get("s3", "object", "versionId", required=False)
+
+    @property
+    def sequencer(self) -> str | None:
+        """Hex string ordering the events of one key; a new PUT of the key gets a greater one."""
+        return self._get("s3", "object", "sequencer", required=False)
+
+    def to_upload(self, message_id: str | None) -> UploadRecord:
+        return UploadRecord(
+            bucket=self.bucket,
+            key=self.key,
+            size=self.size,
+            etag=self.etag,
+            version_id=self.version_id,
+            sequencer=self.sequencer,
+            event_name=self.event_name,
+            event_time=self.event_time,
+            message_id=message_id,
+        )
+
+
+class S3TestEvent(_View):
+    """What S3 sends once to a destination when a notification configuration is saved."""
+
+    @property
+    def bucket(self) -> str:
+        return str(self._get("Bucket", required=False) or "")
+
+    @property
+    def time(self) -> str | None:
+        return self._get("Time", required=False)
+
+    def to_upload(self, message_id: str | None) -> UploadRecord:
+        return UploadRecord(self.bucket, "", None, None, None, None, TEST_EVENT, self.time, message_id)
+
+
+class S3EventBridgeEvent(_View):
+    """An S3 event delivered by EventBridge (``source`` ``aws.s3``)."""
+
+    @property
+    def detail_type(self) -> str:
+        """``Object Created``, ``Object Deleted``, ``Object Restore Completed``, ..."""
+        return str(self._get("detail-type"))
+
+    @property
+    def time(self) -> str | None:
+        return self._get("time", required=False)
+
+    @property
+    def bucket(self) -> str:
+        return str(self._get("detail", "bucket", "name"))
+
+    @property
+    def key(self) -> str:
+        """The object key as stored: EventBridge does not URL-encode it."""
+        return str(self._get("detail", "object", "key"))
+
+    @property
+    def size(self) -> int | None:
+        return self._int("detail", "object", "size")
+
+    @property
+    def etag(self) -> str | None:
+        return self._get("detail", "object", "etag", required=False)
+
+    @property
+    def version_id(self) -> str | None:
+        return self._get("detail", "object", "version-id", required=False)
+
+    @property
+    def sequencer(self) -> str | None:
+        return self._get("detail", "object", "sequencer", required=False)
+
+    def to_upload(self, message_id: str | None) -> UploadRecord:
+        return UploadRecord(
+            bucket=self.bucket,
+            key=self.key,
+            size=self.size,
+            etag=self.etag,
+            version_id=self.version_id,
+            sequencer=self.sequencer,
+            event_name=self.detail_type,
+            event_time=self.time,
+            message_id=message_id,
+        )
+
+
+class SqsMessage(_View):
+    """One element of ``Records`` in an SQS event source mapping batch."""
+
+    @property
+    def message_id(self) -> str:
+        """What ``batchItemFailures`` names to have this message redelivered."""
+        return str(self._get("messageId"))
+
+    @property
+    def body(self) -> str:
+        return str(self._get("body"))
+
+
+def parse_event(event: Mapping[str, Any]) -> Batch:
+    """Flatten one invocation payload into records; raise :class:`UnsupportedEvent` for unknown shapes."""
+    if not isinstance(event, Mapping):
+        raise UnsupportedEvent(f"unsupported event: expected a JSON object, got {type(event).__name__}")
+    records = event.get("Records")
+    if isinstance(records, list):
+        if records and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records):
+            return _parse_sqs(records)
+        return _collect("s3", _notification_records(records, message_id=None))
+    if _is_eventbridge(event):
+        return _collect("eventbridge", _single(lambda: S3EventBridgeEvent(event, "EventBridge event").to_upload(None)))
+    if event.get("Event") == TEST_EVENT:
+        return _collect("s3", _single(lambda: S3TestEvent(event, "test event").to_upload(None)))
+    raise UnsupportedEvent(
+        "unsupported event: expected an S3 notification (Records[].s3), an SQS batch (Records[].body) "
+        f"or an S3 EventBridge event (source aws.s3); got keys {sorted(event)[:10]}"
+    )
+
+
+def _parse_sqs(messages: list[Mapping[str, Any]]) -> Batch:
+    batch = Batch("sqs")
+    for index, raw in enumerate(messages):
+        message_id = raw.get("messageId")
+        try:
+            message = SqsMessage(raw, f"SQS message {index}")
+            message_id = message.message_id
+            parts = list(_body_records(message.body, message_id))
+        except MalformedRecord as exc:
+            batch.unreadable.append(Unreadable(str(exc), message_id))
+            continue
+        for part in parts:
+            (batch.records if isinstance(part, UploadRecord) else batch.unreadable).append(part)
+    return batch
+
+
+def _body_records(body: str, message_id: str, unwrapped_sns: bool = False) -> Iterator[UploadRecord | Unreadable]:
+    """The records in one SQS message body; raises MalformedRecord when the body is not an S3 event."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise MalformedRecord(f"SQS message {message_id}: body is not JSON ({exc})") from None
+    if not isinstance(payload, Mapping):
+        raise MalformedRecord(f"SQS message {message_id}: body is not a JSON object")
+    if not unwrapped_sns and payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
+        yield from _body_records(payload["Message"], message_id, unwrapped_sns=True)
+    elif isinstance(payload.get("Records"), list):
+        yield from _notification_records(payload["Records"], message_id)
+    elif payload.get("Event") == TEST_EVENT:
+        yield S3TestEvent(payload, f"SQS message {message_id}").to_upload(message_id)
+    elif _is_eventbridge(payload):
+        yield S3EventBridgeEvent(payload, f"SQS message {message_id}").to_upload(message_id)
+    else:
+        raise MalformedRecord(
+            f"SQS message {message_id}: body is not an S3 event notification (keys {sorted(payload)[:10]})"
+        )
+
+
+def _notification_records(records: list[Any], message_id: str | None) -> Iterator[UploadRecord | Unreadable]:
+    where = f"SQS message {message_id}: " if message_id else ""
+    for index, raw in enumerate(records):
+        try:
+            yield S3NotificationRecord(raw, f"{where}S3 record {index}").to_upload(message_id)
+        except MalformedRecord as exc:
+            yield Unreadable(str(exc), message_id)
+
+
+def _is_eventbridge(payload: Mapping[str, Any]) -> bool:
+    return payload.get("source") == "aws.s3" and "detail-type" in payload
+
+
+def _single(read: Callable[[], UploadRecord]) -> Iterator[UploadRecord | Unreadable]:
+    try:
+        yield read()
+    except MalformedRecord as exc:
+        yield Unreadable(str(exc))
+
+
+def _collect(source: Source, parts: Iterator[UploadRecord | Unreadable]) -> Batch:
+    batch = Batch(source)
+    for part in parts:
+        (batch.records if isinstance(part, UploadRecord) else batch.unreadable).append(part)
+    return batch
+

@@ -1,0 +1,149 @@
+"""How the trigger reaches flyteadmin: flytekit's own configuration, the client secret, FlyteRemote, the launch plan.
+
+Configuration follows flytekit's conventions: the file (``FLYTECTL_CONFIG``, else ``flyte.config`` next to the
+package) is read with ``Config.auto``, and the ``FLYTE_*`` environment variables (``FLYTE_PLATFORM_URL``,
+``FLYTE_PLATFORM_INSECURE``, ``FLYTE_CREDENTIALS_CLIENT_ID``, ``FLYTE_CREDENTIALS_AUTH_MODE``,
+``FLYTE_CREDENTIALS_CLIENT_SECRET``, ...) override what the file says, entry by entry.
+
+flytekit chooses the file's parser by its extension: ``*.yaml``/``*.yml`` as flytectl YAML, anything else as INI.
+``flyte.config`` holds flytectl YAML (``admin: {endpoint: ...}``), which the INI parser rejects, so a YAML file
+without a YAML extension is read through a ``.yaml`` copy in the temp directory.
+
+This module imports flytekit lazily: dry-run invocations never pay for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lambda_trigger.settings import Settings
+
+
+class ConnectionFailed(Exception):
+    """flyteadmin, the client secret or the launch plan cannot be reached; nothing can launch right now."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A FlyteRemote and the fetched launch plan, reused by every invocation of the container."""
+
+    remote: Any  #: flytekit.remote.FlyteRemote
+    launch_plan: Any  #: flytekit.remote.FlyteLaunchPlan
+    endpoint: str
+
+    @property
+    def launch_plan_ref(self) -> str:
+        """``name:version``, as logs and results show it."""
+        return f"{self.launch_plan.id.name}:{self.launch_plan.id.version}"
+
+
+def connect(settings: Settings) -> Connection:
+    """Build FlyteRemote and fetch the launch plan; raises :class:`ConnectionFailed` with a one-line reason."""
+    from flytekit.clients.grpc_utils.deadline_interceptor import scoped_grpc_deadline
+    from flytekit.remote import FlyteRemote
+
+    secret = read_client_secret(settings.client_secret_arn) if settings.client_secret_arn else None
+    config = load_flyte_config(settings, secret)
+    endpoint = config.platform.endpoint
+    try:
+        remote = FlyteRemote(config, default_project=settings.flyte_project, default_domain=settings.flyte_domain)
+        with scoped_grpc_deadline(settings.rpc_timeout_s):
+            launch_plan = remote.fetch_launch_plan(name=settings.launch_plan, version=settings.launch_plan_version)
+    except Exception as exc:  # flytekit raises many types here; all mean "cannot launch now"
+        wanted = f"{settings.launch_plan}:{settings.launch_plan_version or 'latest'}"
+        raise ConnectionFailed(
+            f"cannot fetch launch plan {wanted} in {settings.flyte_project}/{settings.flyte_domain} "
+            f"from flyteadmin at {endpoint}: {describe_flyte_error(exc)}"
+        ) from exc
+    return Connection(remote=remote, launch_plan=launch_plan, endpoint=endpoint)
+
+
+def load_flyte_config(settings: Settings, client_secret: str | None = None) -> Any:
+    """flytekit's Config from the file and the FLYTE_* environment, plus a client secret read from AWS."""
+    from flytekit.configuration import AuthType, Config
+
+    config_file = _config_file(settings.flyte_config_file) if settings.flyte_config_file else None
+    try:
+        config = Config.auto(config_file=config_file)
+    except Exception as exc:
+        raise ConnectionFailed(f"cannot read Flyte configuration {settings.flyte_config_file}: {exc}") from exc
+    platform = config.platform
+    if client_secret is not None:
+        platform = replace(platform, client_credentials_secret=client_secret)
+    # A Lambda cannot run the browser (PKCE) flow that flytekit defaults to. As flytekit itself does for a
+    # secret read from a file, a client secret implies client-credentials auth unless a mode was chosen.
+    if platform.client_credentials_secret and platform.auth_mode in (AuthType.STANDARD, AuthType.STANDARD.value):
+        platform = replace(platform, auth_mode=AuthType.CLIENTSECRET)
+    return config.with_params(platform=platform)
+
+
+def read_client_secret(arn: str) -> str:
+    """The Flyte client secret from AWS Secrets Manager: the SecretString, or its ``client_secret`` field if JSON."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        text = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise ConnectionFailed(f"cannot read NST_FLYTE_CLIENT_SECRET_ARN={arn}: {code}") from None
+    except (BotoCoreError, KeyError) as exc:
+        raise ConnectionFailed(f"cannot read NST_FLYTE_CLIENT_SECRET_ARN={arn}: {type(exc).__name__}") from None
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            fields = None
+        if not isinstance(fields, dict) or not isinstance(fields.get("client_secret"), str):
+            raise ConnectionFailed(f"NST_FLYTE_CLIENT_SECRET_ARN={arn}: JSON secret has no 'client_secret' string")
+        text = fields["client_secret"].strip()
+    if not text:
+        raise ConnectionFailed(f"NST_FLYTE_CLIENT_SECRET_ARN={arn}: the secret is empty")
+    return text
+
+
+def describe_flyte_error(exc: BaseException) -> str:
+    """One line for a flytekit/gRPC failure: flytekit's wrappers often carry the useful text on their cause."""
+    parts = [type(exc).__name__]
+    message = str(exc).strip()
+    cause = exc.__cause__
+    details = getattr(cause, "details", None)
+    if callable(details):
+        code = cause.code() if callable(getattr(cause, "code", None)) else None  # type: ignore[union-attr]
+        cause_text = f"{getattr(code, 'name', code)}: {details()}"
+        if message and message not in cause_text:
+            parts.append(message)
+        parts.append(cause_text)
+    elif message:
+        parts.append(message)
+    return " ".join(" ".join(parts).split())[:500]
+
+
+def _config_file(path: str) -> Any:
+    from flytekit.configuration.file import ConfigFile
+
+    if path.endswith((".yaml", ".yml")):
+        return ConfigFile(path)
+    text = Path(path).read_text(encoding="utf-8")
+    if _looks_like_ini(text):
+        return ConfigFile(path)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    copy = Path(tempfile.gettempdir()) / f"nst-trigger-flyte-config-{digest}.yaml"
+    if not copy.exists():
+        copy.write_text(text, encoding="utf-8")
+    return ConfigFile(str(copy))
+
+
+def _looks_like_ini(text: str) -> bool:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", ";")):
+            return stripped.startswith("[")
+    return False

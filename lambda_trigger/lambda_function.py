@@ -1,0 +1,41 @@
+"""AWS Lambda entry point: S3 upload events in, Flyte executions out.
+
+Each step lives in its own module:
+
+1. ``settings``  - configuration, read once here at import (a bad value fails the init phase, naming the variable)
+2. ``events``    - the S3 / SQS / EventBridge payload flattened into upload records (keys decoded)
+3. ``rules``     - per record: launch or skip (with a reason); style folder and output key
+4. ``naming``    - the deterministic execution name that makes redeliveries harmless
+5. ``styles``    - the style image: NST_STYLE_URI or ``styles/<name>.<ext>`` found with S3 HeadObject
+6. ``launchers`` - remote (flyteadmin), dry-run or local execution
+7. ``pipeline`` and ``report`` - the per-record loop, logs, and the result or the raise
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambda_trigger.events import parse_event
+from lambda_trigger.launchers import make_launcher
+from lambda_trigger.pipeline import Trigger
+from lambda_trigger.report import TriggerFailed
+from lambda_trigger.settings import Settings
+from lambda_trigger.styles import make_style_resolver
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "nst-trigger")
+SETTINGS = Settings.from_env()
+TRIGGER = Trigger(SETTINGS, make_style_resolver(SETTINGS), make_launcher(SETTINGS), logger)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Handle every record; return the outcomes, or raise TriggerFailed after a direct invocation with failures."""
+    batch = parse_event(event)
+    report = TRIGGER.handle(batch)
+    if report.must_raise:
+        raise TriggerFailed(report.summary())
+    return report.as_dict()

@@ -1,0 +1,227 @@
+"""Starting an execution, three ways (NST_LAUNCH_MODE):
+
+* ``remote`` (default): CreateExecution on flyteadmin for the registered launch plan, via flytekit's FlyteRemote.
+* ``dry-run``: no network call at all; reports the execution it would start.
+* ``local``: runs the workflow in this process with flytekit's local execution (for a laptop stack, not Lambda);
+  the workflow is imported from the module path in NST_LAUNCH_PLAN, so the repository root must be importable.
+
+Every mode returns the same receipt, so results and logs look alike whichever mode ran.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from lambda_trigger.flyte_connection import Connection, ConnectionFailed, connect, describe_flyte_error
+from lambda_trigger.settings import Settings
+
+#: Workflow inputs that are files (FlyteFile); the others are plain values.
+FILE_INPUTS = ("content_img", "style_img")
+REQUIRED_INPUTS = ("content_img", "style_img", "output_uri")
+
+
+class LaunchError(Exception):
+    """This execution could not be started; the message is one line."""
+
+
+class LauncherUnavailable(LaunchError):
+    """Nothing can be launched right now (flyteadmin unreachable, launch plan missing, workflow not importable).
+
+    The pipeline fails the rest of the invocation's records with this error instead of waiting for each in turn.
+    """
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One execution to start: its deterministic name and its workflow inputs (URIs, strings and ints)."""
+
+    execution_name: str
+    inputs: dict[str, str | int]
+
+
+@dataclass(frozen=True)
+class LaunchReceipt:
+    """What happened: ``duplicate`` means an execution of that name already existed (a redelivered event)."""
+
+    execution_name: str
+    duplicate: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Launcher(Protocol):
+    mode: str
+
+    def launch(self, request: LaunchRequest) -> LaunchReceipt:
+        """Start the execution; raises :class:`LaunchError` (or :class:`LauncherUnavailable`)."""
+        ...
+
+
+class DryRunLauncher:
+    """Reports what would be launched; touches nothing."""
+
+    mode = "dry-run"
+
+    def __init__(self, settings: Settings) -> None:
+        self._launch_plan = f"{settings.launch_plan}:{settings.launch_plan_version or 'latest'}"
+
+    def launch(self, request: LaunchRequest) -> LaunchReceipt:
+        return LaunchReceipt(request.execution_name, duplicate=False, detail={"launch_plan": self._launch_plan})
+
+
+class RemoteLauncher:
+    """Creates executions on flyteadmin. FlyteRemote and the launch plan are fetched once per container.
+
+    A failed connection is not cached, so the next record or invocation tries again. Executions are created with
+    the client's CreateExecution rather than ``FlyteRemote.execute``: ``execute`` swallows ALREADY_EXISTS and
+    follows every launch with a GetExecution, while the trigger needs to know about duplicates and wants one round
+    trip per record. Inputs are converted exactly as ``execute`` does, with flytekit's TypeEngine against the
+    launch plan's interface.
+    """
+
+    mode = "remote"
+
+    def __init__(self, settings: Settings, connector: Callable[[Settings], Connection] = connect) -> None:
+        self._settings = settings
+        self._connector = connector
+        self._connection: Connection | None = None
+
+    def launch(self, request: LaunchRequest) -> LaunchReceipt:
+        from flytekit.clients.grpc_utils.deadline_interceptor import scoped_grpc_deadline
+        from flytekit.exceptions.system import FlyteSystemUnavailableException
+        from flytekit.exceptions.user import FlyteEntityAlreadyExistsException, FlyteTimeout
+
+        connection = self._connect()
+        spec, literals = self._execution(connection, request)
+        settings = self._settings
+        detail = {"launch_plan": connection.launch_plan_ref}
+        try:
+            with scoped_grpc_deadline(settings.rpc_timeout_s):
+                connection.remote.client.create_execution(
+                    settings.flyte_project, settings.flyte_domain, request.execution_name, spec, literals
+                )
+        except FlyteEntityAlreadyExistsException:
+            return LaunchReceipt(request.execution_name, duplicate=True, detail=detail)
+        except (FlyteSystemUnavailableException, FlyteTimeout) as exc:
+            raise LauncherUnavailable(
+                f"flyteadmin at {connection.endpoint} unavailable: {describe_flyte_error(exc)}"
+            ) from exc
+        except Exception as exc:
+            raise LaunchError(
+                f"CreateExecution {request.execution_name} failed: {describe_flyte_error(exc)}"
+            ) from exc
+        return LaunchReceipt(request.execution_name, duplicate=False, detail=detail)
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            try:
+                connection = self._connector(self._settings)
+            except ConnectionFailed as exc:
+                raise LauncherUnavailable(str(exc)) from exc
+            _check_interface(connection)
+            self._connection = connection
+        return self._connection
+
+    @staticmethod
+    def _execution(connection: Connection, request: LaunchRequest) -> tuple[Any, Any]:
+        """The ExecutionSpec and input LiteralMap, as FlyteRemote.execute would build them."""
+        from flytekit.core.type_engine import TypeEngine
+        from flytekit.models.common import NotificationList
+        from flytekit.models.execution import ExecutionMetadata, ExecutionSpec
+        from flytekit.models.literals import LiteralMap
+
+        variables = connection.launch_plan.interface.inputs
+        literals = {}
+        with connection.remote.remote_context() as ctx:
+            for name, value in request.inputs.items():
+                variable = variables.get(name)
+                if variable is None:
+                    raise LaunchError(f"launch plan {connection.launch_plan_ref} has no input {name!r}")
+                python_type = TypeEngine.guess_python_type(variable.type)
+                try:
+                    literals[name] = TypeEngine.to_literal(ctx, value, python_type, variable.type)
+                except Exception as exc:
+                    raise LaunchError(
+                        f"input {name}={value!r} does not fit launch plan {connection.launch_plan_ref}: {exc}"
+                    ) from exc
+        spec = ExecutionSpec(
+            connection.launch_plan.id,
+            # flyteadmin replaces the principal with the caller's identity when auth is on.
+            ExecutionMetadata(ExecutionMetadata.ExecutionMode.MANUAL, "placeholder", 0),
+            notifications=NotificationList([]),
+        )
+        return spec, LiteralMap(literals=literals)
+
+
+class LocalLauncher:
+    """Runs the workflow in-process (flytekit local execution); blocks until it finishes.
+
+    There is no flyteadmin to refuse duplicates, so names already run by this process count as duplicates.
+    """
+
+    mode = "local"
+
+    def __init__(self, settings: Settings, load: Callable[[str], Callable[..., Any]] | None = None) -> None:
+        self._settings = settings
+        self._load = load or import_workflow
+        self._workflow: Callable[..., Any] | None = None
+        self._done: set[str] = set()
+
+    def launch(self, request: LaunchRequest) -> LaunchReceipt:
+        from flytekit.types.file import FlyteFile
+
+        if request.execution_name in self._done:
+            return LaunchReceipt(request.execution_name, duplicate=True, detail={"launch_plan": "local"})
+        workflow = self._get_workflow()
+        kwargs = {
+            name: FlyteFile(str(value)) if name in FILE_INPUTS else value for name, value in request.inputs.items()
+        }
+        try:
+            result = workflow(**kwargs)
+        except Exception as exc:
+            raise LaunchError(f"local run of {self._settings.launch_plan} failed: {type(exc).__name__}: {exc}") from exc
+        self._done.add(request.execution_name)
+        output = getattr(result, "remote_source", None) or getattr(result, "path", None) or result
+        return LaunchReceipt(
+            request.execution_name, duplicate=False, detail={"launch_plan": "local", "output": str(output)}
+        )
+
+    def _get_workflow(self) -> Callable[..., Any]:
+        if self._workflow is None:
+            try:
+                self._workflow = self._load(self._settings.launch_plan)
+            except Exception as exc:
+                raise LauncherUnavailable(
+                    f"NST_LAUNCH_MODE=local cannot import workflow {self._settings.launch_plan!r} "
+                    f"(is the repository root importable?): {type(exc).__name__}: {exc}"
+                ) from exc
+        return self._workflow
+
+
+def import_workflow(qualified_name: str) -> Callable[..., Any]:
+    """``pkg.module.attr`` -> the object; a launch plan's default name is its workflow's qualified name."""
+    module_name, _, attribute = qualified_name.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{qualified_name!r} is not a dotted module.attribute path")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def make_launcher(settings: Settings) -> Launcher:
+    """The launcher NST_LAUNCH_MODE asks for (validated by Settings)."""
+    if settings.launch_mode == "dry-run":
+        return DryRunLauncher(settings)
+    if settings.launch_mode == "local":
+        return LocalLauncher(settings)
+    return RemoteLauncher(settings)
+
+
+def _check_interface(connection: Connection) -> None:
+    """Fail fast, with the launch plan named, if it lacks an input the trigger always sends."""
+    inputs = connection.launch_plan.interface.inputs
+    missing = [name for name in REQUIRED_INPUTS if name not in inputs]
+    if missing:
+        raise LauncherUnavailable(
+            f"launch plan {connection.launch_plan_ref} lacks input(s) {', '.join(missing)}; "
+            f"it has {', '.join(sorted(inputs))}"
+        )

@@ -1,0 +1,75 @@
+"""The pure decision for one record: launch (and with which style and output key) or skip, with a reason.
+
+No I/O here: whether a named style exists is checked later (``styles.py``), because it needs S3.
+
+Bucket layout (prefixes from settings; defaults shown)::
+
+    uploads/photo.jpg              -> style NST_STYLE_URI,          output stylized/photo.png
+    uploads/monet/photo.jpg        -> style styles/monet.<ext>,     output stylized/monet/photo.png
+    uploads/monet/trip/photo.jpg   -> style styles/monet.<ext>,     output stylized/monet/trip/photo.png
+
+The output and style prefixes are checked before the upload prefix, so a result or a style image can never start
+an execution, even when the upload prefix is empty (the whole bucket) or contains the other two.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from lambda_trigger.events import UploadRecord
+from lambda_trigger.settings import Settings
+
+#: Extensions accepted as uploads (compared case-insensitively).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+#: Extensions looked up, in this order, for a style named by an upload's folder.
+STYLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+OUTPUT_EXTENSION = ".png"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Start an execution for this upload."""
+
+    style_name: str | None  #: the upload's first folder below the upload prefix; None: use NST_STYLE_URI
+    output_key: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to do for this record, and why."""
+
+    reason: str
+
+
+def decide(record: UploadRecord, settings: Settings) -> Launch | Skip:
+    """Apply the decision table (README.md) to one record."""
+    key = record.key
+    if record.is_test_event:
+        return Skip("s3:TestEvent (sent when a notification configuration is saved)")
+    if not record.is_object_created:
+        return Skip(f"event {record.event_name} is not an object creation")
+    if key.endswith("/"):
+        return Skip("folder marker (key ends with '/')")
+    if key.startswith(settings.output_prefix):
+        return Skip(f"under the output prefix {settings.output_prefix!r} (results never trigger)")
+    if key.startswith(settings.style_prefix):
+        return Skip(f"under the style prefix {settings.style_prefix!r} (style images are not uploads)")
+    if not key.startswith(settings.upload_prefix):
+        return Skip(f"outside the upload prefix {settings.upload_prefix!r}")
+    extension = posixpath.splitext(key)[1].lower()
+    if extension not in IMAGE_EXTENSIONS:
+        shown = repr(extension) if extension else "no extension"
+        return Skip(f"not an image ({shown}; accepted: {' '.join(IMAGE_EXTENSIONS)})")
+    if record.size == 0:
+        return Skip("zero-byte object")
+    relative = key[len(settings.upload_prefix) :]
+    folder, _, rest = relative.partition("/")
+    style_name = folder if rest and folder else None
+    output_key = settings.output_prefix + posixpath.splitext(relative)[0] + OUTPUT_EXTENSION
+    return Launch(style_name=style_name, output_key=output_key)
+
+
+def style_keys(settings: Settings, style_name: str) -> list[str]:
+    """The keys tried, in order, for a named style."""
+    return [f"{settings.style_prefix}{style_name}{extension}" for extension in STYLE_EXTENSIONS]

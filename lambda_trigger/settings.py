@@ -1,0 +1,159 @@
+"""The trigger's configuration: read once from the environment when the container starts.
+
+A bad value raises :class:`ConfigError` at import time, so the Lambda init phase fails with a message that names the
+variable, instead of every invocation failing later in a less obvious way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+LAUNCH_MODES = ("remote", "dry-run", "local")
+DEFAULT_LAUNCH_PLAN = "workflows.neural_style_transfer.neural_style_transfer_wf"
+#: ``docker build -f lambda_trigger/Dockerfile .`` copies flyte.config next to the package, as in the repository.
+DEFAULT_FLYTE_CONFIG = Path(__file__).resolve().parent.parent / "flyte.config"
+#: The workflow inputs a deployment may set; unset ones are not sent, so the launch plan's defaults apply.
+WORKFLOW_INT_SETTINGS = {
+    "epochs": "NST_EPOCHS",
+    "steps_per_epoch": "NST_STEPS_PER_EPOCH",
+    "max_dim": "NST_MAX_DIM",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the trigger reads from its environment (see the settings table in README.md)."""
+
+    launch_mode: str = "remote"
+    upload_prefix: str = "uploads/"
+    style_prefix: str = "styles/"
+    output_prefix: str = "stylized/"
+    style_uri: str | None = None
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    max_dim: int | None = None
+    flyte_project: str = "flytesnacks"
+    flyte_domain: str = "development"
+    launch_plan: str = DEFAULT_LAUNCH_PLAN
+    launch_plan_version: str | None = None
+    flyte_config_file: str | None = None
+    client_secret_arn: str | None = None
+    rpc_timeout_s: float = 10.0
+    style_cache_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check_layout(self.upload_prefix, self.style_prefix, self.output_prefix)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings; ``env`` defaults to ``os.environ``."""
+        env = os.environ if env is None else env
+        mode = env.get("NST_LAUNCH_MODE", "remote").strip().lower() or "remote"
+        if mode not in LAUNCH_MODES:
+            raise ConfigError(f"NST_LAUNCH_MODE={mode!r} is not one of {', '.join(LAUNCH_MODES)}")
+        config_file = _optional(env, "FLYTECTL_CONFIG")
+        if config_file is None and DEFAULT_FLYTE_CONFIG.is_file():
+            config_file = str(DEFAULT_FLYTE_CONFIG)
+        elif config_file is not None and not Path(config_file).is_file():
+            raise ConfigError(f"FLYTECTL_CONFIG={config_file!r} is not a file")
+        return cls(
+            launch_mode=mode,
+            upload_prefix=_prefix(env, "NST_UPLOAD_PREFIX", "uploads/", may_be_empty=True),
+            style_prefix=_prefix(env, "NST_STYLE_PREFIX", "styles/"),
+            output_prefix=_prefix(env, "NST_OUTPUT_PREFIX", "stylized/"),
+            style_uri=_style_uri(env),
+            **{field: _positive_int(env, name) for field, name in WORKFLOW_INT_SETTINGS.items()},
+            flyte_project=_optional(env, "NST_FLYTE_PROJECT") or "flytesnacks",
+            flyte_domain=_optional(env, "NST_FLYTE_DOMAIN") or "development",
+            launch_plan=_optional(env, "NST_LAUNCH_PLAN") or DEFAULT_LAUNCH_PLAN,
+            launch_plan_version=_optional(env, "NST_LAUNCH_PLAN_VERSION"),
+            flyte_config_file=config_file,
+            client_secret_arn=_optional(env, "NST_FLYTE_CLIENT_SECRET_ARN"),
+            rpc_timeout_s=_positive_float(env, "NST_FLYTE_RPC_TIMEOUT_S", 10.0),
+            style_cache_s=_non_negative_float(env, "NST_STYLE_CACHE_S", 60.0),
+        )
+
+    def workflow_overrides(self) -> dict[str, int]:
+        """The integer workflow inputs this deployment sets explicitly (only those)."""
+        values = {field: getattr(self, field) for field in WORKFLOW_INT_SETTINGS}
+        return {field: value for field, value in values.items() if value is not None}
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str, may_be_empty: bool = False) -> str:
+    """A key prefix, normalised to end in '/' so 'uploads' cannot also match 'uploads-old/...'."""
+    value = env.get(name)
+    value = default if value is None else value.strip()
+    if not value:
+        if may_be_empty:
+            return ""
+        raise ConfigError(f"{name} must not be empty")
+    if value.startswith("/"):
+        raise ConfigError(f"{name}={value!r}: S3 keys have no leading '/'")
+    return value if value.endswith("/") else value + "/"
+
+
+def _check_layout(upload: str, style: str, output: str) -> None:
+    """Reject prefix combinations that would skip every upload or mix styles with results."""
+    if not style or not output:
+        raise ConfigError("NST_STYLE_PREFIX and NST_OUTPUT_PREFIX must not be empty")
+    if style.startswith(output) or output.startswith(style):
+        raise ConfigError(f"NST_STYLE_PREFIX={style!r} and NST_OUTPUT_PREFIX={output!r} overlap")
+    for name, prefix in (("NST_OUTPUT_PREFIX", output), ("NST_STYLE_PREFIX", style)):
+        if upload.startswith(prefix):
+            raise ConfigError(
+                f"NST_UPLOAD_PREFIX={upload!r} lies inside {name}={prefix!r}: every upload would be skipped"
+            )
+
+
+def _style_uri(env: Mapping[str, str]) -> str | None:
+    value = _optional(env, "NST_STYLE_URI")
+    if value is not None and not value.startswith(("s3://", "https://")):
+        raise ConfigError(f"NST_STYLE_URI={value!r} must be an s3:// URI or an https:// URL")
+    if value is not None and value.startswith("s3://") and "/" not in value[len("s3://") :].strip("/"):
+        raise ConfigError(f"NST_STYLE_URI={value!r} names a bucket but no object")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+    value = _optional(env, name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not an integer") from None
+    if number < 1:
+        raise ConfigError(f"{name}={value!r} must be at least 1")
+    return number
+
+
+def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    if not number >= 0:  # also rejects NaN
+        raise ConfigError(f"{name}={value!r} must not be negative")
+    return number
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    number = _non_negative_float(env, name, default)
+    if number == 0:
+        raise ConfigError(f"{name}=0 must be positive")
+    return number
