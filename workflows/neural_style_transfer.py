@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from flytekit import Cache, Deck, Resources, current_context, dynamic, task, workflow
+from flytekit.core.context_manager import FlyteContextManager
 from flytekit.exceptions.user import FlyteDataNotFoundException, FlyteRecoverableException
 from flytekit.extras.accelerators import GPUAccelerator
 from flytekit.types.file import FlyteFile
@@ -221,9 +222,35 @@ def _uri(image: FlyteFile) -> str:
 
 def _fetch(image: FlyteFile, role: str) -> str:
     """Download an input image; a missing one is the user's error, a failed transfer is retried."""
+    uri = _uri(image)
     try:
         return image.download()
     except FlyteDataNotFoundException:
-        raise images.ImageInputError(f"{role} image {_uri(image)}: not found") from None
+        # flytekit also reports an unreachable server as "not found"; ask the store itself which it is.
+        if _is_missing(uri):
+            raise images.ImageInputError(f"{role} image {uri}: not found") from None
+        raise FlyteRecoverableException(f"{role} image {uri}: cannot be reached, will retry") from None
     except Exception as exc:  # flytekit wraps every transport failure in one system exception
-        raise FlyteRecoverableException(f"{role} image {_uri(image)}: download failed, will retry ({exc})") from exc
+        raise FlyteRecoverableException(f"{role} image {uri}: download failed, will retry ({exc})") from exc
+
+
+def _is_missing(uri: str) -> bool:
+    """True only when the store answers that nothing is at ``uri``; False when it cannot be asked."""
+    store = FlyteContextManager.current_context().file_access.get_filesystem_for_path(uri)
+    try:
+        store.info(uri)
+    except FileNotFoundError as exc:
+        # fsspec's HTTP store turns every failure into FileNotFoundError; a transport error underneath means unreachable.
+        return not any(isinstance(link, OSError) and not isinstance(link, FileNotFoundError) for link in _causes(exc))
+    except Exception:
+        return False
+    return False
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    link = exc.__cause__ or exc.__context__
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain
