@@ -68,17 +68,17 @@ def load_flyte_config(settings: Settings, client_secret: str | None = None) -> A
     """flytekit's Config from the file and the FLYTE_* environment, plus a client secret read from AWS."""
     from flytekit.configuration import AuthType, Config
 
-    config_file = _config_file(settings.flyte_config_file) if settings.flyte_config_file else None
     try:
+        config_file = _config_file(settings.flyte_config_file) if settings.flyte_config_file else None
         config = Config.auto(config_file=config_file)
     except Exception as exc:
         raise ConnectionFailed(f"cannot read Flyte configuration {settings.flyte_config_file}: {exc}") from exc
     platform = config.platform
     if client_secret is not None:
         platform = replace(platform, client_credentials_secret=client_secret)
-    # A Lambda cannot run the browser (PKCE) flow that flytekit defaults to. As flytekit itself does for a
-    # secret read from a file, a client secret implies client-credentials auth unless a mode was chosen.
-    if platform.client_credentials_secret and platform.auth_mode in (AuthType.STANDARD, AuthType.STANDARD.value):
+    # A Lambda cannot run an interactive flow (Pkce, which flyte.config names for the demo, or DeviceFlow), so a
+    # client secret means client-credentials auth unless FLYTE_CREDENTIALS_AUTH_MODE explicitly says otherwise.
+    if platform.client_credentials_secret and not os.environ.get("FLYTE_CREDENTIALS_AUTH_MODE"):
         platform = replace(platform, auth_mode=AuthType.CLIENTSECRET)
     return config.with_params(platform=platform)
 

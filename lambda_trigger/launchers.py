@@ -127,8 +127,7 @@ class RemoteLauncher:
     def _execution(connection: Connection, request: LaunchRequest) -> tuple[Any, Any]:
         """The ExecutionSpec and input LiteralMap, as FlyteRemote.execute would build them."""
         from flytekit.core.type_engine import TypeEngine
-        from flytekit.models.common import NotificationList
-        from flytekit.models.execution import ExecutionMetadata, ExecutionSpec
+        from flytekit.models.execution import ExecutionMetadata, ExecutionSpec, NotificationList
         from flytekit.models.literals import LiteralMap
 
         variables = connection.launch_plan.interface.inputs

@@ -1,0 +1,421 @@
+"""Shared fixtures for the trigger tests: real servers on loopback, no mocks of what can run.
+
+* ``moto_endpoint``: moto's S3/Secrets Manager server (ThreadedMotoServer) on a free loopback port; boto3 reaches
+  it through ``AWS_ENDPOINT_URL``, exactly as a local stack would.
+* ``flyteadmin``: an in-process gRPC server implementing the AdminService RPCs FlyteRemote uses to fetch a launch
+  plan (ListLaunchPlans for "latest", GetLaunchPlan, GetWorkflow) and the CreateExecution the trigger sends. Its
+  launch plan and workflow are serialized by flytekit from ``stub_workflow`` (the real workflow's signature).
+  Beside it run AuthMetadataService and an OAuth2 token endpoint, so the client-secret flow runs for real when a
+  test makes the admin demand a bearer token.
+* ``handler``: imports ``lambda_trigger.lambda_function`` afresh under a given environment, as a new Lambda
+  container would, and calls ``lambda_handler`` with a minimal context object.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import logging
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import OrderedDict
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import boto3
+import grpc
+import pytest
+from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2, workflow_pb2
+from flyteidl.core import compiler_pb2, identifier_pb2
+from flyteidl.service import admin_pb2_grpc, auth_pb2, auth_pb2_grpc
+from moto.server import ThreadedMotoServer
+
+EVENTS = Path(__file__).parent / "events"
+BUCKET = "nst-demo-uploads"  # the bucket named by every fixture event
+PROJECT, DOMAIN = "flytesnacks", "development"
+LAUNCH_PLAN = "workflows.neural_style_transfer.neural_style_transfer_wf"
+VERSIONS = ("v1", "v2")  # registered in this order; "latest" is v2
+
+
+# --------------------------------------------------------------------------------------------------- events
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fixture event from tests/trigger/events/."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@dataclass
+class LambdaContextStub:
+    """The attributes of Lambda's context object that the handler and powertools read."""
+
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    function_name: str = "nst-trigger"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:nst-trigger"
+    memory_limit_in_mb: int = 512
+    log_group_name: str = "/aws/lambda/nst-trigger"
+    log_stream_name: str = "2024/01/01/[$LATEST]abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+# --------------------------------------------------------------------------------------------------- AWS (moto)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean moto state, and boto3 pointed at it through the environment (as the trigger's code sees it)."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return moto_endpoint
+
+
+@pytest.fixture
+def s3(aws: str) -> Any:
+    """An S3 client on the moto server, with the fixtures' bucket created."""
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+# --------------------------------------------------------------------------------------------------- flyteadmin
+
+
+def _serialized_entities(version: str) -> tuple[launch_plan_pb2.LaunchPlan, workflow_pb2.Workflow]:
+    """The admin LaunchPlan and Workflow for the stub workflow, serialized by flytekit as registration would."""
+    from flytekit import LaunchPlan
+    from flytekit.configuration import ImageConfig, SerializationSettings
+    from flytekit.models.task import TaskSpec
+    from flytekit.tools.translator import get_serializable
+
+    from tests.trigger import stub_workflow
+
+    settings = SerializationSettings(
+        image_config=ImageConfig.auto_default_image(), project=PROJECT, domain=DOMAIN, version=version
+    )
+    entities: OrderedDict = OrderedDict()
+    workflow_spec = get_serializable(entities, settings, stub_workflow.neural_style_transfer_wf)
+    launch_plan = LaunchPlan.get_or_create(stub_workflow.neural_style_transfer_wf, name=LAUNCH_PLAN)
+    launch_plan_model = get_serializable(entities, settings, launch_plan)
+    tasks = [spec.template.to_flyte_idl() for spec in entities.values() if isinstance(spec, TaskSpec)]
+    workflow_template = workflow_spec.template.to_flyte_idl()
+    workflow = workflow_pb2.Workflow(
+        id=workflow_template.id,
+        closure=workflow_pb2.WorkflowClosure(
+            compiled_workflow=compiler_pb2.CompiledWorkflowClosure(
+                primary=compiler_pb2.CompiledWorkflow(template=workflow_template),
+                tasks=[compiler_pb2.CompiledTask(template=template) for template in tasks],
+            )
+        ),
+    )
+    spec = launch_plan_model.spec.to_flyte_idl()
+    admin_launch_plan = launch_plan_pb2.LaunchPlan(
+        id=launch_plan_model.id.to_flyte_idl(),
+        spec=spec,
+        closure=launch_plan_pb2.LaunchPlanClosure(
+            state=launch_plan_pb2.ACTIVE,
+            expected_inputs=spec.default_inputs,
+            expected_outputs=workflow_template.interface.outputs,
+        ),
+    )
+    return admin_launch_plan, workflow
+
+
+def _key(identifier: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
+    return (identifier.project, identifier.domain, identifier.name, identifier.version)
+
+
+class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
+    """flyteadmin's behaviour for the RPCs the trigger causes, recording every request.
+
+    Like the real service it answers NOT_FOUND for unknown entities, INVALID_ARGUMENT for inputs the launch plan
+    does not declare (or required ones missing), and ALREADY_EXISTS for a second execution with a used name.
+    Setting ``fail_with`` makes every RPC fail with that status (e.g. UNAVAILABLE); setting ``required_token``
+    makes every RPC without ``authorization: Bearer <token>`` fail with UNAUTHENTICATED.
+    """
+
+    def __init__(self) -> None:
+        self.launch_plans: list[launch_plan_pb2.LaunchPlan] = []  # in registration order
+        self.workflows: dict[tuple[str, str, str, str], workflow_pb2.Workflow] = {}
+        for version in VERSIONS:
+            launch_plan, workflow = _serialized_entities(version)
+            self.launch_plans.append(launch_plan)
+            self.workflows[_key(workflow.id)] = workflow
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls: list[str] = []
+            self.create_requests: list[execution_pb2.ExecutionCreateRequest] = []
+            self.executions: dict[tuple[str, str, str], execution_pb2.ExecutionCreateRequest] = {}
+            self.fail_with: grpc.StatusCode | None = None
+            self.required_token: str | None = None
+
+    def _enter(self, method: str, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            self.calls.append(method)
+            failure = self.fail_with
+        if failure is not None:
+            context.abort(failure, f"fake flyteadmin: {method} fails with {failure.name}")
+        if self.required_token is not None:
+            metadata = dict(context.invocation_metadata())
+            if metadata.get("authorization") != f"Bearer {self.required_token}":
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "fake flyteadmin: bearer token required")
+
+    def ListLaunchPlans(self, request: common_pb2.ResourceListRequest, context: grpc.ServicerContext) -> Any:
+        self._enter("ListLaunchPlans", context)
+        wanted = (request.id.project, request.id.domain, request.id.name)
+        matching = [lp for lp in reversed(self.launch_plans) if _key(lp.id)[:3] == wanted]  # newest first
+        return launch_plan_pb2.LaunchPlanList(launch_plans=matching[: request.limit or 100])
+
+    def GetLaunchPlan(self, request: common_pb2.ObjectGetRequest, context: grpc.ServicerContext) -> Any:
+        self._enter("GetLaunchPlan", context)
+        for launch_plan in self.launch_plans:
+            if _key(launch_plan.id) == _key(request.id):
+                return launch_plan
+        context.abort(grpc.StatusCode.NOT_FOUND, f"missing entity of type LAUNCH_PLAN with identifier {request.id}")
+
+    def GetWorkflow(self, request: common_pb2.ObjectGetRequest, context: grpc.ServicerContext) -> Any:
+        self._enter("GetWorkflow", context)
+        workflow = self.workflows.get(_key(request.id))
+        if workflow is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"missing entity of type WORKFLOW with identifier {request.id}")
+        return workflow
+
+    def CreateExecution(self, request: execution_pb2.ExecutionCreateRequest, context: grpc.ServicerContext) -> Any:
+        self._enter("CreateExecution", context)
+        launch_plan = next((lp for lp in self.launch_plans if _key(lp.id) == _key(request.spec.launch_plan)), None)
+        if launch_plan is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"launch plan {request.spec.launch_plan} not found")
+        parameters = launch_plan.spec.default_inputs.parameters
+        unknown = set(request.inputs.literals) - set(parameters)
+        missing = {name for name, p in parameters.items() if p.required and name not in request.inputs.literals}
+        if unknown or missing:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown inputs {unknown}, missing inputs {missing}")
+        key = (request.project, request.domain, request.name)
+        with self._lock:
+            self.create_requests.append(request)
+            if key in self.executions:
+                context.abort(grpc.StatusCode.ALREADY_EXISTS, f"execution {request.name} already exists")
+            self.executions[key] = request
+        identifier = identifier_pb2.WorkflowExecutionIdentifier(
+            project=request.project, domain=request.domain, name=request.name
+        )
+        return execution_pb2.ExecutionCreateResponse(id=identifier)
+
+
+class TokenEndpoint:
+    """An OAuth2 token endpoint (client-credentials grant) that records the client secrets it was shown."""
+
+    ACCESS_TOKEN = "fake-access-token"
+
+    def __init__(self) -> None:
+        self.secrets_seen: list[str] = []
+        endpoint = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
+                if scheme == "Basic":
+                    _, _, secret = base64.b64decode(encoded).decode().partition(":")
+                    endpoint.secrets_seen.append(urllib.parse.unquote_plus(secret))
+                body = json.dumps({"access_token": endpoint.ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/oauth2/token"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class FakeAuthMetadata(auth_pb2_grpc.AuthMetadataServiceServicer):
+    """Where flytekit's client-credentials flow learns the token endpoint, as from a real flyteadmin."""
+
+    def __init__(self, token_url: str) -> None:
+        self.token_url = token_url
+
+    def GetOAuth2Metadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return auth_pb2.OAuth2MetadataResponse(
+            issuer="http://127.0.0.1", token_endpoint=self.token_url, grant_types_supported=["client_credentials"]
+        )
+
+    def GetPublicClientConfig(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return auth_pb2.PublicClientAuthConfigResponse(
+            client_id="flytectl", authorization_metadata_key="authorization", scopes=["all"]
+        )
+
+
+@dataclass
+class AdminServer:
+    """A running fake flyteadmin: its servicer (for assertions) and its address."""
+
+    servicer: FakeFlyteAdmin
+    endpoint: str
+    server: grpc.Server = field(repr=False)
+    tokens: TokenEndpoint | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        self.server.stop(grace=None).wait()
+        if self.tokens is not None:
+            self.tokens.stop()
+
+
+def start_admin(servicer: FakeFlyteAdmin, port: int = 0) -> AdminServer:
+    """Serve ``servicer`` (and the auth metadata) on a loopback port; 0 picks a free one."""
+    tokens = TokenEndpoint()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(servicer, server)
+    auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server(FakeAuthMetadata(tokens.url), server)
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    return AdminServer(servicer=servicer, endpoint=f"127.0.0.1:{bound}", server=server, tokens=tokens)
+
+
+@pytest.fixture(scope="session")
+def admin_servicer() -> FakeFlyteAdmin:
+    return FakeFlyteAdmin()
+
+
+@pytest.fixture(scope="session")
+def _admin_server(admin_servicer: FakeFlyteAdmin) -> Iterator[AdminServer]:
+    running = start_admin(admin_servicer)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def flyteadmin(_admin_server: AdminServer) -> AdminServer:
+    """The shared fake flyteadmin, with its recorded requests cleared."""
+    _admin_server.servicer.reset()
+    if _admin_server.tokens is not None:
+        _admin_server.tokens.secrets_seen.clear()
+    return _admin_server
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------------------------------- the handler
+
+
+@pytest.fixture
+def flyte_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], None]:
+    """Point flytekit at an admin endpoint through FLYTE_* variables over a flytectl-style YAML flyte.config."""
+    config = tmp_path / "flyte.config"
+    config.write_text("admin:\n  endpoint: dns:///localhost:30080\n  insecure: false\n  authType: Pkce\n")
+
+    def point_at(endpoint: str) -> None:
+        monkeypatch.setenv("FLYTECTL_CONFIG", str(config))
+        monkeypatch.setenv("FLYTE_PLATFORM_URL", endpoint)
+        monkeypatch.setenv("FLYTE_PLATFORM_INSECURE", "true")
+
+    return point_at
+
+
+TRIGGER_VARIABLES = (
+    "NST_LAUNCH_MODE", "NST_UPLOAD_PREFIX", "NST_STYLE_PREFIX", "NST_OUTPUT_PREFIX", "NST_STYLE_URI",
+    "NST_EPOCHS", "NST_STEPS_PER_EPOCH", "NST_MAX_DIM", "NST_FLYTE_PROJECT", "NST_FLYTE_DOMAIN", "NST_LAUNCH_PLAN",
+    "NST_LAUNCH_PLAN_VERSION", "NST_FLYTE_CLIENT_SECRET_ARN", "NST_FLYTE_RPC_TIMEOUT_S", "NST_STYLE_CACHE_S",
+    "FLYTECTL_CONFIG", "FLYTE_PLATFORM_URL", "FLYTE_PLATFORM_INSECURE", "FLYTE_CREDENTIALS_CLIENT_ID",
+    "FLYTE_CREDENTIALS_CLIENT_SECRET", "FLYTE_CREDENTIALS_AUTH_MODE", "POWERTOOLS_SERVICE_NAME",
+)  # fmt: skip
+
+
+class Handler:
+    """``lambda_trigger.lambda_function`` as one container imported it, plus the JSON log lines it wrote."""
+
+    def __init__(self, module: Any, records: list[logging.LogRecord], formatter: logging.Formatter) -> None:
+        self.module = module
+        self._records = records
+        self._formatter = formatter
+
+    def __call__(self, event: dict[str, Any], context: LambdaContextStub | None = None) -> dict[str, Any]:
+        return self.module.lambda_handler(event, context or LambdaContextStub())
+
+    def logs(self) -> list[dict[str, Any]]:
+        """Every structured line logged so far, parsed."""
+        return [json.loads(self._formatter.format(record)) for record in self._records]
+
+    def record_logs(self) -> list[dict[str, Any]]:
+        """Only the per-record lines (one per record: launched, skipped or failed)."""
+        return [line for line in self.logs() if line.get("outcome")]
+
+    def raw_logs(self) -> str:
+        return "\n".join(self._formatter.format(record) for record in self._records)
+
+
+@pytest.fixture(autouse=True)
+def _clean_trigger_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from the defaults, whatever the developer's shell exports."""
+    for name in TRIGGER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Handler]]:
+    """``handler(NST_LAUNCH_MODE="dry-run", ...)``: a fresh container whose environment adds these variables."""
+    attached: list[tuple[logging.Logger, logging.Handler]] = []
+
+    def start(**env: str) -> Handler:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        sys.modules.pop("lambda_trigger.lambda_function", None)
+        module = importlib.import_module("lambda_trigger.lambda_function")
+        records: list[logging.LogRecord] = []
+        capture = _ListHandler(records)
+        target = logging.getLogger(module.logger.name)
+        target.addHandler(capture)
+        attached.append((target, capture))
+        return Handler(module, records, module.logger.registered_formatter)
+
+    yield start
+    for target, capture in attached:
+        target.removeHandler(capture)
+    sys.modules.pop("lambda_trigger.lambda_function", None)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
