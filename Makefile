@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 IMAGE ?= localhost:30000/nst-task:latest
+CONTENT ?= samples/landscape.jpg
+STYLE ?= samples/swirls.jpg
+PORT ?= 5055
 
-export NST_VGG19_WEIGHTS ?= imagenet
-
-.PHONY: venv test smoke package bench clean
+.PHONY: venv test demo dev smoke package bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,13 @@ venv: $(STAMP)  ## create .venv and install everything pinned
 test: $(STAMP)  ## the whole test suite (offline, random VGG19 weights)
 	NST_VGG19_WEIGHTS=random $(BIN)/python -m pytest
 
-smoke: $(STAMP)  ## one tiny local run of the workflow: make smoke CONTENT=photo.jpg STYLE=style.jpg
-	@test -n "$(CONTENT)" -a -n "$(STYLE)" || { echo "usage: make smoke CONTENT=photo.jpg STYLE=style.jpg"; exit 2; }
+demo: $(STAMP)  ## upload a photo to a local S3, let the trigger stylize it, download the result to out/
+	$(BIN)/python -m devstack demo --content "$(CONTENT)" --style "$(STYLE)"
+
+dev: $(STAMP)  ## the same local stack kept running on PORT: upload as often as you like, Ctrl-C stops it
+	$(BIN)/python -m devstack dev --port $(PORT) --style "$(STYLE)"
+
+smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow, no S3 or trigger involved
 	$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
@@ -29,4 +35,4 @@ package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for 
 	$(BIN)/pyflyte --pkgs workflows package --image $(IMAGE) --output flyte-package.tgz --force
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis flyte-package.tgz
+	rm -rf $(VENV) .pytest_cache .hypothesis flyte-package.tgz out

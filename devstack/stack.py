@@ -1,0 +1,194 @@
+"""The whole product on one machine: moto's S3/SQS server, the bucket wiring, and the trigger worker.
+
+``with LocalStack(...) as stack:`` starts them in order and stops them in reverse, whatever happens inside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from devstack.processes import Child, wait_until
+from devstack.provision import CREDENTIALS, REGION, Resources, provision
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class StackError(RuntimeError):
+    """The stack could not start or a part of it stopped; the message says which and why."""
+
+
+@dataclass
+class StackSettings:
+    """What to start; ``workflow_env`` holds NST_* settings passed to the trigger and the workflow."""
+
+    workdir: Path
+    port: int | None = None
+    bucket: str = "nst-local"
+    default_style: Path | None = None
+    workflow_env: dict[str, str] = field(default_factory=dict)
+    max_receives: int = 3
+    retry_delay_s: int = 5
+    worker_output: IO[str] | int | None = None
+
+
+class LocalStack:
+    """Server, provisioning and worker; see the module docstring."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self.resources: Resources | None = None
+        self.outcomes_path = settings.workdir / "outcomes.jsonl"
+        self.server: Child | None = None
+        self.worker: Child | None = None
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Worker first (it talks to the server), then the server; both are gone when this returns."""
+        for child in (self.worker, self.server):
+            if child is not None:
+                child.stop()
+
+    # --- while running ---------------------------------------------------------------------------------
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        if not self.outcomes_path.exists():
+            return []
+        return [json.loads(line) for line in self.outcomes_path.read_text(encoding="utf-8").splitlines() if line]
+
+    def wait_for_outcome(self, key: str, timeout_s: float) -> dict[str, Any]:
+        """The trigger's final word on ``key``: launched (done), skipped, or failed with no retry left."""
+        found: list[dict[str, Any]] = []
+
+        def settled() -> bool:
+            self.check_alive()
+            found[:] = [o for o in self.outcomes() if o.get("key") == key and _is_final(o)]
+            return bool(found)
+
+        wait_until(settled, timeout_s, interval_s=0.25, what=f"the trigger to handle {key}")
+        return found[0]
+
+    def check_alive(self) -> None:
+        for child in (self.server, self.worker):
+            if child is not None and not child.running():
+                raise StackError(f"the {child.name} stopped unexpectedly (exit code {child.returncode()}); see above")
+
+    # --- start-up --------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        settings = self.settings
+        settings.workdir.mkdir(parents=True, exist_ok=True)
+        self.outcomes_path.write_text("")
+        port = settings.port or _free_port()
+        if not _port_is_free(port):
+            raise StackError(f"port {port} on 127.0.0.1 is in use; choose another (PORT=... or --port)")
+        endpoint = f"http://127.0.0.1:{port}"
+        log = (settings.workdir / "moto-server.log").open("w")
+        self.server = Child(
+            "S3/SQS server",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+        )
+        wait_until(lambda: _healthy(endpoint, self.server), 60, what=f"moto's server on {endpoint}")
+        self.resources = provision(endpoint, bucket=settings.bucket, max_receives=settings.max_receives)
+        style_uri = self._upload_default_style()
+        self.worker = Child(
+            "trigger worker",
+            [
+                sys.executable, "-m", "devstack.worker",
+                "--queue-url", self.resources.queue_url, "--queue-arn", self.resources.queue_arn,
+                "--outcomes", str(self.outcomes_path),
+                "--max-receives", str(settings.max_receives), "--retry-delay", str(settings.retry_delay_s),
+            ],  # fmt: skip
+            env=self._worker_env(style_uri),
+            stdout=settings.worker_output,
+            stderr=settings.worker_output,
+        )
+        wait_until(self._worker_ready, 120, what="the trigger worker to start")
+
+    def _upload_default_style(self) -> str | None:
+        style = self.settings.default_style
+        if style is None:
+            return None
+        if not style.is_file():
+            raise StackError(f"style image {style} does not exist")
+        key = f"{self.resources.style_prefix}{style.name}"
+        self.resources.s3().upload_file(str(style), self.resources.bucket, key)
+        return f"s3://{self.resources.bucket}/{key}"
+
+    def _worker_env(self, style_uri: str | None) -> dict[str, str]:
+        endpoint = self.resources.endpoint
+        env = dict(os.environ)
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+                "PYTHONUNBUFFERED": "1",
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+                "AWS_DEFAULT_REGION": REGION,
+                "FLYTE_AWS_ENDPOINT": endpoint,
+                "FLYTE_AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+                "FLYTE_AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+                "NST_LAUNCH_MODE": "local",
+                "POWERTOOLS_LOG_LEVEL": env.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                **self.settings.workflow_env,
+            }
+        )
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.pop("AWS_PROFILE", None)
+        if style_uri:
+            env["NST_STYLE_URI"] = style_uri
+        return env
+
+    def _worker_ready(self) -> bool:
+        self.check_alive()
+        return any(o.get("outcome") == "ready" for o in self.outcomes())
+
+
+def _is_final(outcome: dict[str, Any]) -> bool:
+    return outcome["outcome"] in ("launched", "skipped") or (outcome["outcome"] == "failed" and outcome.get("final"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _healthy(endpoint: str, server: Child) -> bool:
+    if not server.running():
+        raise StackError(f"moto's server exited with code {server.returncode()} (see moto-server.log)")
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+            return True
+    except OSError:
+        time.sleep(0.1)
+        return False
