@@ -25,6 +25,12 @@ from typing import Any
 from lambda_trigger.settings import Settings
 
 
+#: gRPC shares connections process-wide and backs off up to 120 s after failures, failing RPCs at once meanwhile.
+#: A private pool lets the FlyteRemote built after a failed connect dial afresh, and a short backoff lets a cached
+#: channel notice within seconds that flyteadmin is back.
+GRPC_OPTIONS = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_reconnect_backoff_ms", 5000)]
+
+
 class ConnectionFailed(Exception):
     """flyteadmin, the client secret or the launch plan cannot be reached; nothing can launch right now."""
 
@@ -52,7 +58,12 @@ def connect(settings: Settings) -> Connection:
     config = load_flyte_config(settings, secret)
     endpoint = config.platform.endpoint
     try:
-        remote = FlyteRemote(config, default_project=settings.flyte_project, default_domain=settings.flyte_domain)
+        remote = FlyteRemote(
+            config,
+            default_project=settings.flyte_project,
+            default_domain=settings.flyte_domain,
+            options=GRPC_OPTIONS,
+        )
         with scoped_grpc_deadline(settings.rpc_timeout_s):
             launch_plan = remote.fetch_launch_plan(name=settings.launch_plan, version=settings.launch_plan_version)
     except Exception as exc:  # flytekit raises many types here; all mean "cannot launch now"
@@ -73,7 +84,8 @@ def load_flyte_config(settings: Settings, client_secret: str | None = None) -> A
         config = Config.auto(config_file=config_file)
     except Exception as exc:
         raise ConnectionFailed(f"cannot read Flyte configuration {settings.flyte_config_file}: {exc}") from exc
-    platform = config.platform
+    # flytekit retries every failed RPC at once, rpc_retries times; it reads no environment variable for it.
+    platform = replace(config.platform, rpc_retries=settings.rpc_retries)
     if client_secret is not None:
         platform = replace(platform, client_credentials_secret=client_secret)
     # A Lambda cannot run an interactive flow (Pkce, which flyte.config names for the demo, or DeviceFlow), so a

@@ -46,6 +46,7 @@ class Settings:
     flyte_config_file: str | None = None
     client_secret_arn: str | None = None
     rpc_timeout_s: float = 10.0
+    rpc_retries: int = 3
     style_cache_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -77,6 +78,7 @@ class Settings:
             flyte_config_file=config_file,
             client_secret_arn=_optional(env, "NST_FLYTE_CLIENT_SECRET_ARN"),
             rpc_timeout_s=_positive_float(env, "NST_FLYTE_RPC_TIMEOUT_S", 10.0),
+            rpc_retries=_count(env, "NST_FLYTE_RPC_RETRIES", 3),
             style_cache_s=_non_negative_float(env, "NST_STYLE_CACHE_S", 60.0),
         )
 
@@ -137,6 +139,15 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     if number < 1:
         raise ConfigError(f"{name}={value!r} must be at least 1")
     return number
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{name}={value!r} is not a whole number")
+    return int(value)
 
 
 def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -173,6 +173,8 @@ class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
             self.executions: dict[tuple[str, str, str], execution_pb2.ExecutionCreateRequest] = {}
             self.fail_with: grpc.StatusCode | None = None
             self.required_token: str | None = None
+            #: return a message to reject one CreateExecution with INVALID_ARGUMENT, as admin's validation does
+            self.validate: Callable[[execution_pb2.ExecutionCreateRequest], str | None] = lambda request: None
 
     def _enter(self, method: str, context: grpc.ServicerContext) -> None:
         with self._lock:
@@ -215,6 +217,9 @@ class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
         missing = {name for name, p in parameters.items() if p.required and name not in request.inputs.literals}
         if unknown or missing:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown inputs {unknown}, missing inputs {missing}")
+        problem = self.validate(request)
+        if problem:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         key = (request.project, request.domain, request.name)
         with self._lock:
             self.create_requests.append(request)
@@ -353,7 +358,8 @@ def flyte_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str]
 TRIGGER_VARIABLES = (
     "NST_LAUNCH_MODE", "NST_UPLOAD_PREFIX", "NST_STYLE_PREFIX", "NST_OUTPUT_PREFIX", "NST_STYLE_URI",
     "NST_EPOCHS", "NST_STEPS_PER_EPOCH", "NST_MAX_DIM", "NST_FLYTE_PROJECT", "NST_FLYTE_DOMAIN", "NST_LAUNCH_PLAN",
-    "NST_LAUNCH_PLAN_VERSION", "NST_FLYTE_CLIENT_SECRET_ARN", "NST_FLYTE_RPC_TIMEOUT_S", "NST_STYLE_CACHE_S",
+    "NST_LAUNCH_PLAN_VERSION", "NST_FLYTE_CLIENT_SECRET_ARN", "NST_FLYTE_RPC_TIMEOUT_S", "NST_FLYTE_RPC_RETRIES",
+    "NST_STYLE_CACHE_S",
     "FLYTECTL_CONFIG", "FLYTE_PLATFORM_URL", "FLYTE_PLATFORM_INSECURE", "FLYTE_CREDENTIALS_CLIENT_ID",
     "FLYTE_CREDENTIALS_CLIENT_SECRET", "FLYTE_CREDENTIALS_AUTH_MODE", "POWERTOOLS_SERVICE_NAME",
 )  # fmt: skip

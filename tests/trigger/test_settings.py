@@ -88,3 +88,10 @@ def test_a_bad_mode_fails_the_lambda_init_phase(handler) -> None:
     """Lambda imports the handler module during init: the error surfaces there, naming the variable."""
     with pytest.raises(ConfigError, match="NST_LAUNCH_MODE='sometimes'"):
         handler(NST_LAUNCH_MODE="sometimes")
+
+
+def test_rpc_retries_default_to_flytekits_and_accept_zero() -> None:
+    assert Settings.from_env({}).rpc_retries == 3
+    assert Settings.from_env({"NST_FLYTE_RPC_RETRIES": "0"}).rpc_retries == 0
+    with pytest.raises(ConfigError, match="NST_FLYTE_RPC_RETRIES='-1' is not a whole number"):
+        Settings.from_env({"NST_FLYTE_RPC_RETRIES": "-1"})
