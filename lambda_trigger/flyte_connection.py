@@ -88,11 +88,45 @@ def load_flyte_config(settings: Settings, client_secret: str | None = None) -> A
     platform = replace(config.platform, rpc_retries=settings.rpc_retries)
     if client_secret is not None:
         platform = replace(platform, client_credentials_secret=client_secret)
-    # A Lambda cannot run an interactive flow (Pkce, which flyte.config names for the demo, or DeviceFlow), so a
-    # client secret means client-credentials auth unless FLYTE_CREDENTIALS_AUTH_MODE explicitly says otherwise.
-    if platform.client_credentials_secret and not os.environ.get("FLYTE_CREDENTIALS_AUTH_MODE"):
-        platform = replace(platform, auth_mode=AuthType.CLIENTSECRET)
+    # Nobody can answer a browser (Pkce, which flyte.config names for the demo) or device-code login here: flytekit
+    # would wait for the callback until the Lambda times out. Unless FLYTE_CREDENTIALS_AUTH_MODE says otherwise, a
+    # client secret means client-credentials auth, and no secret means no login at all: an RPC that flyteadmin
+    # refuses as unauthenticated then fails at once, saying what to configure.
+    if not os.environ.get("FLYTE_CREDENTIALS_AUTH_MODE"):
+        if platform.client_credentials_secret:
+            platform = replace(platform, auth_mode=AuthType.CLIENTSECRET)
+        elif _mode_name(platform.auth_mode) in INTERACTIVE_AUTH_MODES:
+            _register_no_login()
+            platform = replace(platform, auth_mode=NO_LOGIN)
     return config.with_params(platform=platform)
+
+
+INTERACTIVE_AUTH_MODES = {"standard", "pkce", "deviceflow"}
+NO_LOGIN = "nst-trigger-no-login"
+
+
+class AuthenticationRequired(Exception):
+    """flyteadmin demands credentials and the trigger has none it may use."""
+
+
+def _mode_name(mode: Any) -> str:
+    return str(getattr(mode, "value", mode)).lower()
+
+
+def _register_no_login() -> None:
+    """Register, under NO_LOGIN, a flytekit authenticator that never logs in and fails when login is required."""
+    from flytekit.clients.auth.authenticator import Authenticator
+    from flytekit.clients.auth_helper import register_authenticator_plugin
+
+    class NoLogin(Authenticator):
+        def refresh_credentials(self) -> None:
+            raise AuthenticationRequired(
+                f"flyteadmin at {self._endpoint} requires authentication: give the trigger a client id "
+                "(FLYTE_CREDENTIALS_CLIENT_ID) and secret (NST_FLYTE_CLIENT_SECRET_ARN or "
+                "FLYTE_CREDENTIALS_CLIENT_SECRET); interactive logins cannot run here"
+            )
+
+    register_authenticator_plugin(NO_LOGIN, lambda cfg, cfg_store: NoLogin(cfg.endpoint, header_key=""))
 
 
 def read_client_secret(arn: str) -> str:
@@ -122,20 +156,17 @@ def read_client_secret(arn: str) -> str:
 
 
 def describe_flyte_error(exc: BaseException) -> str:
-    """One line for a flytekit/gRPC failure: flytekit's wrappers often carry the useful text on their cause."""
-    parts = [type(exc).__name__]
-    message = str(exc).strip()
+    """One line for a flytekit/gRPC failure: the exception type, then the gRPC status and details it wraps."""
     cause = exc.__cause__
     details = getattr(cause, "details", None)
     if callable(details):
         code = cause.code() if callable(getattr(cause, "code", None)) else None  # type: ignore[union-attr]
-        cause_text = f"{getattr(code, 'name', code)}: {details()}"
-        if message and message not in cause_text:
-            parts.append(message)
-        parts.append(cause_text)
-    elif message:
-        parts.append(message)
-    return " ".join(" ".join(parts).split())[:500]
+        text = f"{type(exc).__name__} {getattr(code, 'name', code)}: {details()}"
+    elif cause is not None:
+        text = f"{type(exc).__name__} {type(cause).__name__}: {cause}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc).strip() else type(exc).__name__
+    return " ".join(text.split())[:500]
 
 
 def _config_file(path: str) -> Any:

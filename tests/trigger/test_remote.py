@@ -185,6 +185,27 @@ def test_a_secret_implies_client_credentials_unless_a_mode_is_set(monkeypatch) -
     assert load_flyte_config(Settings(), client_secret=SECRET).platform.auth_mode == "DeviceFlow"
 
 
+def test_without_a_secret_an_auth_demanding_flyteadmin_fails_fast_instead_of_waiting_for_a_browser(
+    handler, flyteadmin, flyte_env, monet
+) -> None:
+    """flyte.config says Pkce (fine on a laptop); here flytekit would wait forever for a browser callback."""
+    flyte_env(flyteadmin.endpoint)
+    flyteadmin.servicer.required_token = TokenEndpoint.ACCESS_TOKEN
+    started = time.monotonic()
+    with pytest.raises(TriggerFailed) as caught:
+        handler(NST_STYLE_URI=STYLE)(load_event("s3_put.json"))
+    assert time.monotonic() - started < 5
+    assert f"AuthenticationRequired: flyteadmin at {flyteadmin.endpoint} requires authentication" in str(caught.value)
+    assert "FLYTE_CREDENTIALS_CLIENT_ID" in str(caught.value) and not flyteadmin.servicer.executions
+
+
+def test_an_explicit_auth_mode_is_respected(monkeypatch) -> None:
+    monkeypatch.setenv("FLYTE_CREDENTIALS_AUTH_MODE", "Pkce")
+    assert load_flyte_config(Settings()).platform.auth_mode == "Pkce"
+    monkeypatch.delenv("FLYTE_CREDENTIALS_AUTH_MODE")
+    assert load_flyte_config(Settings()).platform.auth_mode == "nst-trigger-no-login"
+
+
 def test_the_client_secret_authenticates_and_is_never_logged(handler, flyteadmin, flyte_env, monet, capsys) -> None:
     """Secrets Manager -> client-credentials token -> bearer on every RPC; logs and results never hold it."""
     arn = boto3.client("secretsmanager").create_secret(Name="nst/flyte-client", SecretString=SECRET)["ARN"]

@@ -1,0 +1,181 @@
+"""Measure (not assert) the trigger's cold start and per-record latency.
+
+    .venv/bin/python benchmarks/bench_trigger.py [--imports 15] [--colds 5] [--records 200] [--out PATH]
+
+* cold import: a fresh interpreter running ``import lambda_trigger.lambda_function`` (what Lambda's init phase
+  does), median over ``--imports`` runs;
+* cold first launch: a fresh interpreter that imports the handler and handles one upload in remote mode against
+  the in-process fake flyteadmin (flytekit import, FlyteRemote, launch plan fetch and one CreateExecution);
+* warm per record: one single-record invocation after another in one process, in dry-run mode and in remote mode
+  against the fake flyteadmin over real gRPC on loopback; median and p95 over ``--records`` uploads.
+
+Uploads sit directly under ``uploads/`` and use NST_STYLE_URI, so no S3 call is timed. Log lines are written (to
+/dev/null) as in production, since formatting them is part of the per-record cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+COLD_LAUNCH = """
+import time
+started = time.perf_counter()
+import lambda_trigger.lambda_function as f
+class Context:
+    aws_request_id, function_name, memory_limit_in_mb = "bench", "nst-trigger", 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:nst-trigger"
+result = f.lambda_handler({event!r}, Context())
+assert result["launched"], result
+print(time.perf_counter() - started)
+"""
+
+
+def upload_event(index: int, run: str) -> dict[str, Any]:
+    """One S3 notification record for a distinct upload (distinct sequencer: a distinct execution name)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "eventTime": "2024-05-14T09:21:36.512Z",
+                "s3": {
+                    "bucket": {"name": "nst-bench"},
+                    "object": {
+                        "key": f"uploads/bench-{run}-photo+{index}.jpg",
+                        "size": 245760,
+                        "eTag": f"{index:032x}",
+                        "sequencer": f"{run}{index:016X}",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summarise(seconds: list[float]) -> dict[str, float]:
+    ms = [value * 1000 for value in seconds]
+    return {"n": len(ms), "median_ms": statistics.median(ms), "p95_ms": percentile(ms, 0.95), "max_ms": max(ms)}
+
+
+def cold_import(runs: int, env: dict[str, str]) -> dict[str, float]:
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import lambda_trigger.lambda_function"], cwd=REPO, env=env, check=True)
+        timings.append(time.perf_counter() - started)
+    return summarise(timings)
+
+
+def cold_first_launch(runs: int, env: dict[str, str], endpoint: str) -> dict[str, float]:
+    timings = []
+    for index in range(runs):
+        script = COLD_LAUNCH.format(event=upload_event(index, f"C{time.time_ns() % 10**8}"))
+        launch_env = {**env, "FLYTE_PLATFORM_URL": endpoint, "FLYTE_PLATFORM_INSECURE": "true"}
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, env=launch_env, check=True, capture_output=True, text=True
+        )
+        timings.append(float(done.stdout.strip().splitlines()[-1]))
+    return summarise(timings)
+
+
+#: Where the handler's log lines go; opened once, because powertools keeps the stream of the first Logger set up.
+LOG_SINK = open(os.devnull, "w")  # noqa: SIM115
+
+
+def warm(records: int, env: dict[str, str]) -> dict[str, float]:
+    """Per-record latency of ``lambda_handler`` in this process, after one warm-up invocation."""
+    from tests.trigger.conftest import LambdaContextStub
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(LOG_SINK):
+            sys.modules.pop("lambda_trigger.lambda_function", None)
+            module = importlib.import_module("lambda_trigger.lambda_function")  # the logger binds to the sink
+            handle: Callable[[dict[str, Any]], dict[str, Any]] = module.lambda_handler
+            context = LambdaContextStub()
+            run = f"W{time.time_ns() % 10**8}"
+            result = handle(upload_event(-1, run), context)
+            assert result["launched"], result
+            timings = []
+            for index in range(records):
+                event = upload_event(index, run)
+                started = time.perf_counter()
+                result = handle(event, context)
+                timings.append(time.perf_counter() - started)
+                assert result["launched"] and not result["launched"][0]["duplicate"], result
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return summarise(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--imports", type=int, default=15, help="cold import runs")
+    parser.add_argument("--colds", type=int, default=5, help="cold first-launch runs")
+    parser.add_argument("--records", type=int, default=200, help="warm records per mode")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "trigger.json")
+    args = parser.parse_args()
+
+    from tests.trigger.conftest import FakeFlyteAdmin, start_admin
+
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("NST_", "FLYTE_", "FLYTECTL_", "AWS_ENDPOINT"))
+    }
+    base.update({"PYTHONPATH": str(REPO), "NST_STYLE_URI": "s3://nst-bench/styles/default.jpg"})
+    dry_run = {**base, "NST_LAUNCH_MODE": "dry-run"}
+    remote = {**base, "NST_LAUNCH_MODE": "remote"}
+
+    admin = start_admin(FakeFlyteAdmin())
+    try:
+        remote_warm_env = {**remote, "FLYTE_PLATFORM_URL": admin.endpoint, "FLYTE_PLATFORM_INSECURE": "true"}
+        results = {
+            "cold_import_dry_run": cold_import(args.imports, dry_run),
+            "cold_import_remote": cold_import(args.imports, remote),
+            "cold_first_launch_remote": cold_first_launch(args.colds, remote, admin.endpoint),
+            "warm_record_dry_run": warm(args.records, dry_run),
+            "warm_record_remote": warm(args.records, remote_warm_env),
+        }
+    finally:
+        admin.stop()
+
+    machine = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+    }
+    print(f"trigger benchmark: Python {machine['python']}, {machine['cpus']} CPUs, {machine['platform']}")
+    print(f"{'measure':<28}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}")
+    for name, row in results.items():
+        print(f"{name:<28}{row['n']:>5}{row['median_ms']:>12.2f}{row['p95_ms']:>10.2f}{row['max_ms']:>10.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
