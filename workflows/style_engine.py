@@ -1,12 +1,13 @@
-"""The Gatys style-transfer optimisation: losses, one compiled step, and resumable Adam.
+"""The Gatys style-transfer optimisation: losses, one compiled step, and resumable optimisers.
 
-A ``StyleTransfer`` holds what is fixed for a run (the truncated VGG19, the
-content features and the style Gram matrices, computed once). ``run`` creates
-the optimiser once, optionally restores its state, and performs ``steps``
-compiled steps, each exactly one forward and one backward pass of the
-truncated network. The returned ``optimizer_state`` (plain numpy arrays) lets
-the next call, possibly in another process or pod, continue as if the run had
-never stopped.
+A ``StyleTransfer`` holds what is fixed for a run at one size (the truncated VGG19, the content features and the
+style Gram matrices, computed once). ``run`` performs ``steps`` optimisation steps with Adam (the tutorial's
+recipe, optionally with iterate averaging) or L-BFGS, each step one forward and one backward pass of the
+truncated network. The returned ``optimizer_state`` (plain numpy arrays) lets the next call, possibly in another
+process or pod, continue as if the run had never stopped.
+
+``run_epoch`` is one epoch of the workflow (one Flyte task), pyramid level included; ``stylize`` chains epochs in
+one process, exactly as the workflow chains tasks.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from workflows import lbfgs, pyramid
 from workflows.vgg19_features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
 
 #: The TensorFlow tutorial's optimiser settings: a large epsilon keeps early steps gentle.
 ADAM_SETTINGS = {"learning_rate": 0.02, "beta_1": 0.99, "epsilon": 0.1}
+OPTIMIZERS = ("adam", "lbfgs")
+PRECISIONS = ("float32", "bfloat16")
 
-#: Optimiser state as numpy arrays, keyed as Keras' own ``save_own_variables`` keys them.
+#: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam);
+#: ``lbfgs_s``, ``lbfgs_y`` (L-BFGS curvature pairs). Image-shaped entries are (1, H, W, 3) or (k, H, W, 3).
 OptimizerState = dict[str, np.ndarray]
 
 
@@ -37,13 +42,35 @@ class LossWeights:
     total_variation: float = 30.0
 
 
+@dataclass(frozen=True)
+class Optimizer:
+    """Which optimiser, and its options: ``ema`` is Adam's iterate-averaging decay (0 turns it off)."""
+
+    name: str = "adam"
+    ema: float = 0.0
+    history: int = 10
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.ema and self.name != "adam":
+            raise ValueError("ema (iterate averaging) applies to the adam optimizer only")
+
+
 @dataclass
 class RunResult:
-    """Where an optimisation run ended: the image, the optimiser state to resume from, the loss per step."""
+    """Where a run ended: the iterate to resume from, the image to show, the state, the loss before each step."""
 
     image: np.ndarray
     optimizer_state: OptimizerState
     losses: list[float] = field(default_factory=list)
+    output: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.output is None:
+            self.output = self.image
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
@@ -54,7 +81,12 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
 
 
 class StyleTransfer:
-    """Stylizes toward one content photo and one style image; see the module docstring."""
+    """Stylizes toward one content photo and one style image at one size; see the module docstring.
+
+    ``reference_pixels`` normalises the total-variation term per pixel, scaled so that at that pixel count the
+    loss is exactly the tutorial's: a pyramid level then weighs smoothness as the full-size image does. (The
+    content and style terms are already means, so independent of size.)
+    """
 
     def __init__(
         self,
@@ -62,18 +94,25 @@ class StyleTransfer:
         style: np.ndarray,
         weights: LossWeights = LossWeights(),
         extractor_weights: WeightsSource | None = None,
+        precision: str = "float32",
+        reference_pixels: int | None = None,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.content = _as_batch(content, "content")
         self.weights = weights
-        self._extractor = feature_extractor(extractor_weights)
+        pixels = self.content.shape[1] * self.content.shape[2]
+        self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
+        self._extractor = feature_extractor(extractor_weights, precision)
         style_features = self._features(_as_batch(style, "style"))
         content_features = self._features(self.content)
         self._style_targets = [gram_matrix(f) for f in style_features[: len(STYLE_LAYERS)]]
         self._content_targets = content_features[len(STYLE_LAYERS) :]
+        self._value_and_grad = tf.function(self._value_and_grad_eager, reduce_retracing=True)
 
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
-        """Total weighted loss of a batch-of-one image (style + content + total variation)."""
-        image = tf.convert_to_tensor(_as_batch(np.asarray(image), "image") if isinstance(image, np.ndarray) else image)
+        """Total weighted loss of an image (style + content + total variation)."""
+        image = tf.convert_to_tensor(_as_batch(image, "image") if isinstance(image, np.ndarray) else image)
         outputs = self._features(image)
         style_outputs, content_outputs = outputs[: len(STYLE_LAYERS)], outputs[len(STYLE_LAYERS) :]
         style_loss = tf.add_n(
@@ -82,7 +121,7 @@ class StyleTransfer:
         content_loss = tf.add_n(
             [tf.reduce_mean(tf.square(o - t)) for o, t in zip(content_outputs, self._content_targets)]
         )
-        variation = tf.reduce_sum(tf.image.total_variation(image))
+        variation = tf.reduce_sum(tf.image.total_variation(image)) * self._variation_scale
         return (
             style_loss * (self.weights.style / len(STYLE_LAYERS))
             + content_loss * (self.weights.content / len(CONTENT_LAYERS))
@@ -95,44 +134,197 @@ class StyleTransfer:
         image: np.ndarray | None = None,
         optimizer_state: OptimizerState | None = None,
         on_step: Callable[[int, float], None] | None = None,
+        optimizer: Optimizer = Optimizer(),
     ) -> RunResult:
-        """Take ``steps`` Adam steps from ``image`` (default: the content photo) and ``optimizer_state``."""
+        """Take ``steps`` steps from ``image`` (default: the content photo) and ``optimizer_state``."""
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         start = self.content if image is None else _as_batch(image, "image")
         if start.shape != self.content.shape:
             raise ValueError(f"image shape {start.shape[1:]} does not match the content photo {self.content.shape[1:]}")
+        state = dict(optimizer_state or {})
+        _check_state_shapes(state, self.content.shape)
+        if optimizer.name == "lbfgs":
+            return self._run_lbfgs(steps, start, state, on_step, optimizer)
+        return self._run_adam(steps, start, state, on_step, optimizer)
+
+    # --- optimisers ----------------------------------------------------------------------------------
+
+    def _run_adam(
+        self, steps: int, start: np.ndarray, state: OptimizerState, on_step, optimizer: Optimizer
+    ) -> RunResult:
         variable = tf.Variable(start, dtype=tf.float32, name="stylized")
-        optimizer = keras.optimizers.Adam(**ADAM_SETTINGS)
-        optimizer.build([variable])
-        if optimizer_state:
-            _restore(optimizer, optimizer_state)
-        step = self._compiled_step(variable, optimizer)
-        losses: list[float] = []
-        for index in range(steps):
-            value = float(step())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"the loss became {value} at step {index + 1}; lower the loss weights")
-            losses.append(value)
-            if on_step is not None:
-                on_step(index, value)
-        return RunResult(image=variable.numpy()[0], optimizer_state=_snapshot(optimizer), losses=losses)
+        adam = keras.optimizers.Adam(**ADAM_SETTINGS)
+        adam.build([variable])
+        slots = _adam_slots(adam)
+        slots["iteration"].assign(int(state.get("step", 0)))
+        if "adam_m" in state:
+            slots["momentum"].assign(state["adam_m"])
+            slots["velocity"].assign(state["adam_v"])
+        average = tf.Variable(state.get("ema", np.zeros_like(start)), dtype=tf.float32) if optimizer.ema else None
+        step = self._compiled_adam_step(variable, adam, average, optimizer.ema)
+        losses = _loop(step, steps, on_step)
+        iterations = int(slots["iteration"].numpy())
+        new_state = {
+            "step": np.array(iterations, np.int64),
+            "adam_m": slots["momentum"].numpy(),
+            "adam_v": slots["velocity"].numpy(),
+        }
+        output = None
+        if average is not None:
+            new_state["ema"] = average.numpy()
+            output = new_state["ema"][0] / (1.0 - optimizer.ema**iterations)  # debiased, as Adam debiases m
+        return RunResult(variable.numpy()[0], new_state, losses, output)
 
-    def _features(self, image: tf.Tensor | np.ndarray) -> list[tf.Tensor]:
-        return list(self._extractor(to_vgg_input(tf.convert_to_tensor(image)), training=False))
-
-    def _compiled_step(self, variable: tf.Variable, optimizer: keras.optimizers.Optimizer) -> Callable[[], tf.Tensor]:
+    def _compiled_adam_step(
+        self, variable: tf.Variable, adam: keras.optimizers.Optimizer, average: tf.Variable | None, decay: float
+    ) -> Callable[[], tf.Tensor]:
         @tf.function(jit_compile=False)
         def step() -> tf.Tensor:
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(variable)
-                loss = self.loss(variable)
-            gradient = tape.gradient(loss, variable)
-            optimizer.apply_gradients([(gradient, variable)])
+            loss, gradient = self._value_and_grad_eager(variable)
+            adam.apply_gradients([(gradient, variable)])
             variable.assign(tf.clip_by_value(variable, 0.0, 1.0))
+            if average is not None:
+                average.assign(decay * average + (1.0 - decay) * variable)
             return loss
 
         return step
+
+    def _run_lbfgs(
+        self, steps: int, start: np.ndarray, state: OptimizerState, on_step, optimizer: Optimizer
+    ) -> RunResult:
+        result = lbfgs.minimize(
+            self._value_and_grad,
+            tf.constant(start),
+            steps,
+            lbfgs.unstack(state.get("lbfgs_s")),
+            lbfgs.unstack(state.get("lbfgs_y")),
+            history=optimizer.history,
+            on_step=_checked(on_step),
+        )
+        hw = start.shape[1:3]
+        new_state = {
+            "step": np.array(int(state.get("step", 0)) + steps, np.int64),
+            "lbfgs_s": lbfgs.stack(result.history_s, hw),
+            "lbfgs_y": lbfgs.stack(result.history_y, hw),
+        }
+        return RunResult(np.asarray(result.image)[0], new_state, result.losses)
+
+    def _value_and_grad_eager(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(image)
+            loss = self.loss(image)
+        return loss, tape.gradient(loss, image)
+
+    def _features(self, image: tf.Tensor | np.ndarray) -> list[tf.Tensor]:
+        outputs = self._extractor(to_vgg_input(tf.convert_to_tensor(image)), training=False)
+        return [tf.cast(o, tf.float32) for o in outputs]  # Gram matrices and losses stay float32
+
+
+# --- one epoch of the workflow, and the whole chain in one process ------------------------------------
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """What an epoch of the workflow does: its size, steps, losses and optimiser."""
+
+    epoch: int
+    epochs: int
+    steps: int
+    weights: LossWeights = LossWeights()
+    optimizer: Optimizer = Optimizer()
+    pyramid: bool = False
+    precision: str = "float32"
+
+
+def run_epoch(
+    content: np.ndarray,
+    style: np.ndarray,
+    image: np.ndarray,
+    state: OptimizerState,
+    plan: EpochPlan,
+    on_step: Callable[[int, float], None] | None = None,
+) -> RunResult:
+    """One epoch at its pyramid level (or full size): resize what it is given, then ``run``.
+
+    ``content`` and ``style`` are always the full-size (max_dim) pixels; ``image`` and ``state`` are whatever
+    the previous epoch returned, at whatever size it ran.
+    """
+    full_hw = content.shape[:2]
+    hw = full_hw
+    if plan.pyramid:
+        long_side = pyramid.level_sizes(max(full_hw), plan.epochs)[plan.epoch]
+        hw = pyramid.shape_for(content.shape, long_side)
+    engine = StyleTransfer(
+        pyramid.resize(content, hw),
+        pyramid.resize(style, pyramid.shape_for(style.shape, max(hw))),
+        plan.weights,
+        precision=plan.precision,
+        reference_pixels=full_hw[0] * full_hw[1] if plan.pyramid else None,
+    )
+    if image.shape[:2] != tuple(hw):
+        image, state = pyramid.resize(image, hw), pyramid.resize_state(state, hw)
+    return engine.run(plan.steps, image=image, optimizer_state=state or None, on_step=on_step, optimizer=plan.optimizer)
+
+
+def stylize(
+    content: np.ndarray,
+    style: np.ndarray,
+    epochs: int,
+    steps_per_epoch: int,
+    on_epoch: Callable[[int, RunResult], None] | None = None,
+    **plan: object,
+) -> RunResult:
+    """The workflow's epoch chain in one process (for benchmarks and tests): same sizes, same state hand-over."""
+    image, state, losses = np.asarray(content, np.float32), {}, []
+    result = None
+    for epoch in range(epochs):
+        result = run_epoch(content, style, image, state, EpochPlan(epoch, epochs, steps_per_epoch, **plan))
+        image, state = result.image, result.optimizer_state
+        losses += result.losses
+        if on_epoch is not None:
+            on_epoch(epoch, result)
+    result.losses = losses
+    return result
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _loop(step: Callable[[], tf.Tensor], steps: int, on_step) -> list[float]:
+    checked = _checked(on_step)
+    losses = []
+    for index in range(steps):
+        value = float(step())
+        checked(index, value)
+        losses.append(value)
+    return losses
+
+
+def _checked(on_step: Callable[[int, float], None] | None) -> Callable[[int, float], None]:
+    def check(index: int, value: float) -> None:
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the loss became {value} at step {index + 1}; lower the loss weights")
+        if on_step is not None:
+            on_step(index, value)
+
+    return check
+
+
+def _adam_slots(adam: keras.optimizers.Optimizer) -> dict[str, tf.Variable]:
+    """Adam's iteration counter and moment variables, found by name (Keras numbers them by creation order)."""
+    slots = {}
+    for variable in adam.variables:
+        for role in ("iteration", "momentum", "velocity"):
+            if variable.path.endswith(role):
+                slots[role] = variable
+    return slots
+
+
+def _check_state_shapes(state: OptimizerState, shape: tuple[int, ...]) -> None:
+    for key in ("adam_m", "adam_v", "ema", "lbfgs_s", "lbfgs_y"):
+        if key in state and tuple(state[key].shape[1:]) != tuple(shape[1:]):
+            raise ValueError(f"optimizer state {key} has shape {state[key].shape[1:]}, the image {tuple(shape[1:])}")
 
 
 def _as_batch(pixels: np.ndarray, name: str) -> np.ndarray:
@@ -142,17 +334,3 @@ def _as_batch(pixels: np.ndarray, name: str) -> np.ndarray:
     if array.ndim != 4 or array.shape[0] != 1 or array.shape[-1] != 3:
         raise ValueError(f"{name} must have shape (H, W, 3), got {np.shape(pixels)}")
     return array
-
-
-def _snapshot(optimizer: keras.optimizers.Optimizer) -> OptimizerState:
-    store: dict[str, object] = {}
-    optimizer.save_own_variables(store)
-    return {key: np.array(value) for key, value in store.items()}
-
-
-def _restore(optimizer: keras.optimizers.Optimizer, state: OptimizerState) -> None:
-    expected = {str(i): tuple(v.shape) for i, v in enumerate(optimizer.variables)}
-    given = {key: tuple(np.shape(value)) for key, value in state.items()}
-    if given != expected:
-        raise ValueError(f"optimizer state does not fit this image: expected slots {expected}, got {given}")
-    optimizer.load_own_variables(state)

@@ -69,19 +69,40 @@ def to_vgg_input(image: tf.Tensor) -> tf.Tensor:
     return image[..., ::-1] * 255.0 - _BGR_MEAN
 
 
-@functools.lru_cache(maxsize=4)
-def feature_extractor(source: WeightsSource | None = None) -> keras.Model:
+def feature_extractor(source: WeightsSource | None = None, precision: str = "float32") -> keras.Model:
     """A frozen model mapping VGG inputs to [style layer outputs..., content layer outputs...].
 
-    Built once per process and weights source: every optimisation in the same
-    process (epochs, tests, benchmarks) reuses it.
+    Built once per process, weights source and precision: every optimisation in the same process (epochs,
+    pyramid levels, tests, benchmarks) reuses it. With ``bfloat16`` the convolutions compute in bfloat16 (the
+    weights stay float32); callers cast the outputs back to float32 for the Gram matrices and losses.
     """
-    source = source or weights_from_env()
+    return _extractor(source or weights_from_env(), precision)
+
+
+@functools.lru_cache(maxsize=8)
+def _extractor(source: WeightsSource, precision: str) -> keras.Model:
+    if precision != "float32":
+        return _with_compute_dtype(_extractor(source, "float32"), precision)
     vgg = _vgg19(source)
     outputs = [vgg.get_layer(name).output for name in STYLE_LAYERS + CONTENT_LAYERS]
     model = keras.Model(inputs=vgg.input, outputs=outputs, name="vgg19_style_content")
     model.trainable = False
     return model
+
+
+def _with_compute_dtype(model: keras.Model, precision: str) -> keras.Model:
+    """The same network and weights, computing in ``precision`` (Keras' mixed policy: float32 variables)."""
+    policy = keras.DTypePolicy(f"mixed_{precision}")
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer.__class__.from_config(layer.get_config())
+        return layer.__class__.from_config({**layer.get_config(), "dtype": policy})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    copy.trainable = False
+    return copy
 
 
 def _vgg19(source: WeightsSource) -> keras.Model:

@@ -12,7 +12,17 @@ import tensorflow as tf
 
 from tests.conftest import smooth_pixels, striped_pixels
 from workflows import vgg19_features
-from workflows.style_engine import ADAM_SETTINGS, LossWeights, StyleTransfer, gram_matrix
+from workflows import pyramid
+from workflows.style_engine import (
+    ADAM_SETTINGS,
+    EpochPlan,
+    LossWeights,
+    Optimizer,
+    StyleTransfer,
+    gram_matrix,
+    run_epoch,
+    stylize,
+)
 from workflows.vgg19_features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
 
 RANDOM = WeightsSource("random")
@@ -39,6 +49,13 @@ def test_extractor_is_truncated_after_block5_conv2() -> None:
     assert [o.shape[-1] for o in feature_extractor(RANDOM).outputs] == [64, 128, 256, 512, 512, 512]
 
 
+def test_value_and_grad_is_also_one_forward_and_one_backward_pass(engine: StyleTransfer) -> None:
+    """What L-BFGS evaluates per step."""
+    live = _live_op_types(engine._value_and_grad.get_concrete_function(tf.TensorSpec((1, 32, 32, 3), tf.float32)))
+    assert live["Conv2D"] == live["Conv2DBackpropInput"] == 14
+    assert live["Conv2DBackpropFilter"] == 0
+
+
 def test_gram_matrix_matches_definition() -> None:
     features = tf.random.stateless_normal((1, 3, 4, 5), seed=(1, 2))
     flat = tf.reshape(features, (12, 5)).numpy()
@@ -63,7 +80,7 @@ def test_one_step_is_one_forward_and_one_backward_pass(engine: StyleTransfer) ->
     variable = tf.Variable(engine.content)
     optimizer = keras.optimizers.Adam(**ADAM_SETTINGS)
     optimizer.build([variable])
-    live = _live_op_types(engine._compiled_step(variable, optimizer).get_concrete_function())
+    live = _live_op_types(engine._compiled_adam_step(variable, optimizer, None, 0.0).get_concrete_function())
 
     convolutions_through_block5_conv2 = 2 + 2 + 4 + 4 + 2
     assert live["Conv2D"] == convolutions_through_block5_conv2, "style/content targets must not be recomputed per step"
@@ -94,7 +111,7 @@ def test_resumed_run_equals_uninterrupted_run(engine: StyleTransfer) -> None:
 
     np.testing.assert_allclose(image, straight.image, atol=1e-5)
     np.testing.assert_allclose(losses, straight.losses, rtol=1e-5)
-    assert int(state["0"]) == 6, "Adam's iteration count carries over"
+    assert int(state["step"]) == 6, "Adam's iteration count carries over"
     for key in state:
         np.testing.assert_allclose(state[key], straight.optimizer_state[key], rtol=1e-4, atol=1e-8)
 
@@ -110,7 +127,7 @@ def test_resuming_without_state_differs(engine: StyleTransfer) -> None:
 
 def test_mismatched_state_and_image_are_refused(engine: StyleTransfer) -> None:
     other = StyleTransfer(smooth_pixels(48, 32), striped_pixels(32, 32), extractor_weights=RANDOM).run(1)
-    with pytest.raises(ValueError, match="optimizer state does not fit this image"):
+    with pytest.raises(ValueError, match=r"optimizer state adam_m has shape \(32, 48, 3\), the image \(32, 32, 3\)"):
         engine.run(1, optimizer_state=other.optimizer_state)
     with pytest.raises(ValueError, match=r"image shape \(32, 48, 3\) does not match the content photo \(32, 32, 3\)"):
         engine.run(1, image=other.image)
@@ -204,3 +221,102 @@ def test_not_a_weights_file_names_the_variable(tmp_path: Path) -> None:
     bogus.write_bytes(b"not hdf5")
     with pytest.raises(WeightsUnavailableError, match=r"NST_VGG19_WEIGHTS=.*bogus.h5: not a VGG19 notop weights file"):
         feature_extractor(WeightsSource("file", str(bogus)))
+
+
+# --- faster paths: L-BFGS, iterate averaging, bfloat16, pyramid ------------------------------------------
+
+
+def test_lbfgs_lowers_the_loss_faster_than_adam(engine: StyleTransfer) -> None:
+    start = float(engine.loss(engine.content))
+    adam = engine.run(15, optimizer=Optimizer("adam"))
+    quasi_newton = engine.run(15, optimizer=Optimizer("lbfgs"))
+    assert float(engine.loss(quasi_newton.image)) < 0.9 * start
+    assert float(engine.loss(quasi_newton.image)) < float(engine.loss(adam.image))
+    assert quasi_newton.image.min() >= 0.0 and quasi_newton.image.max() <= 1.0
+    assert quasi_newton.losses == sorted(quasi_newton.losses, reverse=True), "the line search never accepts a rise"
+
+
+def test_lbfgs_resumes_exactly(engine: StyleTransfer) -> None:
+    straight = engine.run(8, optimizer=Optimizer("lbfgs", history=4))
+    first = engine.run(5, optimizer=Optimizer("lbfgs", history=4))
+    assert first.optimizer_state["lbfgs_s"].shape == (4, 32, 32, 3), "history is capped and carried"
+    second = engine.run(3, image=first.image, optimizer_state=first.optimizer_state, optimizer=Optimizer("lbfgs", history=4))
+    np.testing.assert_allclose(second.image, straight.image, atol=1e-5)
+    np.testing.assert_allclose(first.losses + second.losses, straight.losses, rtol=1e-5)
+    assert int(second.optimizer_state["step"]) == 8
+
+
+def test_ema_output_is_the_debiased_average_of_iterates(engine: StyleTransfer) -> None:
+    decay = 0.5
+    iterates, image, state = [], None, None
+    for _ in range(4):
+        result = engine.run(1, image=image, optimizer_state=state, optimizer=Optimizer("adam", ema=decay))
+        image, state = result.image, result.optimizer_state
+        iterates.append(result.image)
+    weights = np.array([(1 - decay) * decay ** (3 - i) for i in range(4)])
+    expected = np.tensordot(weights, np.stack(iterates), axes=1) / (1 - decay**4)
+    np.testing.assert_allclose(result.output, expected, atol=1e-5)
+    plain = engine.run(4)
+    np.testing.assert_allclose(result.image, plain.image, atol=1e-5), "averaging does not change the iterates"
+
+
+def test_bfloat16_convolutions_keep_the_loss_close(engine: StyleTransfer) -> None:
+    reduced = StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), extractor_weights=RANDOM, precision="bfloat16")
+    assert reduced._extractor.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert reduced._extractor.get_layer("block1_conv1").kernel.dtype == "float32"
+    full, half = float(engine.loss(engine.content)), float(reduced.loss(engine.content))
+    assert abs(half - full) / full < 0.02
+    assert reduced.run(3).losses[-1] == pytest.approx(engine.run(3).losses[-1], rel=0.05)
+
+
+def test_unknown_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="optimizer must be one of adam, lbfgs, got 'sgd'"):
+        Optimizer("sgd")
+    with pytest.raises(ValueError, match="ema .* applies to the adam optimizer only"):
+        Optimizer("lbfgs", ema=0.9)
+    with pytest.raises(ValueError, match=r"precision must be one of float32, bfloat16, got 'float16'"):
+        StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), precision="float16")
+
+
+def test_pyramid_levels() -> None:
+    assert pyramid.level_sizes(512, 5) == [128, 181, 256, 362, 512]
+    assert pyramid.level_sizes(512, 2) == [362, 512]
+    assert pyramid.level_sizes(512, 8) == [128, 128, 128, 128, 181, 256, 362, 512]
+    assert pyramid.level_sizes(96, 3) == [96, 96, 96], "never above max_dim"
+    assert pyramid.shape_for((384, 512, 3), 256) == (192, 256)
+
+
+def test_moments_are_rescaled_with_the_pixel_count() -> None:
+    state = {"step": np.array(7), "adam_m": np.full((1, 8, 8, 3), 4.0, np.float32), "adam_v": np.full((1, 8, 8, 3), 16.0, np.float32),
+             "lbfgs_s": np.ones((2, 8, 8, 3), np.float32)}  # fmt: skip
+    grown = pyramid.resize_state(state, (16, 16))
+    np.testing.assert_allclose(grown["adam_m"], 1.0)  # 4 x (64 / 256)
+    np.testing.assert_allclose(grown["adam_v"], 1.0)  # 16 x (64 / 256)^2: m / sqrt(v), the update, is unchanged
+    assert grown["lbfgs_s"].shape == (0, 16, 16, 3) and int(grown["step"]) == 7
+
+
+def test_total_variation_is_normalised_per_pixel() -> None:
+    """A level with a quarter of the pixels counts each pixel's roughness four times, as the full size would."""
+    full = smooth_pixels(64, 64)
+    small = pyramid.resize(full, (32, 32))
+    variation_only = LossWeights(0.0, 0.0, 1.0)
+    at_level = float(StyleTransfer(small, small, variation_only, RANDOM, reference_pixels=64 * 64).loss(small))
+    plain_level = float(StyleTransfer(small, small, variation_only, RANDOM).loss(small))
+    assert at_level == pytest.approx(4 * plain_level, rel=1e-6)
+    at_full = StyleTransfer(full, full, variation_only, RANDOM)
+    normalised_full = StyleTransfer(full, full, variation_only, RANDOM, reference_pixels=64 * 64)
+    assert float(normalised_full.loss(full)) == float(at_full.loss(full)), "at full size it is the tutorial's loss"
+
+
+def test_pyramid_chain_grows_to_full_size_and_equals_its_epochs_run_one_by_one() -> None:
+    content, style = smooth_pixels(160, 120), striped_pixels(128, 128)
+    plan = {"optimizer": Optimizer("adam", ema=0.5), "pyramid": True}
+    sizes = []
+    chained = stylize(content, style, 3, 2, on_epoch=lambda e, r: sizes.append(r.image.shape), **plan)
+    assert sizes == [(96, 128, 3), (96, 128, 3), (120, 160, 3)], "levels 80 -> 128 (floor), 113 -> 128, 160"
+    image, state = content, {}
+    for epoch in range(3):
+        result = run_epoch(content, style, image, state, EpochPlan(epoch, 3, 2, **plan))
+        image, state = result.image, result.optimizer_state
+    np.testing.assert_allclose(result.output, chained.output, atol=1e-5)
+    assert chained.output.shape == (120, 160, 3)
