@@ -261,7 +261,11 @@ def parse_event(event: Mapping[str, Any]) -> Batch:
 
 
 def _parse_sqs(messages: list[Mapping[str, Any]]) -> Batch:
-    batch = Batch("sqs")
+    return _collect("sqs", _sqs_parts(messages))
+
+
+def _sqs_parts(messages: list[Mapping[str, Any]]) -> Iterator[UploadRecord | Unreadable]:
+    """Each message's records; a message whose body cannot be read at all is one Unreadable."""
     for index, raw in enumerate(messages):
         message_id = raw.get("messageId")
         try:
@@ -269,11 +273,9 @@ def _parse_sqs(messages: list[Mapping[str, Any]]) -> Batch:
             message_id = message.message_id
             parts = list(_body_records(message.body, message_id))
         except MalformedRecord as exc:
-            batch.unreadable.append(Unreadable(str(exc), message_id))
+            yield Unreadable(str(exc), message_id)
             continue
-        for part in parts:
-            (batch.records if isinstance(part, UploadRecord) else batch.unreadable).append(part)
-    return batch
+        yield from parts
 
 
 def _body_records(body: str, message_id: str, unwrapped_sns: bool = False) -> Iterator[UploadRecord | Unreadable]:

@@ -7,7 +7,9 @@ package) is read with ``Config.auto``, and the ``FLYTE_*`` environment variables
 
 flytekit chooses the file's parser by its extension: ``*.yaml``/``*.yml`` as flytectl YAML, anything else as INI.
 ``flyte.config`` holds flytectl YAML (``admin: {endpoint: ...}``), which the INI parser rejects, so a YAML file
-without a YAML extension is read through a ``.yaml`` copy in the temp directory.
+without a YAML extension is read through a ``.yaml`` copy in the temp directory. flytekit even reads
+``FLYTECTL_CONFIG`` while being imported, so :func:`prepare_flytekit_environment` repoints that variable at the copy
+before the first flytekit import.
 
 This module imports flytekit lazily: dry-run invocations never pay for it.
 """
@@ -169,19 +171,31 @@ def describe_flyte_error(exc: BaseException) -> str:
     return " ".join(text.split())[:500]
 
 
-def _config_file(path: str) -> Any:
-    from flytekit.configuration.file import ConfigFile
-
+def readable_config_path(path: str) -> str:
+    """A path to ``path``'s content that flytekit parses as intended: the file itself, or a ``.yaml`` copy."""
     if path.endswith((".yaml", ".yml")):
-        return ConfigFile(path)
+        return path
     text = Path(path).read_text(encoding="utf-8")
     if _looks_like_ini(text):
-        return ConfigFile(path)
+        return path
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     copy = Path(tempfile.gettempdir()) / f"nst-trigger-flyte-config-{digest}.yaml"
     if not copy.exists():
         copy.write_text(text, encoding="utf-8")
-    return ConfigFile(str(copy))
+    return str(copy)
+
+
+def prepare_flytekit_environment() -> None:
+    """Call before flytekit is imported: its import reads FLYTECTL_CONFIG, and fails on YAML it parses as INI."""
+    path = os.environ.get("FLYTECTL_CONFIG")
+    if path and Path(path).is_file():
+        os.environ["FLYTECTL_CONFIG"] = readable_config_path(path)
+
+
+def _config_file(path: str) -> Any:
+    from flytekit.configuration.file import ConfigFile
+
+    return ConfigFile(readable_config_path(path))
 
 
 def _looks_like_ini(text: str) -> bool:

@@ -14,7 +14,13 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from lambda_trigger.flyte_connection import Connection, ConnectionFailed, connect, describe_flyte_error
+from lambda_trigger.flyte_connection import (
+    Connection,
+    ConnectionFailed,
+    connect,
+    describe_flyte_error,
+    prepare_flytekit_environment,
+)
 from lambda_trigger.settings import Settings
 
 #: Workflow inputs that are files (FlyteFile); the others are plain values.
@@ -210,6 +216,7 @@ def make_launcher(settings: Settings) -> Launcher:
     """The launcher NST_LAUNCH_MODE asks for (validated by Settings)."""
     if settings.launch_mode == "dry-run":
         return DryRunLauncher(settings)
+    prepare_flytekit_environment()
     if settings.launch_mode == "local":
         return LocalLauncher(settings)
     return RemoteLauncher(settings)

@@ -288,3 +288,19 @@ def test_dry_run_does_not_even_import_flytekit_or_boto3(tmp_path) -> None:
     env = {**os.environ, "NST_LAUNCH_MODE": "dry-run", "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"launched": 1, "loaded": []}
+
+
+def test_a_cold_container_with_flytectl_config_naming_yaml_flyte_config(remote, flyteadmin, monkeypatch) -> None:
+    """flytekit reads FLYTECTL_CONFIG at import and would parse 'flyte.config' as INI: a fresh interpreter copes."""
+    assert os.environ["FLYTECTL_CONFIG"].endswith("flyte.config")  # YAML content, set by the flyte_env fixture
+    script = (
+        "import json\n"
+        "from tests.trigger.conftest import LambdaContextStub, load_event\n"
+        "import lambda_trigger.lambda_function as f\n"
+        "print(json.dumps(f.lambda_handler(load_event('s3_put.json'), LambdaContextStub())))\n"
+    )
+    env = {**os.environ, "NST_STYLE_URI": DEFAULT_STYLE, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["launched"][0]["duplicate"] is False and len(flyteadmin.servicer.executions) == 1
