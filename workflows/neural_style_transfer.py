@@ -28,6 +28,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.progress_deck import progress_html
+from workflows.recipe import EpochPlan, LossWeights, Optimizer
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
 PREPROCESS_CACHE_VERSION = "1"
@@ -39,7 +40,12 @@ PngFile = FlyteFile[typing.TypeVar("png")]
 Pixels = typing.NamedTuple("Pixels", [("content", np.ndarray), ("style", np.ndarray)])
 EpochResult = typing.NamedTuple(
     "EpochResult",
-    [("image", np.ndarray), ("optimizer_state", typing.Dict[str, np.ndarray]), ("losses", typing.List[float])],
+    [
+        ("image", np.ndarray),  # the iterate the next epoch resumes from
+        ("optimizer_state", typing.Dict[str, np.ndarray]),
+        ("losses", typing.List[float]),
+        ("output", np.ndarray),  # the image to show: the iterate, or its average with ema
+    ],
 )
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
@@ -103,21 +109,26 @@ def optimize_epoch(
     style_weight: float,
     content_weight: float,
     total_variation_weight: float,
+    optimizer: str,
+    ema: float,
+    pyramid: bool,
+    precision: str,
 ) -> EpochResult:
-    """One epoch of ``steps`` optimisation steps, resuming the image and Adam's state where the last epoch left them."""
-    from workflows.style_engine import LossWeights, StyleTransfer  # TensorFlow loads only in the tasks that need it
+    """One epoch of ``steps`` steps, resuming the image and the optimiser's state where the last epoch left them."""
+    from workflows.style_engine import run_epoch  # TensorFlow loads only in the tasks that need it
 
-    engine = StyleTransfer(content, style, LossWeights(style_weight, content_weight, total_variation_weight))
+    plan = epoch_plan(epoch, epochs, steps, style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
     report_every = max(1, steps // 10)
 
     def report(index: int, loss: float) -> None:
         if (index + 1) % report_every == 0 or index + 1 == steps:
             log.info("epoch %d/%d: step %d/%d, loss %.4g", epoch + 1, epochs, index + 1, steps, loss)
 
-    result = engine.run(steps, image=image, optimizer_state=optimizer_state or None, on_step=report)
+    result = run_epoch(content, style, image, optimizer_state, plan, on_step=report)
     history = list(losses) + result.losses
-    Deck("Progress", progress_html(result.image, history, title=f"Epoch {epoch + 1} of {epochs}"))
-    return EpochResult(image=result.image, optimizer_state=result.optimizer_state, losses=history)
+    size = f"{result.image.shape[1]}x{result.image.shape[0]}"
+    Deck("Progress", progress_html(result.output, history, title=f"Epoch {epoch + 1} of {epochs} ({size}, {optimizer})"))
+    return EpochResult(image=result.image, optimizer_state=result.optimizer_state, losses=history, output=result.output)
 
 
 @dynamic(requests=Resources(cpu="500m", mem="1Gi"), limits=Resources(cpu="500m", mem="1Gi"), retries=1)
@@ -129,18 +140,22 @@ def stylize(
     style_weight: float,
     content_weight: float,
     total_variation_weight: float,
+    optimizer: str,
+    ema: float,
+    pyramid: bool,
+    precision: str,
     optimize_cpu: str,
     optimize_mem: str,
     optimize_gpu: str,
     gpu_accelerator: str,
 ) -> np.ndarray:
     """Chain ``epochs`` optimisation tasks, each resuming from the last, with the caller's resources applied."""
-    if epochs < 1 or steps_per_epoch < 1:
-        raise ValueError(f"epochs and steps_per_epoch must be at least 1, got {epochs} and {steps_per_epoch}")
+    # Every option is checked here, before a single task starts.
+    epoch_plan(0, epochs, steps_per_epoch, style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
     overrides = optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
-    image, state, losses = content, {}, []
+    image, state, losses, output = content, {}, [], content
     for epoch in range(epochs):
-        image, state, losses = optimize_epoch(
+        image, state, losses, output = optimize_epoch(
             content=content,
             style=style,
             image=image,
@@ -152,8 +167,12 @@ def stylize(
             style_weight=style_weight,
             content_weight=content_weight,
             total_variation_weight=total_variation_weight,
+            optimizer=optimizer,
+            ema=ema,
+            pyramid=pyramid,
+            precision=precision,
         ).with_overrides(node_name=f"epoch-{epoch + 1}-of-{epochs}", **overrides)
-    return image
+    return output
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=3)
@@ -177,6 +196,10 @@ def neural_style_transfer_wf(
     content_weight: float = 1e4,
     total_variation_weight: float = 30.0,
     output_uri: str = "",
+    optimizer: str = "adam",
+    ema: float = 0.0,
+    pyramid: bool = False,
+    precision: str = "float32",
     optimize_cpu: str = OPTIMIZE_CPU,
     optimize_mem: str = OPTIMIZE_MEM,
     optimize_gpu: str = "0",
@@ -193,12 +216,40 @@ def neural_style_transfer_wf(
         style_weight=style_weight,
         content_weight=content_weight,
         total_variation_weight=total_variation_weight,
+        optimizer=optimizer,
+        ema=ema,
+        pyramid=pyramid,
+        precision=precision,
         optimize_cpu=optimize_cpu,
         optimize_mem=optimize_mem,
         optimize_gpu=optimize_gpu,
         gpu_accelerator=gpu_accelerator,
     )
     return finalize(pixels=stylized, output_uri=output_uri)
+
+
+def epoch_plan(
+    epoch: int,
+    epochs: int,
+    steps: int,
+    style_weight: float,
+    content_weight: float,
+    total_variation_weight: float,
+    optimizer: str,
+    ema: float,
+    pyramid: bool,
+    precision: str,
+) -> EpochPlan:
+    """The workflow inputs as the engine's plan for one epoch; a bad option fails here with its name."""
+    return EpochPlan(
+        epoch=epoch,
+        epochs=epochs,
+        steps=steps,
+        weights=LossWeights(style_weight, content_weight, total_variation_weight),
+        optimizer=Optimizer(optimizer, ema=ema),
+        pyramid=pyramid,
+        precision=precision,
+    )
 
 
 def optimize_overrides(cpu: str, mem: str, gpu: str, accelerator: str) -> dict[str, typing.Any]:

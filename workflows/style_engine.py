@@ -21,42 +21,12 @@ import numpy as np
 import tensorflow as tf
 
 from workflows import lbfgs, pyramid
+from workflows.recipe import ADAM_SETTINGS, PRECISIONS, EpochPlan, LossWeights, Optimizer
 from workflows.vgg19_features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
-
-#: The TensorFlow tutorial's optimiser settings: a large epsilon keeps early steps gentle.
-ADAM_SETTINGS = {"learning_rate": 0.02, "beta_1": 0.99, "epsilon": 0.1}
-OPTIMIZERS = ("adam", "lbfgs")
-PRECISIONS = ("float32", "bfloat16")
 
 #: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam);
 #: ``lbfgs_s``, ``lbfgs_y`` (L-BFGS curvature pairs). Image-shaped entries are (1, H, W, 3) or (k, H, W, 3).
 OptimizerState = dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """How much each term of the loss counts (the tutorial's defaults)."""
-
-    style: float = 1e-2
-    content: float = 1e4
-    total_variation: float = 30.0
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    """Which optimiser, and its options: ``ema`` is Adam's iterate-averaging decay (0 turns it off)."""
-
-    name: str = "adam"
-    ema: float = 0.0
-    history: int = 10
-
-    def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
-        if self.ema and self.name != "adam":
-            raise ValueError("ema (iterate averaging) applies to the adam optimizer only")
 
 
 @dataclass
@@ -222,19 +192,6 @@ class StyleTransfer:
 
 
 # --- one epoch of the workflow, and the whole chain in one process ------------------------------------
-
-
-@dataclass(frozen=True)
-class EpochPlan:
-    """What an epoch of the workflow does: its size, steps, losses and optimiser."""
-
-    epoch: int
-    epochs: int
-    steps: int
-    weights: LossWeights = LossWeights()
-    optimizer: Optimizer = Optimizer()
-    pyramid: bool = False
-    precision: str = "float32"
 
 
 def run_epoch(

@@ -110,7 +110,8 @@ def compile_stylize(**overrides: object):
     pixels = np.zeros((24, 24, 3), np.float32)
     inputs = {
         "content": pixels, "style": pixels, "epochs": 3, "steps_per_epoch": 4, "style_weight": 1e-2,
-        "content_weight": 1e4, "total_variation_weight": 30.0, "optimize_cpu": "2", "optimize_mem": "3Gi",
+        "content_weight": 1e4, "total_variation_weight": 30.0, "optimizer": "adam", "ema": 0.0, "pyramid": False,
+        "precision": "float32", "optimize_cpu": "2", "optimize_mem": "3Gi",
         "optimize_gpu": "0", "gpu_accelerator": "", **overrides,
     }  # fmt: skip
     stylize._wf = None  # flytekit compiles a dynamic once per process; each call here plays a fresh pod

@@ -180,3 +180,27 @@ def test_unreachable_server_is_retried_not_blamed_on_the_user(photos) -> None:
     closed = f"http://127.0.0.1:{free_port()}/photo.jpg"
     with pytest.raises(FlyteRecoverableException, match="content image .*: cannot be reached, will retry"):
         neural_style_transfer_wf(content_img=closed, style_img=str(style), **TINY)
+
+
+def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_path: Path) -> None:
+    """Pixels, L-BFGS history and pyramid sizes survive the trip through Flyte task boundaries."""
+    from workflows import images
+    from workflows.recipe import Optimizer
+    from workflows.style_engine import stylize
+
+    content, style = photos
+    target = tmp_path / "pyramid.png"
+    neural_style_transfer_wf(
+        content_img=str(content), style_img=str(style), epochs=3, steps_per_epoch=2, max_dim=160,
+        optimizer="lbfgs", pyramid=True, output_uri=str(target),
+    )  # fmt: skip
+    pixels = [images.load_rgb(path, role=role, max_dim=160) for path, role in ((content, "content"), (style, "style"))]
+    expected = stylize(*pixels, epochs=3, steps_per_epoch=2, optimizer=Optimizer("lbfgs"), pyramid=True)
+    assert png_pixels(target).shape == (120, 160, 3)
+    assert np.abs(png_pixels(target).astype(int) - np.round(expected.output * 255).astype(int)).max() <= 1
+
+
+def test_unknown_optimizer_fails_before_any_epoch(photos) -> None:
+    content, style = photos
+    with pytest.raises(ValueError, match="optimizer must be one of adam, lbfgs, got 'sgd'"):
+        neural_style_transfer_wf(content_img=str(content), style_img=str(style), optimizer="sgd", **TINY)

@@ -1,0 +1,64 @@
+"""What to optimise and how, as plain data (no TensorFlow), so the workflow can check options before any task runs.
+
+``LossWeights`` balance the terms, ``Optimizer`` picks Adam (the tutorial's, optionally with iterate averaging)
+or L-BFGS, and ``EpochPlan`` says what one epoch of the workflow does: its place in the chain, its steps, and
+whether it runs at a coarser pyramid level and in reduced precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The TensorFlow tutorial's optimiser settings: a large epsilon keeps early steps gentle.
+ADAM_SETTINGS = {"learning_rate": 0.02, "beta_1": 0.99, "epsilon": 0.1}
+OPTIMIZERS = ("adam", "lbfgs")
+PRECISIONS = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """How much each term of the loss counts (the tutorial's defaults)."""
+
+    style: float = 1e-2
+    content: float = 1e4
+    total_variation: float = 30.0
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Which optimiser, and its options: ``ema`` is Adam's iterate-averaging decay (0 turns it off)."""
+
+    name: str = "adam"
+    ema: float = 0.0
+    history: int = 10
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.ema and self.name != "adam":
+            raise ValueError("ema (iterate averaging) applies to the adam optimizer only")
+        if self.history < 1:
+            raise ValueError(f"history must be at least 1, got {self.history}")
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """What an epoch of the workflow does: its place in the chain, steps, losses, optimiser, size and precision."""
+
+    epoch: int
+    epochs: int
+    steps: int
+    weights: LossWeights = field(default_factory=LossWeights)
+    optimizer: Optimizer = field(default_factory=Optimizer)
+    pyramid: bool = False
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.steps < 1:
+            raise ValueError(f"epochs and steps_per_epoch must be at least 1, got {self.epochs} and {self.steps}")
+        if not 0 <= self.epoch < self.epochs:
+            raise ValueError(f"epoch {self.epoch} is outside 0..{self.epochs - 1}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
