@@ -43,6 +43,15 @@ class RunResult:
             self.output = self.image
 
 
+@dataclass
+class _AdamParts:
+    variable: tf.Variable
+    slots: dict[str, tf.Variable]
+    average: tf.Variable
+    decay: tf.Variable
+    step: Callable[[], tf.Tensor]
+
+
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     """Channel correlations averaged over positions: the style statistic, independent of layout."""
     shape = tf.shape(features)
@@ -79,6 +88,7 @@ class StyleTransfer:
         self._style_targets = [gram_matrix(f) for f in style_features[: len(STYLE_LAYERS)]]
         self._content_targets = content_features[len(STYLE_LAYERS) :]
         self._value_and_grad = tf.function(self._value_and_grad_eager, reduce_retracing=True)
+        self._adam: _AdamParts | None = None
 
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
         """Total weighted loss of an image (style + content + total variation)."""
@@ -123,31 +133,44 @@ class StyleTransfer:
     def _run_adam(
         self, steps: int, start: np.ndarray, state: OptimizerState, on_step, optimizer: Optimizer
     ) -> RunResult:
-        variable = tf.Variable(start, dtype=tf.float32, name="stylized")
-        adam = keras.optimizers.Adam(**ADAM_SETTINGS)
-        adam.build([variable])
-        slots = _adam_slots(adam)
-        slots["iteration"].assign(int(state.get("step", 0)))
-        if "adam_m" in state:
-            slots["momentum"].assign(state["adam_m"])
-            slots["velocity"].assign(state["adam_v"])
-        average = tf.Variable(state.get("ema", np.zeros_like(start)), dtype=tf.float32) if optimizer.ema else None
-        step = self._compiled_adam_step(variable, adam, average, optimizer.ema)
-        losses = _loop(step, steps, on_step)
-        iterations = int(slots["iteration"].numpy())
+        parts = self._adam_parts()
+        parts.variable.assign(start)
+        parts.slots["iteration"].assign(int(state.get("step", 0)))
+        parts.slots["momentum"].assign(state.get("adam_m", np.zeros_like(start)))
+        parts.slots["velocity"].assign(state.get("adam_v", np.zeros_like(start)))
+        parts.average.assign(state.get("ema", np.zeros_like(start)))
+        parts.decay.assign(optimizer.ema)
+        losses = _loop(parts.step, steps, on_step)
+        iterations = int(parts.slots["iteration"].numpy())
         new_state = {
             "step": np.array(iterations, np.int64),
-            "adam_m": slots["momentum"].numpy(),
-            "adam_v": slots["velocity"].numpy(),
+            "adam_m": parts.slots["momentum"].numpy(),
+            "adam_v": parts.slots["velocity"].numpy(),
         }
         output = None
-        if average is not None:
-            new_state["ema"] = average.numpy()
+        if optimizer.ema:
+            new_state["ema"] = parts.average.numpy()
             output = new_state["ema"][0] / (1.0 - optimizer.ema**iterations)  # debiased, as Adam debiases m
-        return RunResult(variable.numpy()[0], new_state, losses, output)
+        return RunResult(parts.variable.numpy()[0], new_state, losses, output)
+
+    def _adam_parts(self) -> _AdamParts:
+        """The image variable, Adam and the compiled step: made once per engine, reset by every ``run``."""
+        if self._adam is None:
+            variable = tf.Variable(self.content, dtype=tf.float32, name="stylized")
+            adam = keras.optimizers.Adam(**ADAM_SETTINGS)
+            adam.build([variable])
+            average = tf.Variable(tf.zeros_like(self.content), name="iterate_average")
+            decay = tf.Variable(0.0, dtype=tf.float32, name="ema_decay")
+            step = self._compiled_adam_step(variable, adam, average, decay)
+            self._adam = _AdamParts(variable, _adam_slots(adam), average, decay, step)
+        return self._adam
 
     def _compiled_adam_step(
-        self, variable: tf.Variable, adam: keras.optimizers.Optimizer, average: tf.Variable | None, decay: float
+        self,
+        variable: tf.Variable,
+        adam: keras.optimizers.Optimizer,
+        average: tf.Variable | None,
+        decay: tf.Variable | float,
     ) -> Callable[[], tf.Tensor]:
         @tf.function(jit_compile=False)
         def step() -> tf.Tensor:
