@@ -7,8 +7,9 @@ IMAGE ?= localhost:30000/nst-task:latest
 CONTENT ?= samples/landscape.jpg
 STYLE ?= samples/swirls.jpg
 PORT ?= 5055
+BENCH_SIZE ?= 512
 
-.PHONY: venv test demo dev smoke package bench clean
+.PHONY: venv test demo dev smoke package bench clean task-image lambda-image register deploy
 
 $(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,54 @@ smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow, no S3 or trigger inv
 	$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
+bench: $(STAMP)  ## benchmarks (long: about an hour on 2 cores) -> BENCHMARKS.md and benchmarks/results/
+	NST_VGG19_WEIGHTS=$${NST_VGG19_WEIGHTS:-random} $(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
+	$(BIN)/python benchmarks/bench_trigger.py
+	$(BIN)/python -m benchmarks.report
+
 package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for IMAGE
 	$(BIN)/pyflyte --pkgs workflows package --image $(IMAGE) --output flyte-package.tgz --force
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis flyte-package.tgz out
+
+# --- Deployment (docs/deploy.md): the two images, Flyte registration, the AWS stack (deploy/template.yaml) ---
+VERSION ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo dev)
+TENSORFLOW_PACKAGE ?=
+LAMBDA_IMAGE ?= nst-trigger:$(VERSION)
+LAMBDA_PLATFORM ?= linux/amd64
+FLYTE_PROJECT ?= flytesnacks
+FLYTE_DOMAIN ?= development
+REGISTER_FLAGS ?=
+STACK ?= nst
+# BuildKit adds a provenance attestation, which turns the image into a manifest list that Lambda refuses.
+NO_PROVENANCE = $(shell docker buildx version >/dev/null 2>&1 && echo --provenance=false)
+# The ECR repository of LAMBDA_IMAGE (tag or digest removed): SAM insists on knowing it for an image function.
+LAMBDA_REPO = $(firstword $(subst :, ,$(firstword $(subst @, ,$(LAMBDA_IMAGE)))))
+
+task-image:  ## the Flyte task image as IMAGE (add TENSORFLOW_PACKAGE="tensorflow[and-cuda]==2.21.0" for GPUs)
+	@command -v docker >/dev/null 2>&1 || { echo "task-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "task-image: the Docker daemon is not reachable (docker info failed); start Docker and retry" >&2; exit 1; }
+	docker build -t $(IMAGE) --build-arg tag=$(IMAGE) $(if $(TENSORFLOW_PACKAGE),--build-arg TENSORFLOW_PACKAGE="$(TENSORFLOW_PACKAGE)") .
+
+lambda-image:  ## the trigger's Lambda image as LAMBDA_IMAGE (single-platform manifest, as Lambda requires)
+	@command -v docker >/dev/null 2>&1 || { echo "lambda-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "lambda-image: the Docker daemon is not reachable (docker info failed); start Docker and retry" >&2; exit 1; }
+	docker build --platform $(LAMBDA_PLATFORM) $(NO_PROVENANCE) -f lambda_trigger/Dockerfile -t $(LAMBDA_IMAGE) .
+
+register: $(STAMP)  ## register tasks, workflow and launch plans on flyteadmin as VERSION, running IMAGE
+	$(BIN)/pyflyte register workflows --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
+		--image $(IMAGE) --version $(VERSION) --copy none $(REGISTER_FLAGS)
+
+deploy:  ## sam build + sam deploy of deploy/template.yaml (--guided the first time, then deploy/samconfig.toml)
+	@command -v sam >/dev/null 2>&1 || { echo "deploy: sam is not on PATH; install the AWS SAM CLI (docs/deploy.md, Prerequisites)" >&2; exit 1; }
+	@case "$(LAMBDA_IMAGE)" in *.dkr.ecr.*.amazonaws.com*/*) ;; *) echo "deploy: LAMBDA_IMAGE=$(LAMBDA_IMAGE) is not an ECR image URI; push the trigger image to ECR and pass LAMBDA_IMAGE=ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG" >&2; exit 1;; esac
+	cd deploy && sam build
+	@if [ -f deploy/samconfig.toml ]; then \
+		echo "cd deploy && sam deploy --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE)"; \
+		cd deploy && sam deploy --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE); \
+	else \
+		echo "cd deploy && sam deploy --guided ... (first deployment: answers are saved to deploy/samconfig.toml)"; \
+		cd deploy && sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM \
+			--image-repositories TriggerFunction=$(LAMBDA_REPO) --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE); \
+	fi

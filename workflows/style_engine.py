@@ -230,6 +230,14 @@ def run_epoch(
     ``content`` and ``style`` are always the full-size (max_dim) pixels; ``image`` and ``state`` are whatever
     the previous epoch returned, at whatever size it ran.
     """
+    engine, image, state = prepare_epoch(content, style, image, state, plan)
+    return engine.run(plan.steps, image=image, optimizer_state=state or None, on_step=on_step, optimizer=plan.optimizer)
+
+
+def prepare_epoch(
+    content: np.ndarray, style: np.ndarray, image: np.ndarray, state: OptimizerState, plan: EpochPlan
+) -> tuple[StyleTransfer, np.ndarray, OptimizerState]:
+    """The engine for the epoch's size, and the image and state brought to that size."""
     full_hw = content.shape[:2]
     hw = full_hw
     if plan.pyramid:
@@ -244,7 +252,7 @@ def run_epoch(
     )
     if image.shape[:2] != tuple(hw):
         image, state = pyramid.resize(image, hw), pyramid.resize_state(state, hw)
-    return engine.run(plan.steps, image=image, optimizer_state=state or None, on_step=on_step, optimizer=plan.optimizer)
+    return engine, image, state
 
 
 def stylize(

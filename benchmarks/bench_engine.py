@@ -1,0 +1,387 @@
+"""The engine's benchmarks: step speed against the machine's own convolution throughput, the per-step-task
+recipe against our loop, time to quality for each optimiser configuration, and an optimisation task's peak RSS.
+
+    python -m benchmarks.bench_engine --size 512 --out benchmarks/results/engine.json
+
+Everything is measured in one run on this machine, so the ratios compare like with like. Timings only:
+no assertion here, and none of this runs in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("NST_VGG19_WEIGHTS", "random")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # the per-step recipe retraces every step on purpose; no warning for that
+
+from workflows import images, pyramid  # noqa: E402
+from workflows.recipe import ADAM_SETTINGS, EpochPlan, Optimizer  # noqa: E402
+from workflows.style_engine import StyleTransfer, prepare_epoch  # noqa: E402
+from workflows.vgg19_features import (  # noqa: E402
+    CONTENT_LAYERS,
+    RANDOM_SEED,
+    STYLE_LAYERS,
+    _he_normal_init,
+    weights_from_env,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+#: (downsampling factor, input channels, output channels) of every convolution up to block5_conv2.
+VGG_CONVS = [(1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128)] + [(4, 128, 256)] + [(4, 256, 256)] * 3 + [
+    (8, 256, 512)
+] + [(8, 512, 512)] * 3 + [(16, 512, 512)] * 2
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --- the machine ------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+    return {
+        "cpu": model or platform.processor(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_flags": [flag for flag in wanted if flag in flags],
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "weights": weights_from_env().kind,
+    }
+
+
+# --- 1. seconds per step, against measured convolution throughput -------------------------------------------
+
+
+def step_gflop(height: int, width: int) -> float:
+    """One forward through block5_conv2 plus the backward pass to the input (no weight gradients): 2 x forward."""
+    forward = sum(2 * (height // d) * (width // d) * cin * cout * 9 for d, cin, cout in VGG_CONVS)
+    return 2 * forward / 1e9
+
+
+def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median wall seconds of ``function`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def conv_throughput(dtype: tf.DType) -> float:
+    """GFLOP/s of a large 3x3 convolution (128x128x256 -> 256), forward, the machine's practical peak here."""
+    x = tf.random.normal((1, 128, 128, 256), dtype=tf.float32)
+    k = tf.random.normal((3, 3, 256, 256), dtype=tf.float32) * 0.01
+    x, k = tf.cast(x, dtype), tf.cast(k, dtype)
+    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
+    seconds = timed(lambda: conv().numpy(), repeats=7)
+    return 2 * 128 * 128 * 256 * 256 * 9 / seconds / 1e9
+
+
+def step_speed(content: np.ndarray, style: np.ndarray, precision: str, repeats: int) -> dict[str, float]:
+    engine = StyleTransfer(content, style, precision=precision)
+    engine.run(2)  # trace and warm up
+    seconds = timed(lambda: engine.run(1), repeats=repeats, warmup=1)
+    height, width = content.shape[:2]
+    return {"seconds_per_step": seconds, "gflop_per_step": step_gflop(height, width)}
+
+
+# --- 2. the per-step-task recipe ---------------------------------------------------------------------------------
+
+
+def per_step_task_recipe_step(content: np.ndarray, style: np.ndarray, weights_file: Path) -> None:
+    """What a one-task-per-step recipe does every step: load VGG19, recompute targets, a fresh Adam, trace, step."""
+    vgg = keras.applications.VGG19(include_top=False, weights=str(weights_file), input_shape=(None, None, 3))
+    outputs = [vgg.get_layer(name).output for name in STYLE_LAYERS + CONTENT_LAYERS]
+    engine = StyleTransfer(content, style)  # recomputes the targets: two forward passes
+    engine._extractor = keras.Model(vgg.input, outputs)  # and steps through the freshly loaded network
+    variable = tf.Variable(content[None])
+    adam = keras.optimizers.Adam(**ADAM_SETTINGS)
+    adam.build([variable])
+    engine._compiled_adam_step(variable, adam, None, 0.0)().numpy()
+
+
+# --- 3. time to quality ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Curve:
+    """Loss (by the fixed full-size evaluator) against optimisation seconds (evaluation excluded)."""
+
+    name: str
+    points: list[tuple[float, float]] = field(default_factory=list)
+    reached_at_s: float | None = None
+    steps: int = 0
+    note: str = ""
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._start: float | None = None
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.total += time.perf_counter() - self._start
+
+
+def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]:
+    """The tutorial recipe: Adam from the content image, ``steps`` compiled steps at full size."""
+    clock = Stopwatch()
+    times, losses = [], []
+    with clock:
+        engine = StyleTransfer(content, style)
+    built = clock.total
+
+    def record(index: int, loss: float) -> None:  # the loss before step ``index``, i.e. after ``index`` steps
+        times.append(built + time.perf_counter() - began)
+        losses.append(loss)
+
+    with clock:
+        began = time.perf_counter()
+        result = engine.run(steps, on_step=record)
+    target = float(engine.loss(result.image))
+    curve = Curve(f"tutorial: Adam, {steps} steps", list(zip(times, losses)) + [(clock.total, target)], clock.total, steps)
+    return curve, target, result.image
+
+
+def chase(
+    name: str,
+    content: np.ndarray,
+    style: np.ndarray,
+    evaluator: StyleTransfer,
+    target: float,
+    budget_s: float,
+    optimizer: Optimizer,
+    chunk: int,
+    pyramid_steps: list[int] | None = None,
+    precision: str = "float32",
+    fresh_optimizer_every_step: bool = False,
+) -> Curve:
+    """Optimise until the evaluator's loss reaches ``target`` or ``budget_s`` runs out; the clock stops while
+    the evaluator measures. ``pyramid_steps`` gives the steps of each coarse level before the full-size one."""
+    curve, clock = Curve(name), Stopwatch()
+    levels = len(pyramid_steps or []) + 1
+    image, state = content, {}
+    for level, steps in enumerate(pyramid_steps or []):
+        plan = EpochPlan(level, levels, steps, optimizer=optimizer, pyramid=True, precision=precision)
+        with clock:
+            engine, image, state = prepare_epoch(content, style, image, state, plan)
+            result = engine.run(steps, image=image, optimizer_state=state or None, optimizer=optimizer)
+        image, state = result.image, result.optimizer_state
+        curve.steps += steps
+        curve.points.append((clock.total, float(evaluator.loss(pyramid.resize(result.output, content.shape[:2])))))
+    plan = EpochPlan(levels - 1, levels, chunk, optimizer=optimizer, pyramid=bool(pyramid_steps), precision=precision)
+    with clock:
+        engine, image, state = prepare_epoch(content, style, image, state, plan)
+    while clock.total < budget_s:
+        with clock:
+            if fresh_optimizer_every_step:  # Adam's moments and count start from zero at every step
+                for _ in range(chunk):
+                    image = engine.run(1, image=image, optimizer=optimizer).image
+                output = image
+            else:
+                result = engine.run(chunk, image=image, optimizer_state=state or None, optimizer=optimizer)
+                image, state, output = result.image, result.optimizer_state, result.output
+        curve.steps += chunk
+        loss = float(evaluator.loss(output))
+        curve.points.append((clock.total, loss))
+        log(f"  {name}: {curve.steps} steps, {clock.total:.0f} s, loss {loss:.4g} (target {target:.4g})")
+        if loss <= target:
+            curve.reached_at_s = clock.total
+            break
+    return curve
+
+
+# --- 4. peak memory of one optimisation task -------------------------------------------------------------------
+
+RSS_SCRIPT = """
+import sys, numpy as np
+from workflows.neural_style_transfer import optimize_epoch
+content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
+optimize_epoch(content=content, style=style, image=content, optimizer_state={}, losses=[], epoch=0, epochs=1,
+               steps=int(sys.argv[3]), style_weight=1e-2, content_weight=1e4, total_variation_weight=30.0,
+               optimizer=sys.argv[4], ema=0.0, pyramid=False, precision=sys.argv[5])
+"""
+
+
+def peak_rss_gib(content: np.ndarray, style: np.ndarray, steps: int, optimizer: str, precision: str) -> float:
+    """Peak RSS of the optimize_epoch Flyte task run in a fresh process (flytekit local execution)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/c.npy", content)
+        np.save(f"{tmp}/s.npy", style)
+        child = subprocess.Popen(
+            [sys.executable, "-c", RSS_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", str(steps), optimizer, precision],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the maximum over all children
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"the optimisation task for {optimizer}/{precision} failed (exit {child.returncode})")
+    return usage.ru_maxrss / 2**20  # KiB -> GiB
+
+
+# --- the plot ----------------------------------------------------------------------------------------------------
+
+
+def plot(curves: list[Curve], target: float, path: Path) -> None:
+    """Loss (log scale) against seconds for every configuration, drawn with Pillow: no plotting dependency."""
+    from PIL import Image, ImageDraw
+
+    width, height, left, right, top, bottom = 900, 520, 80, 260, 30, 50
+    points = [p for c in curves for p in c.points if p[1] > 0]
+    t_max = max(p[0] for p in points) * 1.02
+    l_lo = math.log10(min(min(p[1] for p in points), target)) - 0.02
+    l_hi = math.log10(max(p[1] for p in points)) + 0.02
+    x = lambda t: left + (width - left - right) * t / t_max
+    y = lambda v: top + (height - top - bottom) * (l_hi - math.log10(v)) / (l_hi - l_lo)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for fraction in (0, 0.25, 0.5, 0.75, 1.0):
+        t = t_max * fraction
+        draw.text((x(t) - 10, height - bottom + 6), f"{t:.0f}s", fill="black")
+        v = 10 ** (l_lo + (l_hi - l_lo) * fraction)
+        draw.text((8, y(v) - 6), f"{v:.3g}", fill="black")
+    draw.line([(left, y(target)), (width - right, y(target))], fill=(150, 150, 150), width=1)
+    draw.text((left + 4, y(target) - 14), "quality target", fill=(110, 110, 110))
+    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+    for index, curve in enumerate(curves):
+        colour = palette[index % len(palette)]
+        line = [(x(t), y(v)) for t, v in curve.points if v > 0]
+        if len(line) > 1:
+            draw.line(line, fill=colour, width=2)
+        draw.rectangle([width - right + 12, top + 18 * index + 4, width - right + 24, top + 18 * index + 14], fill=colour)
+        draw.text((width - right + 30, top + 18 * index + 2), curve.name[:38], fill="black")
+    draw.text((left, 8), "loss at full size (fixed evaluator) against optimisation seconds", fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512, help="long side for time to quality and peak RSS")
+    parser.add_argument("--reference-steps", type=int, default=500)
+    parser.add_argument("--coarse-steps", type=int, default=100, help="steps at each coarse pyramid level")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "engine.json")
+    parser.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "results" / "time_to_quality.png")
+    parser.add_argument("--step-sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps recipe quality rss")
+    args = parser.parse_args(argv)
+
+    results: dict[str, object] = {"machine": machine(), "size": args.size}
+    log(f"machine: {results['machine']}")
+    content_full = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=args.size)
+    style_full = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=args.size)
+
+    if "steps" not in args.skip:
+        throughput = {"float32": conv_throughput(tf.float32), "bfloat16": conv_throughput(tf.bfloat16)}
+        results["conv_gflops"] = throughput
+        log(f"convolution throughput: {throughput}")
+        speeds = []
+        for size in args.step_sizes:
+            content = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=size)
+            style = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=size)
+            for precision in ("float32", "bfloat16"):
+                speed = step_speed(content, style, precision, repeats=5 if size == 512 else 9)
+                speed.update(size=f"{content.shape[1]}x{content.shape[0]}", precision=precision)
+                speed["gflops"] = speed["gflop_per_step"] / speed["seconds_per_step"]
+                speed["percent_of_conv_peak"] = 100 * speed["gflops"] / throughput[precision]
+                speeds.append(speed)
+                log(f"step: {speed}")
+        results["steps"] = speeds
+
+    if "recipe" not in args.skip:
+        with tempfile.TemporaryDirectory() as tmp:
+            weights_file = Path(tmp) / "vgg19_notop.weights.h5"  # a real notop file, as a task would load one
+            vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+            _he_normal_init(vgg, RANDOM_SEED)
+            vgg.save_weights(weights_file)
+            recipe = timed(lambda: per_step_task_recipe_step(content_full, style_full, weights_file), repeats=3, warmup=1)
+        ours = step_speed(content_full, style_full, "float32", repeats=5)["seconds_per_step"]
+        results["recipe"] = {"per_step_task_seconds": recipe, "our_loop_seconds": ours, "ratio": recipe / ours}
+        log(f"recipe: {results['recipe']}")
+
+    if "quality" not in args.skip:
+        evaluator = StyleTransfer(content_full, style_full)
+        reference, target, _ = reference_run(content_full, style_full, args.reference_steps)
+        budget = 1.2 * reference.reached_at_s
+        log(f"reference: {reference.reached_at_s:.0f} s, target loss {target:.5g}")
+        levels = [args.coarse_steps] * 4
+        configs = [
+            ("Adam + iterate averaging (0.95)", dict(optimizer=Optimizer("adam", ema=0.95), chunk=25)),
+            ("L-BFGS", dict(optimizer=Optimizer("lbfgs"), chunk=5)),
+            (f"Adam + pyramid (4 x {args.coarse_steps} coarse)", dict(optimizer=Optimizer("adam"), chunk=25, pyramid_steps=levels)),
+            (f"L-BFGS + pyramid (4 x {args.coarse_steps} coarse)", dict(optimizer=Optimizer("lbfgs"), chunk=5, pyramid_steps=levels)),
+            (
+                "L-BFGS + pyramid + bfloat16",
+                dict(optimizer=Optimizer("lbfgs"), chunk=5, pyramid_steps=levels, precision="bfloat16"),
+            ),
+            ("per-step tasks (fresh Adam each step)", dict(optimizer=Optimizer("adam"), chunk=25, fresh_optimizer_every_step=True)),
+        ]
+        curves = [reference]
+        for name, config in configs:
+            log(f"time to quality: {name}")
+            curve = chase(name, content_full, style_full, evaluator, target, budget, **config)
+            if config.get("fresh_optimizer_every_step") and "recipe" in results:
+                # Same dynamics as that recipe; its clock runs at the recipe's measured seconds per step.
+                per_step = results["recipe"]["per_step_task_seconds"]
+                steps_done = [chunk_end * config["chunk"] for chunk_end in range(1, len(curve.points) + 1)]
+                curve.points = [(n * per_step, loss) for n, (_, loss) in zip(steps_done, curve.points)]
+                curve.reached_at_s = curve.steps * per_step if curve.reached_at_s is not None else None
+                curve.note = f"dynamics simulated; time = steps x {per_step:.2f} s measured per recipe step"
+            curves.append(curve)
+        results["quality"] = {"target_loss": target, "curves": [asdict(c) for c in curves]}
+        plot(curves, target, args.plot)
+
+    if "rss" not in args.skip:
+        results["peak_rss_gib"] = {
+            f"{optimizer}/{precision}": peak_rss_gib(content_full, style_full, 5, optimizer, precision)
+            for optimizer, precision in (("adam", "float32"), ("lbfgs", "float32"), ("lbfgs", "bfloat16"))
+        }
+        log(f"peak RSS: {results['peak_rss_gib']}")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
