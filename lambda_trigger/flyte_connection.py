@@ -26,15 +26,22 @@ from typing import Any
 
 from lambda_trigger.settings import Settings
 
-
 #: gRPC shares connections process-wide and backs off up to 120 s after failures, failing RPCs at once meanwhile.
 #: A private pool lets the FlyteRemote built after a failed connect dial afresh, and a short backoff lets a cached
 #: channel notice within seconds that flyteadmin is back.
 GRPC_OPTIONS = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_reconnect_backoff_ms", 5000)]
+#: flytekit auth modes that need a person (a browser or a device code); see load_flyte_config.
+INTERACTIVE_AUTH_MODES = {"standard", "pkce", "deviceflow"}
+#: The authenticator registered in their place: it never logs in.
+NO_LOGIN = "nst-trigger-no-login"
 
 
 class ConnectionFailed(Exception):
     """flyteadmin, the client secret or the launch plan cannot be reached; nothing can launch right now."""
+
+
+class AuthenticationRequired(Exception):
+    """flyteadmin demands credentials and the trigger has none it may use."""
 
 
 @dataclass(frozen=True)
@@ -101,14 +108,6 @@ def load_flyte_config(settings: Settings, client_secret: str | None = None) -> A
             _register_no_login()
             platform = replace(platform, auth_mode=NO_LOGIN)
     return config.with_params(platform=platform)
-
-
-INTERACTIVE_AUTH_MODES = {"standard", "pkce", "deviceflow"}
-NO_LOGIN = "nst-trigger-no-login"
-
-
-class AuthenticationRequired(Exception):
-    """flyteadmin demands credentials and the trigger has none it may use."""
 
 
 def _mode_name(mode: Any) -> str:
