@@ -21,10 +21,10 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections import OrderedDict
 from concurrent import futures
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -331,6 +331,7 @@ def flyteadmin(_admin_server: AdminServer) -> AdminServer:
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on (for "unreachable" endpoints)."""
     import socket
 
     with socket.socket() as sock:

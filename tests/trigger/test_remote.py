@@ -14,7 +14,7 @@ import pytest
 from lambda_trigger.flyte_connection import ConnectionFailed, load_flyte_config, read_client_secret
 from lambda_trigger.report import TriggerFailed
 from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, Settings
-from tests.trigger.conftest import BUCKET, FakeFlyteAdmin, TokenEndpoint, free_port, load_event, start_admin
+from tests.trigger.conftest import BUCKET, FakeFlyteAdmin, TokenEndpoint, load_event, start_admin
 
 STYLE = f"s3://{BUCKET}/styles/default.jpg"
 
@@ -61,14 +61,15 @@ def test_flyteadmin_unavailable_in_an_sqs_batch_fails_only_the_launching_message
 
 
 def test_a_connection_failure_is_not_cached(handler, flyte_env, monet) -> None:
-    port = free_port()
-    flyte_env(f"127.0.0.1:{port}")
+    first = start_admin(FakeFlyteAdmin())  # find a port this process can bind, then leave it empty
+    first.stop()
+    flyte_env(first.endpoint)
     handle = handler(NST_STYLE_URI=STYLE, NST_FLYTE_RPC_TIMEOUT_S="2")
     started = time.monotonic()
-    with pytest.raises(TriggerFailed, match="FlyteSystemUnavailableException"):
-        handle(load_event("s3_put.json"))  # nothing listens there yet
+    with pytest.raises(TriggerFailed, match=f"cannot fetch launch plan .* from flyteadmin at {first.endpoint}"):
+        handle(load_event("s3_put.json"))  # nothing listens there now
     assert time.monotonic() - started < 5
-    admin = start_admin(FakeFlyteAdmin(), port=port)
+    admin = start_admin(FakeFlyteAdmin(), port=int(first.endpoint.rpartition(":")[2]))
     try:
         result = handle(load_event("s3_put.json"))  # same container: it connects now
     finally:
