@@ -50,8 +50,13 @@ def resources(template: tasks_pb2.TaskTemplate, which: str) -> dict[int, str]:
 
 def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> None:
     names = {key.split(":")[0].removeprefix(PREFIX) for key in package}
-    assert names == {"fingerprint_inputs", "preprocess", "optimize_epoch", "stylize", "finalize", "neural_style_transfer_wf"}
+    # neural_style_transfer_gpu: the GPU launch plan of workflows/launch_plans.py (tests/deploy/test_launch_plans.py)
+    assert names == {
+        "fingerprint_inputs", "preprocess", "optimize_epoch", "stylize", "finalize", "neural_style_transfer_wf",
+        "neural_style_transfer_gpu",
+    }  # fmt: skip
     assert f"{PREFIX}neural_style_transfer_wf:3" in package
+    assert "neural_style_transfer_gpu:3" in package
 
 
 @pytest.mark.parametrize("name", ["fingerprint_inputs", "preprocess", "optimize_epoch", "stylize", "finalize"])
