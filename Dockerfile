@@ -26,7 +26,6 @@ RUN pip install --no-cache-dir -r /root/requirements.txt \
 RUN python -c "import keras; keras.applications.VGG19(include_top=False, weights='imagenet')" \
     && test -s /opt/keras/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
 
-COPY flyte.config /root/flyte.config
 COPY workflows /root/workflows
 
 # flytekit's convention: the image a task was registered with, for tasks started from it.

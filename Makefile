@@ -50,6 +50,8 @@ LAMBDA_IMAGE ?= nst-trigger:$(VERSION)
 LAMBDA_PLATFORM ?= linux/amd64
 FLYTE_PROJECT ?= flytesnacks
 FLYTE_DOMAIN ?= development
+# flytekit configuration for register: the repository's (the demo cluster, overridable by FLYTE_PLATFORM_URL) or yours.
+FLYTE_CONFIG ?= flyte.config
 REGISTER_FLAGS ?=
 STACK ?= nst
 # BuildKit adds a provenance attestation, which turns the image into a manifest list that Lambda refuses.
@@ -68,7 +70,7 @@ lambda-image:  ## the trigger's Lambda image as LAMBDA_IMAGE (single-platform ma
 	docker build --platform $(LAMBDA_PLATFORM) $(NO_PROVENANCE) -f lambda_trigger/Dockerfile -t $(LAMBDA_IMAGE) .
 
 register: $(STAMP)  ## register tasks, workflow and launch plans on flyteadmin as VERSION, running IMAGE
-	$(BIN)/pyflyte register workflows --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
+	$(BIN)/pyflyte -c $(FLYTE_CONFIG) register workflows --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
 		--image $(IMAGE) --version $(VERSION) --copy none $(REGISTER_FLAGS)
 
 deploy:  ## sam build + sam deploy of deploy/template.yaml (--guided the first time, then deploy/samconfig.toml)

@@ -74,7 +74,7 @@ def test_register_runs_pyflyte_register_with_flags_it_has() -> None:
     out = make("-n", "register", "IMAGE=r/nst-task:v1", "VERSION=v1").stdout
     command = " ".join(out.replace("\\\n", " ").split())
     assert (
-        ".venv/bin/pyflyte register workflows --project flytesnacks --domain development "
+        ".venv/bin/pyflyte -c flyte.config register workflows --project flytesnacks --domain development "
         "--image r/nst-task:v1 --version v1 --copy none"
     ) in command
     flags = {option for parameter in register_command.params for option in parameter.opts}
