@@ -68,7 +68,7 @@ def test_cfn_lint_reports_no_error_warning_or_informational_finding() -> None:
 @pytest.mark.parametrize(
     ("original", "broken", "rule"),
     [
-        # A misspelt property of the SAM function: cfn-lint validates SAM resources without the SAM translator.
+        # A misspelt property of the SAM function: caught whether or not cfn-lint transforms SAM first.
         ("      ReservedConcurrentExecutions: !Ref TriggerConcurrency", "      ReservedConcurency: 5", "E3002"),
         ("      VisibilityTimeout: 750", "      VisibilityTimeout: 99999", "E3034"),
     ],
