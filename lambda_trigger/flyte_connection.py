@@ -6,8 +6,8 @@ package) is read with ``Config.auto``, and the ``FLYTE_*`` environment variables
 ``FLYTE_CREDENTIALS_CLIENT_SECRET``, ...) override what the file says, entry by entry.
 
 flytekit chooses the file's parser by its extension: ``*.yaml``/``*.yml`` as flytectl YAML, anything else as INI.
-``flyte.config`` holds flytectl YAML (``admin: {endpoint: ...}``), which the INI parser rejects, so a YAML file
-without a YAML extension is read through a ``.yaml`` copy in the temp directory. flytekit even reads
+The repository's ``flyte.config`` is INI; a flytectl YAML file (``admin: {endpoint: ...}``) under another name,
+which the INI parser would reject, is read through a ``.yaml`` copy in the temp directory. flytekit even reads
 ``FLYTECTL_CONFIG`` while being imported, so :func:`prepare_flytekit_environment` repoints that variable at the copy
 before the first flytekit import.
 
