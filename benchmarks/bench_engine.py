@@ -98,14 +98,21 @@ def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> floa
     return statistics.median(samples)
 
 
-def conv_throughput(dtype: tf.DType) -> float:
-    """GFLOP/s of a large 3x3 convolution (128x128x256 -> 256), forward, the machine's practical peak here."""
-    x = tf.random.normal((1, 128, 128, 256), dtype=tf.float32)
-    k = tf.random.normal((3, 3, 256, 256), dtype=tf.float32) * 0.01
-    x, k = tf.cast(x, dtype), tf.cast(k, dtype)
-    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
-    seconds = timed(lambda: conv().numpy(), repeats=7)
-    return 2 * 128 * 128 * 256 * 256 * 9 / seconds / 1e9
+def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dict[str, float]:
+    """Forward GFLOP/s of the network's own 3x3 convolution shapes (at a 512x384 input) and of one large
+    convolution (128x128x256 -> 256); ``best`` is the machine's convolution throughput the steps are held to.
+
+    oneDNN picks its algorithm per shape (and may use fewer multiplications than the nominal count), so the
+    fair reference is the best nominal rate it reaches on the very shapes a step runs."""
+    rates: dict[str, float] = {}
+    shapes = {(height // d, width // d, cin, cout) for d, cin, cout in VGG_CONVS} | {(128, 128, 256, 256)}
+    for h, w, cin, cout in sorted(shapes):
+        x = tf.cast(tf.random.normal((1, h, w, cin)), dtype)
+        k = tf.cast(tf.random.normal((3, 3, cin, cout)) * 0.01, dtype)
+        conv = tf.function(lambda x=x, k=k: tf.nn.conv2d(x, k, 1, "SAME"))
+        seconds = timed(lambda: conv().numpy(), repeats=5)
+        rates[f"{h}x{w}x{cin}->{cout}"] = 2 * h * w * cin * cout * 9 / seconds / 1e9
+    return {"best": max(rates.values()), "large_conv": rates["128x128x256->256"], "by_shape": rates}
 
 
 def step_speed(content: np.ndarray, style: np.ndarray, precision: str, repeats: int) -> dict[str, float]:
@@ -298,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="long side for time to quality and peak RSS")
     parser.add_argument("--reference-steps", type=int, default=500)
-    parser.add_argument("--coarse-steps", type=int, default=100, help="steps at each coarse pyramid level")
+    parser.add_argument("--coarse-steps", type=int, default=50, help="steps at each coarse pyramid level")
+    parser.add_argument("--budget", type=float, default=0.6, help="each configuration's time, x the reference run")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "engine.json")
     parser.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "results" / "time_to_quality.png")
     parser.add_argument("--step-sizes", type=int, nargs="+", default=[256, 512])
@@ -311,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     style_full = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=args.size)
 
     if "steps" not in args.skip:
-        throughput = {"float32": conv_throughput(tf.float32), "bfloat16": conv_throughput(tf.bfloat16)}
-        results["conv_gflops"] = throughput
+        conv = {"float32": conv_throughput(tf.float32), "bfloat16": conv_throughput(tf.bfloat16)}
+        results["conv_gflops"] = conv
+        throughput = {precision: rates["best"] for precision, rates in conv.items()}
         log(f"convolution throughput: {throughput}")
         speeds = []
         for size in args.step_sizes:
@@ -341,20 +350,19 @@ def main(argv: list[str] | None = None) -> int:
     if "quality" not in args.skip:
         evaluator = StyleTransfer(content_full, style_full)
         reference, target, _ = reference_run(content_full, style_full, args.reference_steps)
-        budget = 1.2 * reference.reached_at_s
+        budget = args.budget * reference.reached_at_s  # slower than that is no contender: "not within" is reported
         log(f"reference: {reference.reached_at_s:.0f} s, target loss {target:.5g}")
         levels = [args.coarse_steps] * 4
         configs = [
+            ("L-BFGS, 20 pairs (the workflow default)", dict(optimizer=Optimizer("lbfgs"), chunk=10)),
+            ("L-BFGS + bfloat16 convolutions", dict(optimizer=Optimizer("lbfgs"), chunk=10, precision="bfloat16")),
             ("Adam + iterate averaging (0.95)", dict(optimizer=Optimizer("adam", ema=0.95), chunk=25)),
-            ("L-BFGS", dict(optimizer=Optimizer("lbfgs"), chunk=5)),
-            (f"Adam + pyramid (4 x {args.coarse_steps} coarse)", dict(optimizer=Optimizer("adam"), chunk=25, pyramid_steps=levels)),
-            (f"L-BFGS + pyramid (4 x {args.coarse_steps} coarse)", dict(optimizer=Optimizer("lbfgs"), chunk=5, pyramid_steps=levels)),
-            (
-                "L-BFGS + pyramid + bfloat16",
-                dict(optimizer=Optimizer("lbfgs"), chunk=5, pyramid_steps=levels, precision="bfloat16"),
-            ),
+            (f"L-BFGS + pyramid ({args.coarse_steps} per coarse level)",
+             dict(optimizer=Optimizer("lbfgs"), chunk=10, pyramid_steps=levels)),
+            (f"Adam + pyramid ({args.coarse_steps} per coarse level)",
+             dict(optimizer=Optimizer("adam"), chunk=25, pyramid_steps=levels)),
             ("per-step tasks (fresh Adam each step)", dict(optimizer=Optimizer("adam"), chunk=25, fresh_optimizer_every_step=True)),
-        ]
+        ]  # fmt: skip
         curves = [reference]
         for name, config in configs:
             log(f"time to quality: {name}")

@@ -53,10 +53,14 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
         lines += [
             "## 1. Seconds per optimisation step",
             "",
-            f"Measured convolution throughput in this run (a 128x128x256 -> 256 3x3 convolution): "
-            f"**{conv['float32']:.0f} GFLOP/s** float32, **{conv['bfloat16']:.0f} GFLOP/s** bfloat16. "
-            "A step is one forward pass through `block5_conv2` and one backward pass to the input (no weight "
-            "gradients), counted as twice the forward convolution FLOPs.",
+            "The machine's convolution throughput, measured in this run: the best forward rate over the network's "
+            "own 3x3 convolution shapes (at a 512x384 input), "
+            f"**{conv['float32']['best']:.0f} GFLOP/s** float32 and **{conv['bfloat16']['best']:.0f} GFLOP/s** "
+            f"bfloat16 (one large 128x128x256 -> 256 convolution alone: {conv['float32']['large_conv']:.0f} and "
+            f"{conv['bfloat16']['large_conv']:.0f}). Rates are nominal: FLOPs of a direct convolution over seconds; "
+            "oneDNN may use fewer multiplications for some shapes. A step is one forward pass through "
+            "`block5_conv2` and one backward pass to the input (no weight gradients), counted as twice the forward "
+            "convolution FLOPs.",
             "",
             "| size | precision | s / step | GFLOP / step | GFLOP/s | % of that precision's conv throughput |",
             "| --- | --- | ---: | ---: | ---: | ---: |",

@@ -29,6 +29,8 @@ class LbfgsResult:
     history_y: list[tf.Tensor]
     losses: list[float]
     evaluations: int
+    loss: tf.Tensor  # at ``image``: where the next run starts
+    grad: tf.Tensor
 
 
 def minimize(
@@ -37,13 +39,17 @@ def minimize(
     steps: int,
     history_s: list[tf.Tensor],
     history_y: list[tf.Tensor],
-    history: int = 10,
+    history: int = 20,
     on_step: Callable[[int, float], None] | None = None,
+    start: tuple[tf.Tensor, tf.Tensor] | None = None,
 ) -> LbfgsResult:
-    """Take ``steps`` accepted L-BFGS steps from ``image``; ``losses[i]`` is the loss before step i."""
+    """Take ``steps`` accepted L-BFGS steps from ``image``; ``losses[i]`` is the loss before step i.
+
+    ``start`` is the loss and gradient at ``image`` when the caller has them (a resumed run), saving an evaluation.
+    """
     history_s, history_y = list(history_s), list(history_y)
-    loss, grad = value_and_grad(image)
-    evaluations = 1
+    loss, grad = start if start is not None else value_and_grad(image)
+    evaluations = 0 if start is not None else 1
     losses: list[float] = []
     for index in range(steps):
         value = float(loss)
@@ -71,25 +77,32 @@ def minimize(
             history_y.append(y)
             del history_s[:-history], history_y[:-history]
         image, loss, grad = candidate, new_loss, new_grad
-    return LbfgsResult(image, history_s, history_y, losses, evaluations)
+    return LbfgsResult(image, history_s, history_y, losses, evaluations, loss, grad)
 
 
 def _two_loop(grad: tf.Tensor, history_s: list[tf.Tensor], history_y: list[tf.Tensor]) -> tf.Tensor:
     """-H grad, with H the L-BFGS inverse-Hessian model (Nocedal & Wright, algorithm 7.4)."""
     if not history_s:
         return -grad
+    return _compiled_two_loop(grad, tf.concat(history_s, axis=0), tf.concat(history_y, axis=0))
+
+
+@tf.function(reduce_retracing=True)
+def _compiled_two_loop(grad: tf.Tensor, s: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """The two-loop recursion over stacked pairs (k, H, W, 3): one graph for every history length."""
+    count = tf.shape(s)[0]
+    rho = 1.0 / tf.reduce_sum(s * y, axis=[1, 2, 3])
+    alphas = tf.TensorArray(tf.float32, size=count)
     q = grad
-    alphas = []
-    rhos = [1.0 / _dot(s, y) for s, y in zip(history_s, history_y)]
-    for s, y, rho in reversed(list(zip(history_s, history_y, rhos))):
-        alpha = rho * _dot(s, q)
-        alphas.append(alpha)
-        q = q - alpha * y
-    gamma = _dot(history_s[-1], history_y[-1]) / _dot(history_y[-1], history_y[-1])
-    r = gamma * q
-    for (s, y, rho), alpha in zip(zip(history_s, history_y, rhos), reversed(alphas)):
-        beta = rho * _dot(y, r)
-        r = r + (alpha - beta) * s
+    for i in tf.range(count - 1, -1, -1):
+        alpha = rho[i] * tf.reduce_sum(s[i] * q)
+        alphas = alphas.write(i, alpha)
+        q = q - alpha * y[i]
+    last = count - 1
+    r = q * tf.reduce_sum(s[last] * y[last]) / tf.reduce_sum(y[last] * y[last])
+    for i in tf.range(count):
+        beta = rho[i] * tf.reduce_sum(y[i] * r)
+        r = r + (alphas.read(i) - beta) * s[i]
     return -r
 
 

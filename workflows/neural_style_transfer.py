@@ -196,7 +196,7 @@ def neural_style_transfer_wf(
     content_weight: float = 1e4,
     total_variation_weight: float = 30.0,
     output_uri: str = "",
-    optimizer: str = "adam",
+    optimizer: str = "lbfgs",
     ema: float = 0.0,
     pyramid: bool = False,
     precision: str = "float32",

@@ -57,6 +57,8 @@ def resize_state(state: dict[str, np.ndarray], hw: tuple[int, int]) -> dict[str,
             resized[key] = grown * (ratio if key == "adam_m" else ratio**2 if key == "adam_v" else 1.0)
         elif key in ("lbfgs_s", "lbfgs_y"):
             resized[key] = np.zeros((0, *hw, 3), np.float32)
+        elif key in ("lbfgs_loss", "lbfgs_grad"):
+            continue  # measured at the old size: the next run evaluates afresh
         else:
             resized[key] = value
     return resized

@@ -24,8 +24,9 @@ from workflows import lbfgs, pyramid
 from workflows.recipe import ADAM_SETTINGS, PRECISIONS, EpochPlan, LossWeights, Optimizer
 from workflows.vgg19_features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
 
-#: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam);
-#: ``lbfgs_s``, ``lbfgs_y`` (L-BFGS curvature pairs). Image-shaped entries are (1, H, W, 3) or (k, H, W, 3).
+#: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam); ``lbfgs_s``,
+#: ``lbfgs_y`` (L-BFGS curvature pairs), ``lbfgs_loss``, ``lbfgs_grad`` (where it stopped). Image-shaped entries are
+#: (1, H, W, 3) or (k, H, W, 3).
 OptimizerState = dict[str, np.ndarray]
 
 
@@ -87,7 +88,8 @@ class StyleTransfer:
         content_features = self._features(self.content)
         self._style_targets = [gram_matrix(f) for f in style_features[: len(STYLE_LAYERS)]]
         self._content_targets = content_features[len(STYLE_LAYERS) :]
-        self._value_and_grad = tf.function(self._value_and_grad_eager, reduce_retracing=True)
+        # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
+        self._value_and_grad = tf.function(self._value_and_grad_eager)
         self._adam: _AdamParts | None = None
 
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
@@ -186,6 +188,9 @@ class StyleTransfer:
     def _run_lbfgs(
         self, steps: int, start: np.ndarray, state: OptimizerState, on_step, optimizer: Optimizer
     ) -> RunResult:
+        resumed = None
+        if "lbfgs_grad" in state:  # the previous run ended here: its loss and gradient need no re-evaluation
+            resumed = (tf.constant(state["lbfgs_loss"]), tf.constant(state["lbfgs_grad"]))
         result = lbfgs.minimize(
             self._value_and_grad,
             tf.constant(start),
@@ -194,12 +199,15 @@ class StyleTransfer:
             lbfgs.unstack(state.get("lbfgs_y")),
             history=optimizer.history,
             on_step=_checked(on_step),
+            start=resumed,
         )
         hw = start.shape[1:3]
         new_state = {
             "step": np.array(int(state.get("step", 0)) + steps, np.int64),
             "lbfgs_s": lbfgs.stack(result.history_s, hw),
             "lbfgs_y": lbfgs.stack(result.history_y, hw),
+            "lbfgs_loss": np.asarray(result.loss, np.float32),
+            "lbfgs_grad": np.asarray(result.grad, np.float32),
         }
         return RunResult(np.asarray(result.image)[0], new_state, result.losses)
 
@@ -310,7 +318,7 @@ def _adam_slots(adam: keras.optimizers.Optimizer) -> dict[str, tf.Variable]:
 
 
 def _check_state_shapes(state: OptimizerState, shape: tuple[int, ...]) -> None:
-    for key in ("adam_m", "adam_v", "ema", "lbfgs_s", "lbfgs_y"):
+    for key in ("adam_m", "adam_v", "ema", "lbfgs_s", "lbfgs_y", "lbfgs_grad"):
         if key in state and tuple(state[key].shape[1:]) != tuple(shape[1:]):
             raise ValueError(f"optimizer state {key} has shape {state[key].shape[1:]}, the image {tuple(shape[1:])}")
 
