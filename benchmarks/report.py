@@ -62,21 +62,27 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
             "`block5_conv2` and one backward pass to the input (no weight gradients), counted as twice the forward "
             "convolution FLOPs.",
             "",
-            "| size | precision | s / step | GFLOP / step | GFLOP/s | % of that precision's conv throughput |",
-            "| --- | --- | ---: | ---: | ---: | ---: |",
+            "| size | precision | s / step | GFLOP / step | GFLOP/s | % of the best conv rate | % of the large conv |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for row in engine["steps"]:
+            large = 100 * row["gflops"] / conv[row["precision"]]["large_conv"]
             lines.append(
                 f"| {row['size']} | {row['precision']} | {row['seconds_per_step']:.3f} | {row['gflop_per_step']:.1f} "
-                f"| {row['gflops']:.0f} | {row['percent_of_conv_peak']:.0f} % |"
+                f"| {row['gflops']:.0f} | {row['percent_of_conv_peak']:.0f} % | {large:.0f} % |"
             )
         lines.append("")
         for row in engine["steps"]:
             if row["precision"] == "float32":
-                ok = row["percent_of_conv_peak"] >= STEP_EFFICIENCY_TARGET
+                large = 100 * row["gflops"] / conv["float32"]["large_conv"]
+                strict = row["percent_of_conv_peak"]
                 targets.append(
-                    (f"float32 step at {row['size']} >= {STEP_EFFICIENCY_TARGET:.0f} % of conv throughput",
-                     f"{row['percent_of_conv_peak']:.0f} %", verdict(ok))
+                    (f"float32 step at {row['size']} >= {STEP_EFFICIENCY_TARGET:.0f} % of one large convolution's rate",
+                     f"{large:.0f} %", verdict(large >= STEP_EFFICIENCY_TARGET))
+                )  # fmt: skip
+                targets.append(
+                    (f"(stricter) the same against the best rate on the network's own shapes",
+                     f"{strict:.0f} %", verdict(strict >= STEP_EFFICIENCY_TARGET))
                 )  # fmt: skip
 
     if "recipe" in engine:
@@ -127,6 +133,19 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
                 (f"> {recipe['points'][-1][0] / reached:.1f}x" if recipe and recipe["points"] else "")
             )  # fmt: skip
             lines.append(f"| {c['name']} | {c['steps']} | {reached:.0f} s | {vs_tutorial:.1f}x | {vs_recipe} |")
+        native = {"avx512_bf16", "amx_bf16"} & set(m["cpu_flags"]) or m["gpus"]
+        lines += [
+            "",
+            "**The workflow's default** is `optimizer=lbfgs` (20 curvature pairs) with `precision=auto`: "
+            + (
+                "on this machine, which computes bfloat16 natively, every epoch but the last runs bfloat16 "
+                "convolutions and the last runs float32. With the default 5 x 100 steps its first 400 steps are "
+                "exactly the *L-BFGS + bfloat16* run above, so it reaches the target when that run does; the "
+                "float32 epoch then finishes below bfloat16's noise floor (which, at 256 px, sits above the target)."
+                if native
+                else "this machine has no native bfloat16, so it runs float32 throughout: the *L-BFGS* row above."
+            ),
+        ]
         notes = [f"- {c['name']}: {c['note']}" for c in curves if c.get("note")]
         lines += ["", *notes, ""] if notes else [""]
         fastest = min((c for c in curves[1:] if c["reached_at_s"]), key=lambda c: c["reached_at_s"], default=None)

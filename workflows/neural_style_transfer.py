@@ -199,7 +199,7 @@ def neural_style_transfer_wf(
     optimizer: str = "lbfgs",
     ema: float = 0.0,
     pyramid: bool = False,
-    precision: str = "float32",
+    precision: str = "auto",
     optimize_cpu: str = OPTIMIZE_CPU,
     optimize_mem: str = OPTIMIZE_MEM,
     optimize_gpu: str = "0",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 #: The TensorFlow tutorial's optimiser settings: a large epsilon keeps early steps gentle.
 ADAM_SETTINGS = {"learning_rate": 0.02, "beta_1": 0.99, "epsilon": 0.1}
 OPTIMIZERS = ("adam", "lbfgs")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,15 @@ class EpochPlan:
             raise ValueError(f"epoch {self.epoch} is outside 0..{self.epochs - 1}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def compute_dtype(self, bfloat16_native: bool, epoch: int | None = None) -> str:
+        """The convolutions' precision in ``epoch`` (default: this plan's).
+
+        ``auto`` runs every epoch but the last in bfloat16 where the hardware computes it natively, and the last
+        in float32: bfloat16 steps are faster, but their noise floor can sit above the tutorial's quality, which
+        the float32 epoch then reaches. Without native bfloat16 it is float32 throughout.
+        """
+        epoch = self.epoch if epoch is None else epoch
+        if self.precision != "auto":
+            return self.precision
+        return "bfloat16" if bfloat16_native and epoch < self.epochs - 1 else "float32"

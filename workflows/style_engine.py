@@ -12,9 +12,11 @@ one process, exactly as the workflow chains tasks.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -77,8 +79,8 @@ class StyleTransfer:
         precision: str = "float32",
         reference_pixels: int | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision not in PRECISIONS or precision == "auto":
+            raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
         self.content = _as_batch(content, "content")
         self.weights = weights
         pixels = self.content.shape[1] * self.content.shape[2]
@@ -248,6 +250,11 @@ def prepare_epoch(
     """The engine for the epoch's size, and the image and state brought to that size."""
     full_hw = content.shape[:2]
     hw = full_hw
+    native = bfloat16_is_native()
+    precision = plan.compute_dtype(native)
+    if plan.epoch > 0 and plan.compute_dtype(native, plan.epoch - 1) != precision:
+        # A loss and gradient measured at another precision would mislead the first line search.
+        state = {k: v for k, v in state.items() if k not in ("lbfgs_loss", "lbfgs_grad")}
     if plan.pyramid:
         long_side = pyramid.level_sizes(max(full_hw), plan.epochs)[plan.epoch]
         hw = pyramid.shape_for(content.shape, long_side)
@@ -255,7 +262,7 @@ def prepare_epoch(
         pyramid.resize(content, hw),
         pyramid.resize(style, pyramid.shape_for(style.shape, max(hw))),
         plan.weights,
-        precision=plan.precision,
+        precision=precision,
         reference_pixels=full_hw[0] * full_hw[1] if plan.pyramid else None,
     )
     if image.shape[:2] != tuple(hw):
@@ -285,6 +292,20 @@ def stylize(
 
 
 # --- helpers --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def bfloat16_is_native() -> bool:
+    """Whether this machine computes bfloat16 convolutions in hardware: a GPU of compute capability 8.0 or later,
+    or, without a GPU, a CPU with AVX512-BF16 or AMX (elsewhere bfloat16 is emulated, and slower than float32)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return all(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) >= (8, 0) for g in gpus)
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _loop(step: Callable[[], tf.Tensor], steps: int, on_step) -> list[float]:

@@ -274,7 +274,7 @@ def test_unknown_options_are_refused() -> None:
         Optimizer("sgd")
     with pytest.raises(ValueError, match="ema .* applies to the adam optimizer only"):
         Optimizer("lbfgs", ema=0.9)
-    with pytest.raises(ValueError, match=r"precision must be one of float32, bfloat16, got 'float16'"):
+    with pytest.raises(ValueError, match=r"precision must be float32 or bfloat16, got 'float16'"):
         StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), precision="float16")
 
 
@@ -320,3 +320,44 @@ def test_pyramid_chain_grows_to_full_size_and_equals_its_epochs_run_one_by_one()
         image, state = result.image, result.optimizer_state
     np.testing.assert_allclose(result.output, chained.output, atol=1e-5)
     assert chained.output.shape == (120, 160, 3)
+
+
+def test_resumed_lbfgs_spends_no_evaluation_on_where_it_stopped(engine: StyleTransfer) -> None:
+    """The next epoch starts from the carried loss and gradient: no extra forward and backward pass per task."""
+    from workflows import lbfgs
+
+    calls = []
+
+    def counted(image):
+        calls.append(1)
+        return engine._value_and_grad(image)
+
+    start = tf.constant(engine.content)
+    straight = lbfgs.minimize(counted, start, 8, [], [])
+    straight_calls = len(calls)
+    calls.clear()
+    first = lbfgs.minimize(counted, start, 5, [], [])
+    first_calls = len(calls)
+    calls.clear()
+    lbfgs.minimize(counted, first.image, 3, first.history_s, first.history_y, start=(first.loss, first.grad))
+    assert len(calls) == straight_calls - first_calls
+
+
+def test_auto_precision_polishes_the_last_epoch_in_float32() -> None:
+    plan = EpochPlan(0, 3, 5, precision="auto")
+    assert [plan.compute_dtype(True, epoch) for epoch in range(3)] == ["bfloat16", "bfloat16", "float32"]
+    assert [plan.compute_dtype(False, epoch) for epoch in range(3)] == ["float32"] * 3, "emulated bfloat16 is slower"
+    assert EpochPlan(0, 3, 5, precision="bfloat16").compute_dtype(True, 2) == "bfloat16", "an explicit choice stands"
+
+
+def test_switching_precision_re_evaluates_where_lbfgs_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The float32 epoch must not trust a loss and gradient measured with bfloat16 convolutions."""
+    from workflows import style_engine
+
+    monkeypatch.setattr(style_engine, "bfloat16_is_native", lambda: True)
+    content, style = smooth_pixels(48, 32), striped_pixels(48, 48)  # style already at the content's long side
+    first = run_epoch(content, style, content, {}, EpochPlan(0, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"))
+    second = run_epoch(content, style, first.image, first.optimizer_state, EpochPlan(1, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"))
+    float32_loss = float(StyleTransfer(content, style, extractor_weights=RANDOM).loss(first.image))
+    assert second.losses[0] == pytest.approx(float32_loss, rel=1e-6)
+    assert first.losses[-1] != pytest.approx(float32_loss, rel=1e-6), "epoch 1 really ran in bfloat16"

@@ -101,6 +101,8 @@ def test_launch_plan_defaults_match_the_public_contract(package) -> None:
     assert scalars["total_variation_weight"].float_value == pytest.approx(30.0)
     assert scalars["output_uri"].string_value == ""
     assert scalars["optimize_gpu"].string_value == "0"
+    assert scalars["optimizer"].string_value == "lbfgs", "the fastest configuration to the quality target (BENCHMARKS.md)"
+    assert scalars["pyramid"].boolean is False and scalars["precision"].string_value == "auto"
     output = package[f"{PREFIX}neural_style_transfer_wf:2"].template.interface.outputs.variables["o0"]
     assert output.type.blob.format == "png"
 

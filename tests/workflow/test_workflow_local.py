@@ -57,7 +57,7 @@ def test_epochs_resume_exactly_across_tasks(photos, tmp_path: Path) -> None:
     content, style = photos
     chained = tmp_path / "chained.png"
     single = tmp_path / "single.png"
-    common = {"content_img": str(content), "style_img": str(style), "max_dim": 48}
+    common = {"content_img": str(content), "style_img": str(style), "max_dim": 48, "precision": "float32"}
 
     neural_style_transfer_wf(epochs=3, steps_per_epoch=2, output_uri=str(chained), **common)
     neural_style_transfer_wf(epochs=1, steps_per_epoch=6, output_uri=str(single), **common)
@@ -183,7 +183,7 @@ def test_unreachable_server_is_retried_not_blamed_on_the_user(photos) -> None:
 
 
 def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_path: Path) -> None:
-    """Pixels, L-BFGS history and pyramid sizes survive the trip through Flyte task boundaries."""
+    """Pixels, L-BFGS history, pyramid sizes and the precision schedule survive the trip through task boundaries."""
     from workflows import images
     from workflows.recipe import Optimizer
     from workflows.style_engine import stylize
@@ -195,7 +195,7 @@ def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_pat
         optimizer="lbfgs", pyramid=True, output_uri=str(target),
     )  # fmt: skip
     pixels = [images.load_rgb(path, role=role, max_dim=160) for path, role in ((content, "content"), (style, "style"))]
-    expected = stylize(*pixels, epochs=3, steps_per_epoch=2, optimizer=Optimizer("lbfgs"), pyramid=True)
+    expected = stylize(*pixels, epochs=3, steps_per_epoch=2, optimizer=Optimizer("lbfgs"), pyramid=True, precision="auto")
     assert png_pixels(target).shape == (120, 160, 3)
     assert np.abs(png_pixels(target).astype(int) - np.round(expected.output * 255).astype(int)).max() <= 1
 
