@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("NST_VGG19_WEIGHTS", "random")
-
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -238,27 +236,30 @@ def chase(
 RSS_SCRIPT = """
 import sys, numpy as np
 from workflows.neural_style_transfer import optimize_epoch
+from workflows.recipe import Tuning
 content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
+tuning = Tuning(1e-2, 1e4, 30.0, optimizer=sys.argv[4], ema=0.0, pyramid=False, precision=sys.argv[5])
 optimize_epoch(content=content, style=style, image=content, optimizer_state={}, losses=[], epoch=0, epochs=1,
-               steps=int(sys.argv[3]), style_weight=1e-2, content_weight=1e4, total_variation_weight=30.0,
-               optimizer=sys.argv[4], ema=0.0, pyramid=False, precision=sys.argv[5])
+               steps=int(sys.argv[3]), tuning=tuning)
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])  # peak RSS, KiB
 """
 
 
 def peak_rss_gib(content: np.ndarray, style: np.ndarray, steps: int, optimizer: str, precision: str) -> float:
-    """Peak RSS of the optimize_epoch Flyte task run in a fresh process (flytekit local execution)."""
+    """Peak RSS of the optimize_epoch Flyte task run in a fresh process (flytekit local execution).
+
+    Read from the child's own VmHWM: a forked child inherits its parent's ru_maxrss, so rusage would report this
+    (large) benchmark process instead."""
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/c.npy", content)
         np.save(f"{tmp}/s.npy", style)
-        child = subprocess.Popen(
+        done = subprocess.run(
             [sys.executable, "-c", RSS_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", str(steps), optimizer, precision],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
         )  # fmt: skip
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the maximum over all children
-        child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"the optimisation task for {optimizer}/{precision} failed (exit {child.returncode})")
-    return usage.ru_maxrss / 2**20  # KiB -> GiB
+    if done.returncode != 0:
+        raise RuntimeError(f"the optimisation task for {optimizer}/{precision} failed: {done.stderr[-2000:]}")
+    return int(done.stdout.strip().splitlines()[-1]) / 2**20  # KiB -> GiB
 
 
 # --- the plot ----------------------------------------------------------------------------------------------------
@@ -313,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps recipe quality rss")
     args = parser.parse_args(argv)
 
-    results: dict[str, object] = {"machine": machine(), "size": args.size}
+    # Re-measuring some sections (--skip the others) updates the results file instead of replacing it.
+    previous = json.loads(args.out.read_text()) if args.skip and args.out.exists() else {}
+    results: dict[str, object] = {**previous, "machine": machine(), "size": args.size}
     log(f"machine: {results['machine']}")
     content_full = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=args.size)
     style_full = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=args.size)
@@ -354,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"reference: {reference.reached_at_s:.0f} s, target loss {target:.5g}")
         levels = [args.coarse_steps] * 4
         configs = [
-            ("L-BFGS, 20 pairs (the workflow default)", dict(optimizer=Optimizer("lbfgs"), chunk=10)),
+            ("L-BFGS, 20 pairs, float32", dict(optimizer=Optimizer("lbfgs"), chunk=10)),
             ("L-BFGS + bfloat16 convolutions", dict(optimizer=Optimizer("lbfgs"), chunk=10, precision="bfloat16")),
             ("Adam + iterate averaging (0.95)", dict(optimizer=Optimizer("adam", ema=0.95), chunk=25)),
             (f"L-BFGS + pyramid ({args.coarse_steps} per coarse level)",

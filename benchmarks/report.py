@@ -141,7 +141,7 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
                 "on this machine, which computes bfloat16 natively, every epoch but the last runs bfloat16 "
                 "convolutions and the last runs float32. With the default 5 x 100 steps its first 400 steps are "
                 "exactly the *L-BFGS + bfloat16* run above, so it reaches the target when that run does; the "
-                "float32 epoch then finishes below bfloat16's noise floor (which, at 256 px, sits above the target)."
+                "float32 last epoch is there for smaller images, where bfloat16's noise floor can sit above the target."
                 if native
                 else "this machine has no native bfloat16, so it runs float32 throughout: the *L-BFGS* row above."
             ),

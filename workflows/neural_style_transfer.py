@@ -28,7 +28,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.progress_deck import progress_html
-from workflows.recipe import EpochPlan, LossWeights, Optimizer
+from workflows.recipe import Tuning
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
 PREPROCESS_CACHE_VERSION = "1"
@@ -106,18 +106,12 @@ def optimize_epoch(
     epoch: int,
     epochs: int,
     steps: int,
-    style_weight: float,
-    content_weight: float,
-    total_variation_weight: float,
-    optimizer: str,
-    ema: float,
-    pyramid: bool,
-    precision: str,
+    tuning: Tuning,
 ) -> EpochResult:
     """One epoch of ``steps`` steps, resuming the image and the optimiser's state where the last epoch left them."""
     from workflows.style_engine import run_epoch  # TensorFlow loads only in the tasks that need it
 
-    plan = epoch_plan(epoch, epochs, steps, style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
+    plan = tuning.plan(epoch, epochs, steps)
     report_every = max(1, steps // 10)
 
     def report(index: int, loss: float) -> None:
@@ -127,7 +121,7 @@ def optimize_epoch(
     result = run_epoch(content, style, image, optimizer_state, plan, on_step=report)
     history = list(losses) + result.losses
     size = f"{result.image.shape[1]}x{result.image.shape[0]}"
-    Deck("Progress", progress_html(result.output, history, title=f"Epoch {epoch + 1} of {epochs} ({size}, {optimizer})"))
+    Deck("Progress", progress_html(result.output, history, title=f"Epoch {epoch + 1} of {epochs} ({size}, {tuning.optimizer})"))
     return EpochResult(image=result.image, optimizer_state=result.optimizer_state, losses=history, output=result.output)
 
 
@@ -150,8 +144,8 @@ def stylize(
     gpu_accelerator: str,
 ) -> np.ndarray:
     """Chain ``epochs`` optimisation tasks, each resuming from the last, with the caller's resources applied."""
-    # Every option is checked here, before a single task starts.
-    epoch_plan(0, epochs, steps_per_epoch, style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
+    tuning = Tuning(style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
+    tuning.plan(0, epochs, steps_per_epoch)  # every option is checked here, before a single task starts
     overrides = optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
     image, state, losses, output = content, {}, [], content
     for epoch in range(epochs):
@@ -164,13 +158,7 @@ def stylize(
             epoch=epoch,
             epochs=epochs,
             steps=steps_per_epoch,
-            style_weight=style_weight,
-            content_weight=content_weight,
-            total_variation_weight=total_variation_weight,
-            optimizer=optimizer,
-            ema=ema,
-            pyramid=pyramid,
-            precision=precision,
+            tuning=tuning,
         ).with_overrides(node_name=f"epoch-{epoch + 1}-of-{epochs}", **overrides)
     return output
 
@@ -226,30 +214,6 @@ def neural_style_transfer_wf(
         gpu_accelerator=gpu_accelerator,
     )
     return finalize(pixels=stylized, output_uri=output_uri)
-
-
-def epoch_plan(
-    epoch: int,
-    epochs: int,
-    steps: int,
-    style_weight: float,
-    content_weight: float,
-    total_variation_weight: float,
-    optimizer: str,
-    ema: float,
-    pyramid: bool,
-    precision: str,
-) -> EpochPlan:
-    """The workflow inputs as the engine's plan for one epoch; a bad option fails here with its name."""
-    return EpochPlan(
-        epoch=epoch,
-        epochs=epochs,
-        steps=steps,
-        weights=LossWeights(style_weight, content_weight, total_variation_weight),
-        optimizer=Optimizer(optimizer, ema=ema),
-        pyramid=pyramid,
-        precision=precision,
-    )
 
 
 def optimize_overrides(cpu: str, mem: str, gpu: str, accelerator: str) -> dict[str, typing.Any]:

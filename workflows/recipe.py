@@ -76,3 +76,28 @@ class EpochPlan:
         if self.precision != "auto":
             return self.precision
         return "bfloat16" if bfloat16_native and epoch < self.epochs - 1 else "float32"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The workflow's tuning inputs, handed to every epoch task as one typed value."""
+
+    style_weight: float
+    content_weight: float
+    total_variation_weight: float
+    optimizer: str
+    ema: float
+    pyramid: bool
+    precision: str
+
+    def plan(self, epoch: int, epochs: int, steps: int) -> EpochPlan:
+        """The engine's plan for one epoch; a bad option fails here, naming it."""
+        return EpochPlan(
+            epoch=epoch,
+            epochs=epochs,
+            steps=steps,
+            weights=LossWeights(self.style_weight, self.content_weight, self.total_variation_weight),
+            optimizer=Optimizer(self.optimizer, ema=self.ema),
+            pyramid=self.pyramid,
+            precision=self.precision,
+        )
