@@ -24,8 +24,13 @@ ECR_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nst-trigger:v1"
 
 
 def make(*arguments: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``make`` in the repository; never remakes the virtual environment (``-o``: take it as up to date)."""
-    env = dict(os.environ, PATH=path if path is not None else os.environ["PATH"])
+    """``make`` in the repository, as a user runs it; never remakes the virtual environment (``-o``).
+
+    The suite itself runs under ``make test``: the parent make's variables would turn this into a sub-make
+    (``make[1]: ...`` lines, inherited flags), so they are left out."""
+    inherited = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
+    env["PATH"] = path if path is not None else os.environ["PATH"]
     command = [MAKE, "--no-print-directory", "-o", ".venv/.installed", *arguments]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
