@@ -44,6 +44,7 @@ def quiet_interpreter_exit() -> Iterator[None]:
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on (for "unreachable" endpoints, or a server that must be told one)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -65,11 +66,11 @@ class S3Server:
 def s3_server() -> Iterator[S3Server]:
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # moto picks a free port
     server.start()
     try:
-        yield S3Server(endpoint=f"http://127.0.0.1:{port}")
+        host, port = server.get_host_and_port()
+        yield S3Server(endpoint=f"http://{host}:{port}")
     finally:
         server.stop()
 

@@ -45,10 +45,6 @@ class WeightsSource:
     kind: str
     location: str = ""
 
-    @property
-    def is_real(self) -> bool:
-        return self.kind != "random"
-
 
 def weights_from_env(value: str | None = None) -> WeightsSource:
     """Parse the weights setting (the environment's unless ``value`` is given)."""

@@ -1,6 +1,6 @@
 """Shared fixtures for the trigger tests: real servers on loopback, no mocks of what can run.
 
-* ``moto_endpoint``: moto's S3/Secrets Manager server (ThreadedMotoServer) on a free loopback port; boto3 reaches
+* ``moto_endpoint``: moto's S3/Secrets Manager server (the session's ThreadedMotoServer) on loopback; boto3 reaches
   it through ``AWS_ENDPOINT_URL``, exactly as a local stack would.
 * ``flyteadmin``: an in-process gRPC server implementing the AdminService RPCs FlyteRemote uses to fetch a launch
   plan (ListLaunchPlans for "latest", GetLaunchPlan, GetWorkflow) and the CreateExecution the trigger sends. Its
@@ -34,7 +34,8 @@ import pytest
 from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2, workflow_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2
 from flyteidl.service import admin_pb2_grpc, auth_pb2, auth_pb2_grpc
-from moto.server import ThreadedMotoServer
+
+from tests.conftest import S3Server, free_port  # noqa: F401  (free_port: re-exported for the trigger tests)
 
 EVENTS = Path(__file__).parent / "events"
 BUCKET = "nst-demo-uploads"  # the bucket named by every fixture event
@@ -71,12 +72,9 @@ class LambdaContextStub:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def moto_endpoint(s3_server: S3Server) -> str:
+    """The session's one moto server (tests/conftest.py); the ``aws`` fixture resets its state per test."""
+    return s3_server.endpoint
 
 
 @pytest.fixture
@@ -328,15 +326,6 @@ def flyteadmin(_admin_server: AdminServer) -> AdminServer:
     if _admin_server.tokens is not None:
         _admin_server.tokens.secrets_seen.clear()
     return _admin_server
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (for "unreachable" endpoints)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------------- the handler
