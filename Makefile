@@ -1,5 +1,6 @@
 # One virtual environment at .venv, made from the pinned requirements; every target reuses it.
 PYTHON ?= python3
+.DEFAULT_GOAL := help
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,7 +10,10 @@ STYLE ?= samples/swirls.jpg
 PORT ?= 5055
 BENCH_SIZE ?= 512
 
-.PHONY: venv test demo dev smoke package bench clean task-image lambda-image register deploy
+.PHONY: help venv lint format test demo dev smoke package bench clean task-image lambda-image register deploy
+
+help:  ## list the targets and what they do
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +22,15 @@ $(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt
 	touch $@
 
 venv: $(STAMP)  ## create .venv and install everything pinned
+
+lint: $(STAMP)  ## ruff (lint and format check) over everything, mypy over workflows/, lambda_trigger/, devstack/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)  ## rewrite the code in the project's format and apply ruff's safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test: $(STAMP)  ## the whole test suite (offline, random VGG19 weights)
 	NST_VGG19_WEIGHTS=random $(BIN)/python -m pytest

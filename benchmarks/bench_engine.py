@@ -23,10 +23,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 tf.get_logger().setLevel("ERROR")  # the per-step recipe retraces every step on purpose; no warning for that
 
@@ -44,9 +43,14 @@ from workflows.vgg19_features import (  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 #: (downsampling factor, input channels, output channels) of every convolution up to block5_conv2.
-VGG_CONVS = [(1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128)] + [(4, 128, 256)] + [(4, 256, 256)] * 3 + [
-    (8, 256, 512)
-] + [(8, 512, 512)] * 3 + [(16, 512, 512)] * 2
+VGG_CONVS = (
+    [(1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128)]
+    + [(4, 128, 256)]
+    + [(4, 256, 256)] * 3
+    + [(8, 256, 512)]
+    + [(8, 512, 512)] * 3
+    + [(16, 512, 512)] * 2
+)
 
 
 def log(message: str) -> None:
@@ -108,7 +112,7 @@ def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dic
         x = tf.cast(tf.random.normal((1, h, w, cin)), dtype)
         k = tf.cast(tf.random.normal((3, 3, cin, cout)) * 0.01, dtype)
         conv = tf.function(lambda x=x, k=k: tf.nn.conv2d(x, k, 1, "SAME"))
-        seconds = timed(lambda: conv().numpy(), repeats=5)
+        seconds = timed(lambda conv=conv: conv().numpy(), repeats=5)
         rates[f"{h}x{w}x{cin}->{cout}"] = 2 * h * w * cin * cout * 9 / seconds / 1e9
     return {"best": max(rates.values()), "large_conv": rates["128x128x256->256"], "by_shape": rates}
 
@@ -179,7 +183,9 @@ def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]
         began = time.perf_counter()
         result = engine.run(steps, on_step=record)
     target = float(engine.loss(result.image))
-    curve = Curve(f"tutorial: Adam, {steps} steps", list(zip(times, losses)) + [(clock.total, target)], clock.total, steps)
+    curve = Curve(
+        f"tutorial: Adam, {steps} steps", list(zip(times, losses)) + [(clock.total, target)], clock.total, steps
+    )
     return curve, target, result.image
 
 
@@ -208,7 +214,7 @@ def chase(
             result = engine.run(steps, image=image, optimizer_state=state or None, optimizer=optimizer)
         image, state = result.image, result.optimizer_state
         curve.steps += steps
-        curve.points.append((clock.total, float(evaluator.loss(pyramid.resize(result.output, content.shape[:2])))))
+        curve.points.append((clock.total, float(evaluator.loss(pyramid.resize(result.shown, content.shape[:2])))))
     plan = EpochPlan(levels - 1, levels, chunk, optimizer=optimizer, pyramid=bool(pyramid_steps), precision=precision)
     with clock:
         engine, image, state = prepare_epoch(content, style, image, state, plan)
@@ -220,7 +226,7 @@ def chase(
                 output = image
             else:
                 result = engine.run(chunk, image=image, optimizer_state=state or None, optimizer=optimizer)
-                image, state, output = result.image, result.optimizer_state, result.output
+                image, state, output = result.image, result.optimizer_state, result.shown
         curve.steps += chunk
         loss = float(evaluator.loss(output))
         curve.points.append((clock.total, loss))
@@ -255,8 +261,11 @@ def peak_rss_gib(content: np.ndarray, style: np.ndarray, steps: int, optimizer: 
         np.save(f"{tmp}/s.npy", style)
         done = subprocess.run(
             [sys.executable, "-c", RSS_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", str(steps), optimizer, precision],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-        )  # fmt: skip
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"the optimisation task for {optimizer}/{precision} failed: {done.stderr[-2000:]}")
     return int(done.stdout.strip().splitlines()[-1]) / 2**20  # KiB -> GiB
@@ -286,13 +295,23 @@ def plot(curves: list[Curve], target: float, path: Path) -> None:
         draw.text((8, y(v) - 6), f"{v:.3g}", fill="black")
     draw.line([(left, y(target)), (width - right, y(target))], fill=(150, 150, 150), width=1)
     draw.text((left + 4, y(target) - 14), "quality target", fill=(110, 110, 110))
-    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+    palette = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+    ]
     for index, curve in enumerate(curves):
         colour = palette[index % len(palette)]
         line = [(x(t), y(v)) for t, v in curve.points if v > 0]
         if len(line) > 1:
             draw.line(line, fill=colour, width=2)
-        draw.rectangle([width - right + 12, top + 18 * index + 4, width - right + 24, top + 18 * index + 14], fill=colour)
+        draw.rectangle(
+            [width - right + 12, top + 18 * index + 4, width - right + 24, top + 18 * index + 14], fill=colour
+        )
         draw.text((width - right + 30, top + 18 * index + 2), curve.name[:38], fill="black")
     draw.text((left, 8), "loss at full size (fixed evaluator) against optimisation seconds", fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -345,10 +364,16 @@ def main(argv: list[str] | None = None) -> int:
             vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
             _he_normal_init(vgg, RANDOM_SEED)
             vgg.save_weights(weights_file)
-            recipe = timed(lambda: per_step_task_recipe_step(content_full, style_full, weights_file), repeats=3, warmup=1)
+            recipe = timed(
+                lambda: per_step_task_recipe_step(content_full, style_full, weights_file), repeats=3, warmup=1
+            )
         full_size = f"{content_full.shape[1]}x{content_full.shape[0]}"
         measured = [s for s in results.get("steps", []) if s["size"] == full_size and s["precision"] == "float32"]
-        ours = measured[0]["seconds_per_step"] if measured else step_speed(content_full, style_full, "float32", 5)["seconds_per_step"]
+        ours = (
+            measured[0]["seconds_per_step"]
+            if measured
+            else step_speed(content_full, style_full, "float32", 5)["seconds_per_step"]
+        )
         results["recipe"] = {"per_step_task_seconds": recipe, "our_loop_seconds": ours, "ratio": recipe / ours}
         log(f"recipe: {results['recipe']}")
 
@@ -362,12 +387,19 @@ def main(argv: list[str] | None = None) -> int:
             ("L-BFGS, 20 pairs, float32", dict(optimizer=Optimizer("lbfgs"), chunk=10)),
             ("L-BFGS + bfloat16 convolutions", dict(optimizer=Optimizer("lbfgs"), chunk=10, precision="bfloat16")),
             ("Adam + iterate averaging (0.95)", dict(optimizer=Optimizer("adam", ema=0.95), chunk=25)),
-            (f"L-BFGS + pyramid ({args.coarse_steps} per coarse level)",
-             dict(optimizer=Optimizer("lbfgs"), chunk=10, pyramid_steps=levels)),
-            (f"Adam + pyramid ({args.coarse_steps} per coarse level)",
-             dict(optimizer=Optimizer("adam"), chunk=25, pyramid_steps=levels)),
-            ("per-step tasks (fresh Adam each step)", dict(optimizer=Optimizer("adam"), chunk=25, fresh_optimizer_every_step=True)),
-        ]  # fmt: skip
+            (
+                f"L-BFGS + pyramid ({args.coarse_steps} per coarse level)",
+                dict(optimizer=Optimizer("lbfgs"), chunk=10, pyramid_steps=levels),
+            ),
+            (
+                f"Adam + pyramid ({args.coarse_steps} per coarse level)",
+                dict(optimizer=Optimizer("adam"), chunk=25, pyramid_steps=levels),
+            ),
+            (
+                "per-step tasks (fresh Adam each step)",
+                dict(optimizer=Optimizer("adam"), chunk=25, fresh_optimizer_every_step=True),
+            ),
+        ]
         curves = [reference]
         for name, config in configs:
             log(f"time to quality: {name}")

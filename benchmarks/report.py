@@ -1,6 +1,6 @@
 """Write BENCHMARKS.md from the machine-readable results of one ``make bench`` run, checking every target.
 
-    python -m benchmarks.report --engine benchmarks/results/engine.json --trigger benchmarks/results/trigger.json
+python -m benchmarks.report --engine benchmarks/results/engine.json --trigger benchmarks/results/trigger.json
 """
 
 from __future__ import annotations
@@ -77,13 +77,19 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
                 large = 100 * row["gflops"] / conv["float32"]["large_conv"]
                 strict = row["percent_of_conv_peak"]
                 targets.append(
-                    (f"float32 step at {row['size']} >= {STEP_EFFICIENCY_TARGET:.0f} % of one large convolution's rate",
-                     f"{large:.0f} %", verdict(large >= STEP_EFFICIENCY_TARGET))
-                )  # fmt: skip
+                    (
+                        f"float32 step at {row['size']} >= {STEP_EFFICIENCY_TARGET:.0f} % of one large convolution's rate",
+                        f"{large:.0f} %",
+                        verdict(large >= STEP_EFFICIENCY_TARGET),
+                    )
+                )
                 targets.append(
-                    (f"(stricter) the same against the best rate on the network's own shapes",
-                     f"{strict:.0f} %", verdict(strict >= STEP_EFFICIENCY_TARGET))
-                )  # fmt: skip
+                    (
+                        "(stricter) the same against the best rate on the network's own shapes",
+                        f"{strict:.0f} %",
+                        verdict(strict >= STEP_EFFICIENCY_TARGET),
+                    )
+                )
 
     if "recipe" in engine:
         r = engine["recipe"]
@@ -129,9 +135,10 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
                 continue
             vs_tutorial = reference["reached_at_s"] / reached
             vs_recipe = (
-                f"{recipe['reached_at_s'] / reached:.1f}x" if recipe and recipe["reached_at_s"] else
-                (f"> {recipe['points'][-1][0] / reached:.1f}x" if recipe and recipe["points"] else "")
-            )  # fmt: skip
+                f"{recipe['reached_at_s'] / reached:.1f}x"
+                if recipe and recipe["reached_at_s"]
+                else (f"> {recipe['points'][-1][0] / reached:.1f}x" if recipe and recipe["points"] else "")
+            )
             lines.append(f"| {c['name']} | {c['steps']} | {reached:.0f} s | {vs_tutorial:.1f}x | {vs_recipe} |")
         native = {"avx512_bf16", "amx_bf16"} & set(m["cpu_flags"]) or m["gpus"]
         lines += [
@@ -152,17 +159,23 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
         if fastest:
             speedup = reference["reached_at_s"] / fastest["reached_at_s"]
             targets.append(
-                (f"time to quality >= {SPEEDUP_VS_TUTORIAL_TARGET:.0f}x faster than one compiled tutorial run",
-                 f"{speedup:.1f}x ({fastest['name']})", verdict(speedup >= SPEEDUP_VS_TUTORIAL_TARGET))
-            )  # fmt: skip
+                (
+                    f"time to quality >= {SPEEDUP_VS_TUTORIAL_TARGET:.0f}x faster than one compiled tutorial run",
+                    f"{speedup:.1f}x ({fastest['name']})",
+                    verdict(speedup >= SPEEDUP_VS_TUTORIAL_TARGET),
+                )
+            )
             if recipe and recipe["points"]:
                 recipe_time = recipe["reached_at_s"] or recipe["points"][-1][0]
                 bound = "" if recipe["reached_at_s"] else "at least "
                 ratio = recipe_time / fastest["reached_at_s"]
                 targets.append(
-                    (f"time to quality >= {SPEEDUP_VS_RECIPE_TARGET:.0f}x faster than the per-step-task recipe",
-                     f"{bound}{ratio:.1f}x", verdict(ratio >= SPEEDUP_VS_RECIPE_TARGET))
-                )  # fmt: skip
+                    (
+                        f"time to quality >= {SPEEDUP_VS_RECIPE_TARGET:.0f}x faster than the per-step-task recipe",
+                        f"{bound}{ratio:.1f}x",
+                        verdict(ratio >= SPEEDUP_VS_RECIPE_TARGET),
+                    )
+                )
 
     if "peak_rss_gib" in engine:
         lines += [
@@ -178,7 +191,13 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
             lines.append(f"| {name} | {gib:.2f} GiB |")
         lines.append("")
         worst = max(engine["peak_rss_gib"].values())
-        targets.append((f"peak RSS of an optimisation task <= {PEAK_RSS_TARGET_GIB:.0f} GiB", f"{worst:.2f} GiB", verdict(worst <= PEAK_RSS_TARGET_GIB)))
+        targets.append(
+            (
+                f"peak RSS of an optimisation task <= {PEAK_RSS_TARGET_GIB:.0f} GiB",
+                f"{worst:.2f} GiB",
+                verdict(worst <= PEAK_RSS_TARGET_GIB),
+            )
+        )
 
     if trigger:
         lines += [

@@ -6,6 +6,7 @@ in order) and, on Linux, a parent-death signal (so a ``kill -9`` of the stack st
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -20,10 +21,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except OSError:
-            pass
 
 
 class Child:
@@ -62,10 +61,8 @@ class Child:
         """SIGTERM the child's whole process group, then SIGKILL what is left after ``grace_s``."""
         if self._process.poll() is None:
             _signal_group(self._process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
         _signal_group(self._process.pid, signal.SIGKILL)  # stragglers the child itself started
         self._process.wait()
 
@@ -77,10 +74,8 @@ class Child:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def terminate_on_sigterm() -> None:

@@ -1,7 +1,7 @@
 """The bucket, queues and notification of the local stack: the same shape as the AWS stack, on moto's server.
 
-    uploads/*  --ObjectCreated-->  SQS queue  --(worker = Lambda's SQS poller)-->  lambda_handler
-                                     └── after ``max_receives`` failed deliveries: the dead-letter queue
+uploads/*  --ObjectCreated-->  SQS queue  --(worker = Lambda's SQS poller)-->  lambda_handler
+                                 └── after ``max_receives`` failed deliveries: the dead-letter queue
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def provision(
             ]
         },
     )
-    return Resources(endpoint, bucket, queue_url, queue_arn, dead_letter_url, upload_prefix, style_prefix, output_prefix)
+    return Resources(
+        endpoint, bucket, queue_url, queue_arn, dead_letter_url, upload_prefix, style_prefix, output_prefix
+    )
 
 
 def _arn(sqs, queue_url: str) -> str:

@@ -44,10 +44,17 @@ class LocalStack:
 
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
-        self.resources: Resources | None = None
+        self._resources: Resources | None = None
         self.outcomes_path = settings.workdir / "outcomes.jsonl"
         self.server: Child | None = None
         self.worker: Child | None = None
+
+    @property
+    def resources(self) -> Resources:
+        """The provisioned bucket and queue; only while the stack runs."""
+        if self._resources is None:
+            raise RuntimeError("the local stack is not running: use it as a context manager")
+        return self._resources
 
     def __enter__(self) -> LocalStack:
         try:
@@ -108,16 +115,25 @@ class LocalStack:
             stderr=log,
         )
         wait_until(lambda: _healthy(endpoint, self.server), 60, what=f"moto's server on {endpoint}")
-        self.resources = provision(endpoint, bucket=settings.bucket, max_receives=settings.max_receives)
+        self._resources = provision(endpoint, bucket=settings.bucket, max_receives=settings.max_receives)
         style_uri = self._upload_default_style()
         self.worker = Child(
             "trigger worker",
             [
-                sys.executable, "-m", "devstack.worker",
-                "--queue-url", self.resources.queue_url, "--queue-arn", self.resources.queue_arn,
-                "--outcomes", str(self.outcomes_path),
-                "--max-receives", str(settings.max_receives), "--retry-delay", str(settings.retry_delay_s),
-            ],  # fmt: skip
+                sys.executable,
+                "-m",
+                "devstack.worker",
+                "--queue-url",
+                self.resources.queue_url,
+                "--queue-arn",
+                self.resources.queue_arn,
+                "--outcomes",
+                str(self.outcomes_path),
+                "--max-receives",
+                str(settings.max_receives),
+                "--retry-delay",
+                str(settings.retry_delay_s),
+            ],
             env=self._worker_env(style_uri),
             stdout=settings.worker_output,
             stderr=settings.worker_output,
@@ -165,7 +181,9 @@ class LocalStack:
 
 
 def _is_final(outcome: dict[str, Any]) -> bool:
-    return outcome["outcome"] in ("launched", "skipped") or (outcome["outcome"] == "failed" and outcome.get("final"))
+    return outcome["outcome"] in ("launched", "skipped") or (
+        outcome["outcome"] == "failed" and bool(outcome.get("final"))
+    )
 
 
 def _free_port() -> int:

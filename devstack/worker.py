@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from devstack.processes import terminate_on_sigterm
 from devstack.provision import REGION, client
@@ -86,6 +86,8 @@ def serve(
     queue_url: str, queue_arn: str, outcomes: Path, max_receives: int, retry_delay_s: int, wait_s: int = 2
 ) -> None:
     """Poll forever (until SIGTERM or Ctrl-C)."""
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from lambda_trigger.lambda_function import lambda_handler  # reads and validates the NST_ settings now
 
     sqs = client("sqs", os.environ["AWS_ENDPOINT_URL"])
@@ -98,9 +100,11 @@ def serve(
             continue
         attempts = {m["MessageId"]: int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) for m in messages}
         try:
-            result = lambda_handler(sqs_event(messages, queue_arn), LocalContext())
+            result = lambda_handler(sqs_event(messages, queue_arn), cast(LambdaContext, LocalContext()))
         except Exception as exc:  # the whole invocation failed: Lambda returns every message to the queue
-            result = {"failed": [{"message_id": m["MessageId"], "error": f"{type(exc).__name__}: {exc}"} for m in messages]}
+            result = {
+                "failed": [{"message_id": m["MessageId"], "error": f"{type(exc).__name__}: {exc}"} for m in messages]
+            }
             result["batchItemFailures"] = [{"itemIdentifier": m["MessageId"]} for m in messages]
         for line, record in outcome_lines(result, attempts, max_receives):
             print(f"[trigger] {line}", flush=True)

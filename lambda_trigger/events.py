@@ -16,8 +16,9 @@ verbatim: decoding them would turn a literal ``+`` into a space (see README.md, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal, Mapping
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 Source = Literal["s3", "sqs", "eventbridge"]
@@ -323,6 +324,8 @@ def _single(read: Callable[[], UploadRecord]) -> Iterator[UploadRecord | Unreada
 def _collect(source: Source, parts: Iterator[UploadRecord | Unreadable]) -> Batch:
     batch = Batch(source)
     for part in parts:
-        (batch.records if isinstance(part, UploadRecord) else batch.unreadable).append(part)
+        if isinstance(part, UploadRecord):
+            batch.records.append(part)
+        else:
+            batch.unreadable.append(part)
     return batch
-

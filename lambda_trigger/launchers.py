@@ -11,8 +11,9 @@ Every mode returns the same receipt, so results and logs look alike whichever mo
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from lambda_trigger.flyte_connection import (
     Connection,
@@ -114,9 +115,7 @@ class RemoteLauncher:
                 f"flyteadmin at {connection.endpoint} unavailable: {describe_flyte_error(exc)}"
             ) from exc
         except Exception as exc:
-            raise LaunchError(
-                f"CreateExecution {request.execution_name} failed: {describe_flyte_error(exc)}"
-            ) from exc
+            raise LaunchError(f"CreateExecution {request.execution_name} failed: {describe_flyte_error(exc)}") from exc
         return LaunchReceipt(request.execution_name, duplicate=False, detail=detail)
 
     def _connect(self) -> Connection:

@@ -65,9 +65,7 @@ class Trigger:
             self._skip(report, record, decision.reason)
             return unavailable
         try:
-            name = naming.execution_name(
-                record.bucket, record.key, record.version_id, record.etag, record.sequencer
-            )
+            name = naming.execution_name(record.bucket, record.key, record.version_id, record.etag, record.sequencer)
         except naming.NamingError as exc:
             self._fail(report, record, f"{exc} ({record.uri})")
             return unavailable
@@ -128,7 +126,7 @@ class Trigger:
         message_id: str | None = None,
         execution_name: str | None = None,
     ) -> None:
-        item = _item(record) if record else {"bucket": None, "key": None}
+        item: dict[str, Any] = _item(record) if record else {"bucket": None, "key": None}
         message_id = record.message_id if record else message_id
         if message_id:
             item["message_id"] = message_id

@@ -7,9 +7,9 @@ variable, instead of every invocation failing later in a less obvious way.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 LAUNCH_MODES = ("remote", "dry-run", "local")
 DEFAULT_LAUNCH_PLAN = "workflows.neural_style_transfer.neural_style_transfer_wf"

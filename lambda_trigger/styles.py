@@ -12,7 +12,8 @@ S3 answers 403, which is reported as a lookup failure rather than "not found".
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from lambda_trigger import rules
 from lambda_trigger.settings import Settings

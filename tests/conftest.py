@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +93,11 @@ def smooth_pixels(width: int, height: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width] / max(width, height)
     phase = rng.uniform(0, np.pi, size=3)
-    channels = [0.5 + 0.45 * np.sin(4 * x + phase[0]) * np.cos(3 * y + phase[1]), x, 0.5 + 0.4 * np.sin(7 * (x + y) + phase[2])]
+    channels = [
+        0.5 + 0.45 * np.sin(4 * x + phase[0]) * np.cos(3 * y + phase[1]),
+        x,
+        0.5 + 0.4 * np.sin(7 * (x + y) + phase[2]),
+    ]
     return np.clip(np.stack(channels, axis=-1), 0, 1).astype(np.float32)
 
 
@@ -116,3 +123,33 @@ def write_image(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+#: Where `pyflyte package` is run from: the repository root.
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE_IMAGE = "ghcr.io/acme/nst-task:abc123"
+
+
+@pytest.fixture(scope="session")
+def package(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Run the real CLI, as a user would, and parse every protobuf it wrote."""
+    out = tmp_path_factory.mktemp("package") / "flyte-package.tgz"
+    command = [sys.executable, "-m", "flytekit.clis.sdk_in_container.pyflyte", "--pkgs", "workflows", "package"]
+    subprocess.run(
+        [*command, "--image", PACKAGE_IMAGE, "--output", str(out), "--force"], cwd=REPO, check=True, capture_output=True
+    )
+    from flyteidl.admin import launch_plan_pb2, task_pb2, workflow_pb2
+
+    entities: dict[str, object] = {}
+    with tarfile.open(out) as archive:
+        for member in archive.getmembers():
+            data = archive.extractfile(member).read()
+            name, kind = member.name.split("_", 1)[1].rsplit("_", 1)
+            message = {
+                "1.pb": task_pb2.TaskSpec,
+                "2.pb": workflow_pb2.WorkflowSpec,
+                "3.pb": launch_plan_pb2.LaunchPlan,
+            }[kind]()
+            message.ParseFromString(data)
+            entities[f"{name}:{kind[0]}"] = message
+    return entities

@@ -108,7 +108,9 @@ def to_srgb(image: Image.Image, where: str = "image") -> Image.Image:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
         image = _high_bit_depth_to_l(image)
     if image.mode == "LAB":
-        return ImageCms.applyTransform(image, _LAB_TO_SRGB)
+        converted = ImageCms.applyTransform(image, _LAB_TO_SRGB)
+        assert converted is not None  # None only for an in-place transform
+        return converted
     if image.mode in ("P", "PA") and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "La", "RGBa", "PA"):

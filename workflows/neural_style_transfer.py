@@ -36,14 +36,23 @@ PREPROCESS_CACHE_VERSION = "1"
 #: Optimisation-task resources (Kubernetes quantities); the workflow inputs of the same role override them.
 OPTIMIZE_CPU, OPTIMIZE_MEM = "2", "3Gi"
 
-PngFile = FlyteFile[typing.TypeVar("png")]
-Pixels = typing.NamedTuple("Pixels", [("content", np.ndarray), ("style", np.ndarray)])
+if typing.TYPE_CHECKING:
+    PngFile: typing.TypeAlias = FlyteFile
+else:
+    PngFile = FlyteFile[typing.TypeVar("png")]  # the blob format Flyte records for the output
+
+
+class Pixels(typing.NamedTuple):
+    content: np.ndarray
+    style: np.ndarray
+
+
 EpochResult = typing.NamedTuple(
     "EpochResult",
     [
         ("image", np.ndarray),  # the iterate the next epoch resumes from
-        ("optimizer_state", typing.Dict[str, np.ndarray]),
-        ("losses", typing.List[float]),
+        ("optimizer_state", dict[str, np.ndarray]),
+        ("losses", list[float]),
         ("output", np.ndarray),  # the image to show: the iterate, or its average with ema
     ],
 )
@@ -69,7 +78,9 @@ log = _progress_log()
 @task(requests=Resources(cpu="250m", mem="256Mi"), limits=Resources(cpu="500m", mem="512Mi"), retries=3)
 def fingerprint_inputs(content_img: FlyteFile, style_img: FlyteFile) -> str:
     """Content hashes of both images: what the preprocessing cache keys on, so a re-upload under the same name is seen."""
-    return "-".join(images.file_digest(_fetch(image, role)) for image, role in ((content_img, "content"), (style_img, "style")))
+    return "-".join(
+        images.file_digest(_fetch(image, role)) for image, role in ((content_img, "content"), (style_img, "style"))
+    )
 
 
 @task(
@@ -86,7 +97,9 @@ def preprocess(content_img: FlyteFile, style_img: FlyteFile, max_dim: int, input
         images.load_rgb(_fetch(image, role), role=role, max_dim=max_dim, source=_uri(image))
         for image, role in ((content_img, "content"), (style_img, "style"))
     )
-    log.info("preprocess: content %dx%d, style %dx%d", content.shape[1], content.shape[0], style.shape[1], style.shape[0])
+    log.info(
+        "preprocess: content %dx%d, style %dx%d", content.shape[1], content.shape[0], style.shape[1], style.shape[0]
+    )
     return Pixels(content=content, style=style)
 
 
@@ -101,8 +114,8 @@ def optimize_epoch(
     content: np.ndarray,
     style: np.ndarray,
     image: np.ndarray,
-    optimizer_state: typing.Dict[str, np.ndarray],
-    losses: typing.List[float],
+    optimizer_state: dict[str, np.ndarray],
+    losses: list[float],
     epoch: int,
     epochs: int,
     steps: int,
@@ -121,8 +134,11 @@ def optimize_epoch(
     result = run_epoch(content, style, image, optimizer_state, plan, on_step=report)
     history = list(losses) + result.losses
     size = f"{result.image.shape[1]}x{result.image.shape[0]}"
-    Deck("Progress", progress_html(result.output, history, title=f"Epoch {epoch + 1} of {epochs} ({size}, {tuning.optimizer})"))
-    return EpochResult(image=result.image, optimizer_state=result.optimizer_state, losses=history, output=result.output)
+    Deck(
+        "Progress",
+        progress_html(result.shown, history, title=f"Epoch {epoch + 1} of {epochs} ({size}, {tuning.optimizer})"),
+    )
+    return EpochResult(image=result.image, optimizer_state=result.optimizer_state, losses=history, output=result.shown)
 
 
 @dynamic(requests=Resources(cpu="500m", mem="1Gi"), limits=Resources(cpu="500m", mem="1Gi"), retries=1)
@@ -147,7 +163,9 @@ def stylize(
     tuning = Tuning(style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
     tuning.plan(0, epochs, steps_per_epoch)  # every option is checked here, before a single task starts
     overrides = optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
-    image, state, losses, output = content, {}, [], content
+    state: dict[str, np.ndarray] = {}
+    losses: list[float] = []
+    image, output = content, content
     for epoch in range(epochs):
         image, state, losses, output = optimize_epoch(
             content=content,

@@ -39,11 +39,12 @@ class RunResult:
     image: np.ndarray
     optimizer_state: OptimizerState
     losses: list[float] = field(default_factory=list)
-    output: np.ndarray | None = None
+    output: np.ndarray | None = None  # None: the image itself
 
-    def __post_init__(self) -> None:
-        if self.output is None:
-            self.output = self.image
+    @property
+    def shown(self) -> np.ndarray:
+        """The image to show: the iterate average where there is one, else the iterate."""
+        return self.image if self.output is None else self.output
 
 
 @dataclass
@@ -279,14 +280,17 @@ def stylize(
     **plan: object,
 ) -> RunResult:
     """The workflow's epoch chain in one process (for benchmarks and tests): same sizes, same state hand-over."""
-    image, state, losses = np.asarray(content, np.float32), {}, []
-    result = None
+    image: np.ndarray = np.asarray(content, np.float32)
+    state: OptimizerState = {}
+    losses: list[float] = []
+    result: RunResult | None = None
     for epoch in range(epochs):
-        result = run_epoch(content, style, image, state, EpochPlan(epoch, epochs, steps_per_epoch, **plan))
+        result = run_epoch(content, style, image, state, EpochPlan(epoch, epochs, steps_per_epoch, **plan))  # type: ignore[arg-type]
         image, state = result.image, result.optimizer_state
         losses += result.losses
         if on_epoch is not None:
             on_epoch(epoch, result)
+    assert result is not None  # epochs >= 1 is checked by EpochPlan
     result.losses = losses
     return result
 
@@ -300,7 +304,9 @@ def bfloat16_is_native() -> bool:
     or, without a GPU, a CPU with AVX512-BF16 or AMX (elsewhere bfloat16 is emulated, and slower than float32)."""
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        return all(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) >= (8, 0) for g in gpus)
+        return all(
+            tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) >= (8, 0) for g in gpus
+        )
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:

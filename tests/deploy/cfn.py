@@ -16,14 +16,20 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cfnlint.decode import decode
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "template.yaml"
-PSEUDO = {"AWS::AccountId": "123456789012", "AWS::Region": "eu-west-1", "AWS::Partition": "aws", "AWS::StackName": "nst"}
+PSEUDO = {
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "eu-west-1",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "nst",
+}
 #: Values for the parameters without a default, as a deployment would give them.
 REQUIRED = {
     "TriggerImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nst-trigger:v1",
@@ -74,7 +80,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             function = _FUNCTIONS.get(key)
             if function is not None:
                 return function(self, argument)

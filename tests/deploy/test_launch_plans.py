@@ -13,7 +13,7 @@ from flytekit.models.literals import Literal
 from lambda_trigger.launchers import REQUIRED_INPUTS
 from lambda_trigger.settings import DEFAULT_LAUNCH_PLAN, WORKFLOW_INT_SETTINGS
 from tests.deploy.cfn import Template
-from tests.workflow.test_serialization import CPU, GPU, MEMORY, PREFIX, compile_stylize, package  # noqa: F401
+from tests.workflow.test_serialization import CPU, GPU, MEMORY, PREFIX, compile_stylize
 from workflows import launch_plans
 
 GPU_PLAN = f"{launch_plans.GPU_LAUNCH_PLAN_NAME}:3"

@@ -52,7 +52,7 @@ def test_targets_fail_with_one_line_when_their_tool_is_missing(bare_path: str, t
 
 def test_deploy_refuses_a_trigger_image_outside_ecr(tmp_path: Path) -> None:
     fake_sam = tmp_path / "sam"
-    fake_sam.write_text("#!/bin/sh\necho \"sam $*\"\n")
+    fake_sam.write_text('#!/bin/sh\necho "sam $*"\n')
     fake_sam.chmod(0o755)
     result = make("deploy", "LAMBDA_IMAGE=nst-trigger:v1", path=f"{tmp_path}:/usr/bin:/bin")
     assert result.returncode != 0
@@ -72,7 +72,9 @@ def test_task_image_passes_the_tag_and_the_tensorflow_package_through() -> None:
 
 def test_lambda_image_builds_the_trigger_dockerfile_from_the_repository_root() -> None:
     out = make("-n", "lambda-image", f"LAMBDA_IMAGE={ECR_IMAGE}").stdout
-    assert re.search(rf"docker build --platform linux/amd64 .*-f lambda_trigger/Dockerfile -t {re.escape(ECR_IMAGE)} \.$", out, re.M)
+    assert re.search(
+        rf"docker build --platform linux/amd64 .*-f lambda_trigger/Dockerfile -t {re.escape(ECR_IMAGE)} \.$", out, re.M
+    )
 
 
 def test_register_runs_pyflyte_register_with_flags_it_has() -> None:
@@ -105,7 +107,9 @@ def test_runbook_execution_name_one_liner_matches_the_trigger() -> None:
     assert block.startswith(".venv/bin/python -c ") and block.endswith(" < event.json")
     code = re.match(r"\.venv/bin/python -c '(.*)' < event\.json$", block).group(1)
     event = (REPO / "tests" / "trigger" / "events" / "s3_put_versioned.json").read_text()
-    result = subprocess.run([sys.executable, "-c", code], input=event, cwd=REPO, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], input=event, cwd=REPO, capture_output=True, text=True, check=True
+    )
     expected = [
         f"{r.key} {execution_name(r.bucket, r.key, r.version_id, r.etag, r.sequencer)}"
         for r in parse_event(json.loads(event)).records

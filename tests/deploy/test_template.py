@@ -90,7 +90,9 @@ def test_bucket_is_versioned_encrypted_private_and_owner_enforced(template: Temp
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
     block = bucket["PublicAccessBlockConfiguration"]
-    assert block == dict.fromkeys(["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"], True)
+    assert block == dict.fromkeys(
+        ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"], True
+    )
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     noncurrent = [rule for rule in bucket["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in rule]
     assert noncurrent, "a versioned bucket needs old versions expired"
@@ -118,7 +120,9 @@ def test_notifications_cover_the_upload_prefix_and_every_image_suffix_only(templ
     expected = {case(extension) for extension in rules.IMAGE_EXTENSIONS for case in (str.lower, str.upper)}
     assert sorted(suffixes) == sorted(expected), "one configuration per accepted extension, in both cases"
     # Every configuration's prefix is the parameter itself, never the output or style prefix.
-    for configuration in template.raw["Resources"]["ImageBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]:
+    for configuration in template.raw["Resources"]["ImageBucket"]["Properties"]["NotificationConfiguration"][
+        "QueueConfigurations"
+    ]:
         assert configuration["Filter"]["S3Key"]["Rules"][0] == {"Name": "prefix", "Value": {"Ref": "UploadPrefix"}}
 
 
@@ -131,7 +135,11 @@ def test_results_and_style_images_never_match_the_notification_filter(template: 
     # The template refuses equal prefixes before anything is created.
     assertions = template.raw["Rules"]["PrefixesAreDistinct"]["Assertions"]
     compared = {tuple(sorted(ref["Ref"] for ref in a["Assert"]["Fn::Not"][0]["Fn::Equals"])) for a in assertions}
-    assert compared == {("OutputPrefix", "UploadPrefix"), ("StylePrefix", "UploadPrefix"), ("OutputPrefix", "StylePrefix")}
+    assert compared == {
+        ("OutputPrefix", "UploadPrefix"),
+        ("StylePrefix", "UploadPrefix"),
+        ("OutputPrefix", "StylePrefix"),
+    }
 
 
 def test_bucket_name_is_deterministic_and_the_queue_policy_names_exactly_this_bucket(template: Template) -> None:
@@ -261,8 +269,10 @@ def test_trigger_reads_only_style_keys_and_lists_only_its_bucket(template: Templ
 def test_trigger_consumes_only_its_queue_and_writes_only_its_log_group(template: Template) -> None:
     granted = trigger_statements(template)
     assert set(as_list(granted["ConsumeUploadQueue"]["Action"])) == {
-        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-    }  # fmt: skip
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
     assert granted["ConsumeUploadQueue"]["Resource"] == "{GetAtt:UploadQueue.Arn}"
     assert set(as_list(granted["WriteOwnLogs"]["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     assert granted["WriteOwnLogs"]["Resource"] == "{GetAtt:TriggerLogGroup.Arn}"
@@ -274,7 +284,11 @@ def test_secret_is_readable_only_by_the_trigger(with_client: Template) -> None:
     template = with_client
     # The function's role may read exactly this secret ...
     read = trigger_statements(template)["ReadFlyteClientSecret"]
-    assert (read["Effect"], read["Action"], read["Resource"]) == ("Allow", "secretsmanager:GetSecretValue", "{Ref:FlyteClientSecret}")
+    assert (read["Effect"], read["Action"], read["Resource"]) == (
+        "Allow",
+        "secretsmanager:GetSecretValue",
+        "{Ref:FlyteClientSecret}",
+    )
     # ... no other policy in the stack lets anyone read any secret ...
     readers = [
         where
@@ -293,7 +307,9 @@ def test_secret_is_readable_only_by_the_trigger(with_client: Template) -> None:
     # The function is told where the secret is, and the secret starts as a placeholder, not a real value.
     assert function(template)["Environment"]["Variables"]["NST_FLYTE_CLIENT_SECRET_ARN"] == "{Ref:FlyteClientSecret}"
     assert json.loads(template.properties("FlyteClientSecret")["SecretString"]) == {"client_secret": ""}
-    assert not [p for p in template.raw["Parameters"].values() if p.get("NoEcho")], "no secret passes through a parameter"
+    assert not [p for p in template.raw["Parameters"].values() if p.get("NoEcho")], (
+        "no secret passes through a parameter"
+    )
 
 
 def test_without_a_client_id_the_trigger_reads_no_secret(template: Template) -> None:
@@ -313,15 +329,22 @@ def test_flyte_tasks_policy_reads_inputs_and_writes_results_only(with_client: Te
     assert sorted(granted["ReadUploadsAndStyles"]["Resource"]) == [f"{bucket}/styles/*", f"{bucket}/uploads/*"]
     assert set(as_list(granted["WriteStylizedResults"]["Action"])) == {"s3:PutObject", "s3:AbortMultipartUpload"}
     assert granted["WriteStylizedResults"]["Resource"] == f"{bucket}/stylized/*"
-    assert (granted["TellMissingInputsFromForbidden"]["Action"], granted["TellMissingInputsFromForbidden"]["Resource"]) == ("s3:ListBucket", bucket)
+    assert (
+        granted["TellMissingInputsFromForbidden"]["Action"],
+        granted["TellMissingInputsFromForbidden"]["Resource"],
+    ) == ("s3:ListBucket", bucket)
     assert set(granted) == {"ReadUploadsAndStyles", "WriteStylizedResults", "TellMissingInputsFromForbidden"}
 
 
 def test_the_runbook_quotes_the_flyte_tasks_policy_from_the_template() -> None:
     text = (REPO / "docs" / "deploy.md").read_text()
-    block = re.search(r"<!-- flyte-tasks-policy:begin -->\s*```json\n(.*?)```\s*<!-- flyte-tasks-policy:end -->", text, re.S)
+    block = re.search(
+        r"<!-- flyte-tasks-policy:begin -->\s*```json\n(.*?)```\s*<!-- flyte-tasks-policy:end -->", text, re.S
+    )
     assert block, "docs/deploy.md lost its quoted policy block"
-    assert json.loads(block.group(1)) == flyte_tasks_policy(), "regenerate: python -m tests.deploy.cfn flyte-tasks-policy"
+    assert json.loads(block.group(1)) == flyte_tasks_policy(), (
+        "regenerate: python -m tests.deploy.cfn flyte-tasks-policy"
+    )
 
 
 # --- the function's settings -----------------------------------------------------------------------------------
@@ -346,8 +369,9 @@ def test_every_variable_the_template_sets_is_one_the_trigger_reads(with_client: 
     unknown = {name for name in variables if name not in read_by_settings | read_by_flytekit}
     assert not unknown, f"set by the template but read by nobody (a typo?): {sorted(unknown)}"
     assert {name for name in variables if name.startswith("NST_")} == read_by_settings - {
-        "NST_FLYTE_RPC_RETRIES", "NST_STYLE_CACHE_S",
-    }, "every trigger setting is deployable, except the two whose defaults need no tuning"  # fmt: skip
+        "NST_FLYTE_RPC_RETRIES",
+        "NST_STYLE_CACHE_S",
+    }, "every trigger setting is deployable, except the two whose defaults need no tuning"
 
 
 @pytest.mark.parametrize("client_id", ["", "nst-trigger"])
@@ -426,9 +450,19 @@ def test_bucket_name_stays_a_valid_s3_name_for_the_longest_prefix_and_region() -
 def test_outputs_name_everything_the_runbook_uses(template: Template) -> None:
     outputs = template.raw["Outputs"]
     expected = {
-        "BucketName", "UploadUri", "StyleUri", "OutputUri", "UploadQueueUrl", "UploadQueueArn", "DeadLetterQueueUrl",
-        "DeadLetterQueueArn", "TriggerFunctionName", "TriggerLogGroupName", "FlyteClientSecretArn", "FlyteTasksPolicyArn",
-    }  # fmt: skip
+        "BucketName",
+        "UploadUri",
+        "StyleUri",
+        "OutputUri",
+        "UploadQueueUrl",
+        "UploadQueueArn",
+        "DeadLetterQueueUrl",
+        "DeadLetterQueueArn",
+        "TriggerFunctionName",
+        "TriggerLogGroupName",
+        "FlyteClientSecretArn",
+        "FlyteTasksPolicyArn",
+    }
     assert expected <= set(outputs)
     runbook = (REPO / "docs" / "deploy.md").read_text()
     used = set(re.findall(r"\$\(out ([A-Za-z]+)\)", runbook))

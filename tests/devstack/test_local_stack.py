@@ -55,9 +55,13 @@ def test_uploads_become_results_and_bad_uploads_are_reported(tmp_path: Path, wri
     style = write_image("default-style.png", 64, 64, style=True)
     log = (tmp_path / "worker.log").open("w")
     settings = StackSettings(
-        workdir=tmp_path / "stack", default_style=style, workflow_env=TINY, max_receives=2, retry_delay_s=1,
+        workdir=tmp_path / "stack",
+        default_style=style,
+        workflow_env=TINY,
+        max_receives=2,
+        retry_delay_s=1,
         worker_output=log,
-    )  # fmt: skip
+    )
     uploads = {
         "uploads/My Photo+1 été.jpg": photo.read_bytes(),
         "uploads/stripes/portrait.png": portrait.read_bytes(),  # a style chosen by folder
@@ -73,7 +77,9 @@ def test_uploads_become_results_and_bad_uploads_are_reported(tmp_path: Path, wri
         outcomes = {key: stack.wait_for_outcome(key, timeout_s=240) for key in uploads}
 
         results = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket, Prefix="stylized/").get("Contents", [])}
-        assert set(results) == {"stylized/My Photo+1 été.png", "stylized/stripes/portrait.png"}, "one result per good upload"
+        assert set(results) == {"stylized/My Photo+1 été.png", "stylized/stripes/portrait.png"}, (
+            "one result per good upload"
+        )
         for key, size in (("stylized/My Photo+1 été.png", (48, 36)), ("stylized/stripes/portrait.png", (32, 48))):
             with Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as image:
                 assert (image.format, image.size) == ("PNG", size), key
@@ -102,9 +108,14 @@ def test_uploads_become_results_and_bad_uploads_are_reported(tmp_path: Path, wri
 
 def run_cli(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "devstack", *args], cwd=REPO, env={**os.environ, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
-    )  # fmt: skip
+        [sys.executable, "-m", "devstack", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:

@@ -22,11 +22,12 @@ import threading
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import grpc
@@ -240,7 +241,7 @@ class TokenEndpoint:
         endpoint = self
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
                 if scheme == "Basic":
@@ -346,13 +347,30 @@ def flyte_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str]
 
 
 TRIGGER_VARIABLES = (
-    "NST_LAUNCH_MODE", "NST_UPLOAD_PREFIX", "NST_STYLE_PREFIX", "NST_OUTPUT_PREFIX", "NST_STYLE_URI",
-    "NST_EPOCHS", "NST_STEPS_PER_EPOCH", "NST_MAX_DIM", "NST_FLYTE_PROJECT", "NST_FLYTE_DOMAIN", "NST_LAUNCH_PLAN",
-    "NST_LAUNCH_PLAN_VERSION", "NST_FLYTE_CLIENT_SECRET_ARN", "NST_FLYTE_RPC_TIMEOUT_S", "NST_FLYTE_RPC_RETRIES",
+    "NST_LAUNCH_MODE",
+    "NST_UPLOAD_PREFIX",
+    "NST_STYLE_PREFIX",
+    "NST_OUTPUT_PREFIX",
+    "NST_STYLE_URI",
+    "NST_EPOCHS",
+    "NST_STEPS_PER_EPOCH",
+    "NST_MAX_DIM",
+    "NST_FLYTE_PROJECT",
+    "NST_FLYTE_DOMAIN",
+    "NST_LAUNCH_PLAN",
+    "NST_LAUNCH_PLAN_VERSION",
+    "NST_FLYTE_CLIENT_SECRET_ARN",
+    "NST_FLYTE_RPC_TIMEOUT_S",
+    "NST_FLYTE_RPC_RETRIES",
     "NST_STYLE_CACHE_S",
-    "FLYTECTL_CONFIG", "FLYTE_PLATFORM_URL", "FLYTE_PLATFORM_INSECURE", "FLYTE_CREDENTIALS_CLIENT_ID",
-    "FLYTE_CREDENTIALS_CLIENT_SECRET", "FLYTE_CREDENTIALS_AUTH_MODE", "POWERTOOLS_SERVICE_NAME",
-)  # fmt: skip
+    "FLYTECTL_CONFIG",
+    "FLYTE_PLATFORM_URL",
+    "FLYTE_PLATFORM_INSECURE",
+    "FLYTE_CREDENTIALS_CLIENT_ID",
+    "FLYTE_CREDENTIALS_CLIENT_SECRET",
+    "FLYTE_CREDENTIALS_AUTH_MODE",
+    "POWERTOOLS_SERVICE_NAME",
+)
 
 
 class Handler:

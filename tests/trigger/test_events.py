@@ -61,8 +61,11 @@ def test_eventbridge_object_created_keeps_the_key_verbatim() -> None:
     assert batch.source == "eventbridge"
     (record,) = batch.records
     assert record.key == "uploads/monet/a b+c dé.jpg"  # '+' stays '+': EventBridge does not URL-encode keys
-    assert (record.size, record.etag, record.version_id) == (245760, "b1946ac92492d2347c6235b4d2611184",
-                                                             "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")  # fmt: skip
+    assert (record.size, record.etag, record.version_id) == (
+        245760,
+        "b1946ac92492d2347c6235b4d2611184",
+        "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+    )
     assert record.sequencer == "617f08299329d189" and record.event_name == "Object Created"
     assert record.is_object_created
 

@@ -52,8 +52,9 @@ def literal_summary(request: execution_pb2.ExecutionCreateRequest) -> dict[str, 
 def test_one_upload_becomes_one_execution_with_the_expected_inputs(remote, flyteadmin) -> None:
     result = remote(NST_EPOCHS="3", NST_MAX_DIM="256")(load_event("s3_put.json"))
 
-    name = execution_name(BUCKET, "uploads/monet/beach.jpg", None, "8f14e45fceea167a5a36dedd4bea2543",
-                          "0065A1B2C3D4E5F601")  # fmt: skip
+    name = execution_name(
+        BUCKET, "uploads/monet/beach.jpg", None, "8f14e45fceea167a5a36dedd4bea2543", "0065A1B2C3D4E5F601"
+    )
     (request,) = flyteadmin.servicer.create_requests
     assert (request.project, request.domain, request.name) == ("flytesnacks", "development", name)
     lp = request.spec.launch_plan
@@ -97,7 +98,10 @@ def test_unset_workflow_settings_are_not_sent_so_the_launch_plan_defaults_apply(
 
 def test_encoded_keys_reach_flyte_decoded(remote, flyteadmin) -> None:
     result = remote()(load_event("s3_put_encoded_keys.json"))
-    uris = {literal_summary(r)["content_img"][1]: literal_summary(r)["output_uri"] for r in flyteadmin.servicer.create_requests}
+    uris = {
+        literal_summary(r)["content_img"][1]: literal_summary(r)["output_uri"]
+        for r in flyteadmin.servicer.create_requests
+    }
     assert uris == {
         f"s3://{BUCKET}/uploads/a b+c dé.jpg": f"s3://{BUCKET}/stylized/a b+c dé.png",
         f"s3://{BUCKET}/uploads/monet/summer holiday/東京 tower.JPG": f"s3://{BUCKET}/stylized/monet/summer holiday/東京 tower.png",
@@ -139,8 +143,12 @@ def test_flyte_remote_and_the_launch_plan_are_fetched_once_per_container(remote,
     handle(load_event("s3_put.json"))
     handle(load_event("s3_reupload.json"))
     assert flyteadmin.servicer.calls == [
-        "ListLaunchPlans", "GetLaunchPlan", "GetWorkflow", "CreateExecution", "CreateExecution",
-    ]  # fmt: skip
+        "ListLaunchPlans",
+        "GetLaunchPlan",
+        "GetWorkflow",
+        "CreateExecution",
+        "CreateExecution",
+    ]
 
 
 def test_a_pinned_launch_plan_version_is_used_without_listing(remote, flyteadmin) -> None:

@@ -43,7 +43,9 @@ def test_etag_changes_the_name_without_a_version(etag, other, sequencer) -> None
 def test_version_changes_the_name_and_overrides_the_etag(version, other, etag, other_etag, sequencer) -> None:
     assume(version.strip() and other.strip() and version.strip() != other.strip())
     assert execution_name("b", "k", version, etag, sequencer) != execution_name("b", "k", other, etag, sequencer)
-    assert execution_name("b", "k", version, etag, sequencer) == execution_name("b", "k", version, other_etag, sequencer)
+    assert execution_name("b", "k", version, etag, sequencer) == execution_name(
+        "b", "k", version, other_etag, sequencer
+    )
 
 
 @given(etag=text, sequencer=hex_sequencer, other=hex_sequencer)

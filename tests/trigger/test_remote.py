@@ -227,9 +227,7 @@ def test_the_client_secret_authenticates_and_is_never_logged(handler, flyteadmin
         handle(load_event("s3_reupload.json"))
 
     captured = capsys.readouterr()
-    everything = "\n".join(
-        [handle.raw_logs(), json.dumps(result), str(caught.value), captured.out, captured.err]
-    )
+    everything = "\n".join([handle.raw_logs(), json.dumps(result), str(caught.value), captured.out, captured.err])
     for secret in (SECRET, ENV_SECRET):
         assert secret not in everything
     assert len(handle.record_logs()) == 2

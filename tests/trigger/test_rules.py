@@ -64,8 +64,13 @@ def test_image_extensions_are_compared_case_insensitively(extension: str) -> Non
 
 
 def test_every_created_event_name_launches() -> None:
-    for name in ("ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy",
-                 "ObjectCreated:CompleteMultipartUpload", "Object Created"):  # fmt: skip
+    for name in (
+        "ObjectCreated:Put",
+        "ObjectCreated:Post",
+        "ObjectCreated:Copy",
+        "ObjectCreated:CompleteMultipartUpload",
+        "Object Created",
+    ):
         assert isinstance(decide(record("uploads/x.jpg", name), DEFAULTS), Launch), name
 
 

@@ -12,8 +12,11 @@ from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, ConfigError, Settings
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert (settings.launch_mode, settings.upload_prefix, settings.style_prefix, settings.output_prefix) == (
-        "remote", "uploads/", "styles/", "stylized/",
-    )  # fmt: skip
+        "remote",
+        "uploads/",
+        "styles/",
+        "stylized/",
+    )
     assert (settings.flyte_project, settings.flyte_domain) == ("flytesnacks", "development")
     assert settings.launch_plan == "workflows.neural_style_transfer.neural_style_transfer_wf"
     assert settings.launch_plan_version is None and settings.style_uri is None

@@ -100,7 +100,7 @@ def test_no_style_folder_and_no_nst_style_uri_is_an_error_naming_the_variable() 
 
 def test_an_unreachable_s3_is_a_lookup_failure_not_a_miss(aws: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    factory = lambda: boto3.client("s3", endpoint_url=dead, config=Config(retries={"max_attempts": 1}))  # noqa: E731
+    factory = lambda: boto3.client("s3", endpoint_url=dead, config=Config(retries={"max_attempts": 1}))
     with pytest.raises(StyleError) as caught:
         S3StyleResolver(SETTINGS, client_factory=factory).resolve(BUCKET, "monet", UPLOAD)
     message = str(caught.value)

@@ -17,10 +17,21 @@ def test_pyflyte_run_completes_offline_and_prints_the_output(write_image) -> Non
     style = write_image("style.png", 64, 64, style=True)
     pyflyte = Path(sys.executable).with_name("pyflyte")
     command = [
-        str(pyflyte), "run", "workflows/neural_style_transfer.py", "neural_style_transfer_wf",
-        "--content_img", str(content), "--style_img", str(style),
-        "--epochs", "1", "--steps_per_epoch", "3", "--max_dim", "96",
-    ]  # fmt: skip
+        str(pyflyte),
+        "run",
+        "workflows/neural_style_transfer.py",
+        "neural_style_transfer_wf",
+        "--content_img",
+        str(content),
+        "--style_img",
+        str(style),
+        "--epochs",
+        "1",
+        "--steps_per_epoch",
+        "3",
+        "--max_dim",
+        "96",
+    ]
     env = {**os.environ, "NST_VGG19_WEIGHTS": "random"}
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 

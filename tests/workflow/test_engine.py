@@ -11,8 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import smooth_pixels, striped_pixels
-from workflows import vgg19_features
-from workflows import pyramid
+from workflows import pyramid, vgg19_features
 from workflows.style_engine import (
     ADAM_SETTINGS,
     EpochPlan,
@@ -199,7 +198,10 @@ def test_weights_from_a_local_file(weights_file: Path) -> None:
     assert not np.allclose(from_file[0], _features(RANDOM)[0]), "the file's weights, not the default random ones"
     vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     vgg.load_weights(weights_file)
-    assert np.allclose(vgg.get_layer("block1_conv1").get_weights()[0], feature_extractor(WeightsSource("file", str(weights_file))).get_layer("block1_conv1").get_weights()[0])
+    assert np.allclose(
+        vgg.get_layer("block1_conv1").get_weights()[0],
+        feature_extractor(WeightsSource("file", str(weights_file))).get_layer("block1_conv1").get_weights()[0],
+    )
 
 
 def test_weights_from_s3(weights_file: Path, flyte_s3) -> None:
@@ -240,7 +242,9 @@ def test_lbfgs_resumes_exactly(engine: StyleTransfer) -> None:
     straight = engine.run(8, optimizer=Optimizer("lbfgs", history=4))
     first = engine.run(5, optimizer=Optimizer("lbfgs", history=4))
     assert first.optimizer_state["lbfgs_s"].shape == (4, 32, 32, 3), "history is capped and carried"
-    second = engine.run(3, image=first.image, optimizer_state=first.optimizer_state, optimizer=Optimizer("lbfgs", history=4))
+    second = engine.run(
+        3, image=first.image, optimizer_state=first.optimizer_state, optimizer=Optimizer("lbfgs", history=4)
+    )
     np.testing.assert_allclose(second.image, straight.image, atol=1e-5)
     np.testing.assert_allclose(first.losses + second.losses, straight.losses, rtol=1e-5)
     assert int(second.optimizer_state["step"]) == 8
@@ -255,13 +259,15 @@ def test_ema_output_is_the_debiased_average_of_iterates(engine: StyleTransfer) -
         iterates.append(result.image)
     weights = np.array([(1 - decay) * decay ** (3 - i) for i in range(4)])
     expected = np.tensordot(weights, np.stack(iterates), axes=1) / (1 - decay**4)
-    np.testing.assert_allclose(result.output, expected, atol=1e-5)
+    np.testing.assert_allclose(result.shown, expected, atol=1e-5)
     plain = engine.run(4)
     np.testing.assert_allclose(result.image, plain.image, atol=1e-5), "averaging does not change the iterates"
 
 
 def test_bfloat16_convolutions_keep_the_loss_close(engine: StyleTransfer) -> None:
-    reduced = StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), extractor_weights=RANDOM, precision="bfloat16")
+    reduced = StyleTransfer(
+        smooth_pixels(32, 32), striped_pixels(32, 32), extractor_weights=RANDOM, precision="bfloat16"
+    )
     assert reduced._extractor.get_layer("block1_conv1").compute_dtype == "bfloat16"
     assert reduced._extractor.get_layer("block1_conv1").kernel.dtype == "float32"
     full, half = float(engine.loss(engine.content)), float(reduced.loss(engine.content))
@@ -287,8 +293,12 @@ def test_pyramid_levels() -> None:
 
 
 def test_moments_are_rescaled_with_the_pixel_count() -> None:
-    state = {"step": np.array(7), "adam_m": np.full((1, 8, 8, 3), 4.0, np.float32), "adam_v": np.full((1, 8, 8, 3), 16.0, np.float32),
-             "lbfgs_s": np.ones((2, 8, 8, 3), np.float32)}  # fmt: skip
+    state = {
+        "step": np.array(7),
+        "adam_m": np.full((1, 8, 8, 3), 4.0, np.float32),
+        "adam_v": np.full((1, 8, 8, 3), 16.0, np.float32),
+        "lbfgs_s": np.ones((2, 8, 8, 3), np.float32),
+    }
     grown = pyramid.resize_state(state, (16, 16))
     np.testing.assert_allclose(grown["adam_m"], 1.0)  # 4 x (64 / 256)
     np.testing.assert_allclose(grown["adam_v"], 1.0)  # 16 x (64 / 256)^2: m / sqrt(v), the update, is unchanged
@@ -318,7 +328,7 @@ def test_pyramid_chain_grows_to_full_size_and_equals_its_epochs_run_one_by_one()
     for epoch in range(3):
         result = run_epoch(content, style, image, state, EpochPlan(epoch, 3, 2, **plan))
         image, state = result.image, result.optimizer_state
-    np.testing.assert_allclose(result.output, chained.output, atol=1e-5)
+    np.testing.assert_allclose(result.shown, chained.shown, atol=1e-5)
     assert chained.output.shape == (120, 160, 3)
 
 
@@ -333,7 +343,7 @@ def test_resumed_lbfgs_spends_no_evaluation_on_where_it_stopped(engine: StyleTra
         return engine._value_and_grad(image)
 
     start = tf.constant(engine.content)
-    straight = lbfgs.minimize(counted, start, 8, [], [])
+    lbfgs.minimize(counted, start, 8, [], [])
     straight_calls = len(calls)
     calls.clear()
     first = lbfgs.minimize(counted, start, 5, [], [])
@@ -357,7 +367,13 @@ def test_switching_precision_re_evaluates_where_lbfgs_stopped(monkeypatch: pytes
     monkeypatch.setattr(style_engine, "bfloat16_is_native", lambda: True)
     content, style = smooth_pixels(48, 32), striped_pixels(48, 48)  # style already at the content's long side
     first = run_epoch(content, style, content, {}, EpochPlan(0, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"))
-    second = run_epoch(content, style, first.image, first.optimizer_state, EpochPlan(1, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"))
+    second = run_epoch(
+        content,
+        style,
+        first.image,
+        first.optimizer_state,
+        EpochPlan(1, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"),
+    )
     float32_loss = float(StyleTransfer(content, style, extractor_weights=RANDOM).loss(first.image))
     assert second.losses[0] == pytest.approx(float32_loss, rel=1e-6)
     assert first.losses[-1] != pytest.approx(float32_loss, rel=1e-6), "epoch 1 really ran in bfloat16"

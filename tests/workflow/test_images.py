@@ -46,7 +46,7 @@ def test_resizes_long_side_to_max_dim_both_ways(write_image) -> None:
 def test_output_is_float32_in_unit_range(write_image) -> None:
     pixels = load_rgb(write_image("a.png", 64, 48), role="content", max_dim=64)
     assert pixels.dtype == np.float32
-    assert 0.0 <= pixels.min() and pixels.max() <= 1.0
+    assert pixels.min() >= 0.0 and pixels.max() <= 1.0
     expected = to_uint8(smooth_pixels(64, 48)) / 255.0
     np.testing.assert_allclose(pixels, expected, atol=1e-6)  # same size: a lossless PNG decodes exactly
 
@@ -155,7 +155,9 @@ def test_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
     path = tmp_path / "bomb.png"
     Image.new("1", (10_000, 9_000)).save(path)  # 90 MP, yet a tiny file
     assert path.stat().st_size < 200_000
-    with pytest.raises(ImageInputError, match=r"^content image .*: too many pixels \(90,000,000 pixels; the limit is 89,478,485\)$"):
+    with pytest.raises(
+        ImageInputError, match=r"^content image .*: too many pixels \(90,000,000 pixels; the limit is 89,478,485\)$"
+    ):
         load_rgb(path, role="content", max_dim=64)
 
 

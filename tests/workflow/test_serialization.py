@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tarfile
-from pathlib import Path
-
 import numpy as np
 import pytest
-from flyteidl.admin import launch_plan_pb2, task_pb2, workflow_pb2
 from flyteidl.core import tasks_pb2
 from flytekit.configuration import Image, ImageConfig, SerializationSettings
 from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
 
+from tests.conftest import PACKAGE_IMAGE
 from workflows.neural_style_transfer import stylize
 
-REPO = Path(__file__).resolve().parents[2]
-IMAGE = "ghcr.io/acme/nst-task:abc123"
 PREFIX = "workflows.neural_style_transfer."
 CPU, MEMORY, GPU = (tasks_pb2.Resources.ResourceName.Value(n) for n in ("CPU", "MEMORY", "GPU"))
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Run the real CLI, as a user would, and parse every protobuf it wrote."""
-    out = tmp_path_factory.mktemp("package") / "flyte-package.tgz"
-    command = [sys.executable, "-m", "flytekit.clis.sdk_in_container.pyflyte", "--pkgs", "workflows", "package"]
-    subprocess.run([*command, "--image", IMAGE, "--output", str(out), "--force"], cwd=REPO, check=True, capture_output=True)
-    entities: dict[str, object] = {}
-    with tarfile.open(out) as archive:
-        for member in archive.getmembers():
-            data = archive.extractfile(member).read()
-            name, kind = member.name.split("_", 1)[1].rsplit("_", 1)
-            message = {"1.pb": task_pb2.TaskSpec, "2.pb": workflow_pb2.WorkflowSpec, "3.pb": launch_plan_pb2.LaunchPlan}[kind]()
-            message.ParseFromString(data)
-            entities[f"{name}:{kind[0]}"] = message
-    return entities
 
 
 def task(package: dict[str, object], name: str) -> tasks_pb2.TaskTemplate:
@@ -52,9 +28,14 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
     names = {key.split(":")[0].removeprefix(PREFIX) for key in package}
     # neural_style_transfer_gpu: the GPU launch plan of workflows/launch_plans.py (tests/deploy/test_launch_plans.py)
     assert names == {
-        "fingerprint_inputs", "preprocess", "optimize_epoch", "stylize", "finalize", "neural_style_transfer_wf",
+        "fingerprint_inputs",
+        "preprocess",
+        "optimize_epoch",
+        "stylize",
+        "finalize",
+        "neural_style_transfer_wf",
         "neural_style_transfer_gpu",
-    }  # fmt: skip
+    }
     assert f"{PREFIX}neural_style_transfer_wf:3" in package
     assert "neural_style_transfer_gpu:3" in package
 
@@ -62,7 +43,7 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
 @pytest.mark.parametrize("name", ["fingerprint_inputs", "preprocess", "optimize_epoch", "stylize", "finalize"])
 def test_every_task_requests_cpu_and_memory_and_runs_the_image(package, name: str) -> None:
     template = task(package, name)
-    assert template.container.image == IMAGE
+    assert template.container.image == PACKAGE_IMAGE
     for which in ("requests", "limits"):
         assert {CPU, MEMORY} <= set(resources(template, which)), f"{name} {which}"
 
@@ -101,7 +82,9 @@ def test_launch_plan_defaults_match_the_public_contract(package) -> None:
     assert scalars["total_variation_weight"].float_value == pytest.approx(30.0)
     assert scalars["output_uri"].string_value == ""
     assert scalars["optimize_gpu"].string_value == "0"
-    assert scalars["optimizer"].string_value == "lbfgs", "the fastest configuration to the quality target (BENCHMARKS.md)"
+    assert scalars["optimizer"].string_value == "lbfgs", (
+        "the fastest configuration to the quality target (BENCHMARKS.md)"
+    )
     assert scalars["pyramid"].boolean is False and scalars["precision"].string_value == "auto"
     output = package[f"{PREFIX}neural_style_transfer_wf:2"].template.interface.outputs.variables["o0"]
     assert output.type.blob.format == "png"
@@ -112,15 +95,30 @@ def test_launch_plan_defaults_match_the_public_contract(package) -> None:
 
 def compile_stylize(**overrides: object):
     settings = SerializationSettings(
-        project="p", domain="d", version="v", image_config=ImageConfig(default_image=Image(name="default", fqn="img", tag="t"))
+        project="p",
+        domain="d",
+        version="v",
+        image_config=ImageConfig(default_image=Image(name="default", fqn="img", tag="t")),
     )
     pixels = np.zeros((24, 24, 3), np.float32)
     inputs = {
-        "content": pixels, "style": pixels, "epochs": 3, "steps_per_epoch": 4, "style_weight": 1e-2,
-        "content_weight": 1e4, "total_variation_weight": 30.0, "optimizer": "adam", "ema": 0.0, "pyramid": False,
-        "precision": "float32", "optimize_cpu": "2", "optimize_mem": "3Gi",
-        "optimize_gpu": "0", "gpu_accelerator": "", **overrides,
-    }  # fmt: skip
+        "content": pixels,
+        "style": pixels,
+        "epochs": 3,
+        "steps_per_epoch": 4,
+        "style_weight": 1e-2,
+        "content_weight": 1e4,
+        "total_variation_weight": 30.0,
+        "optimizer": "adam",
+        "ema": 0.0,
+        "pyramid": False,
+        "precision": "float32",
+        "optimize_cpu": "2",
+        "optimize_mem": "3Gi",
+        "optimize_gpu": "0",
+        "gpu_accelerator": "",
+        **overrides,
+    }
     stylize._wf = None  # flytekit compiles a dynamic once per process; each call here plays a fresh pod
     context = FlyteContextManager.current_context().with_serialization_settings(settings)
     with FlyteContextManager.with_context(context) as context:
