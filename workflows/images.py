@@ -134,8 +134,9 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def encode_png(pixels: np.ndarray) -> bytes:
-    """The PNG bytes for float pixels in [0, 1]; also accepts a leading batch axis of 1."""
+def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+    """The PNG bytes for float pixels in [0, 1]; also accepts a leading batch axis of 1. ``text`` becomes tEXt
+    chunks (e.g. ``Comment``), which image viewers and ``identify -verbose`` show."""
     array = np.asarray(pixels)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
@@ -146,6 +147,8 @@ def encode_png(pixels: np.ndarray) -> bytes:
     eight_bit = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
     info = PngImagePlugin.PngInfo()
     info.add(b"sRGB", b"\x00")  # rendering intent: perceptual
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
     buffer = io.BytesIO()
     Image.fromarray(eight_bit, "RGB").save(buffer, format="PNG", pnginfo=info, optimize=False)
     return buffer.getvalue()

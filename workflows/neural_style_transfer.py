@@ -1,21 +1,25 @@
 """Neural style transfer as a Flyte workflow.
 
-    fingerprint_inputs -> preprocess (cached) -> stylize (@dynamic: epochs x optimize_epoch) -> finalize
+    check_inputs -> preprocess (cached) -> stylize (@dynamic: one optimisation task per stage) -> finalize
 
 Run it locally (offline, random weights, tiny sizes)::
 
     NST_VGG19_WEIGHTS=random pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \\
         --content_img photo.jpg --style_img style.jpg --epochs 1 --steps_per_epoch 3 --max_dim 96
 
-The style-transfer maths lives in plain TensorFlow modules beside this file
-(``style_engine``, ``vgg19_features``, ``images``); the tasks only move data.
+Every optimisation option travels as one ``StyleOptions`` (``workflows/engine/options.py``, where the defaults
+live); the maths is the flytekit-free engine in ``workflows/engine/``. The tasks here only move data, checkpoint,
+and show progress.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import sys
+import tempfile
 import typing
 from pathlib import Path
 
@@ -27,14 +31,18 @@ from flytekit.extras.accelerators import GPUAccelerator
 from flytekit.types.file import FlyteFile
 
 from workflows import images
-from workflows.progress_deck import progress_html
-from workflows.recipe import Tuning
+from workflows.engine import stages
+from workflows.engine.options import DEFAULTS, OptionError, StyleOptions
+from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
 PREPROCESS_CACHE_VERSION = "1"
 
-#: Optimisation-task resources (Kubernetes quantities); the workflow inputs of the same role override them.
-OPTIMIZE_CPU, OPTIMIZE_MEM = "2", "3Gi"
+#: Optimisation-task CPUs (a Kubernetes quantity). Memory defaults to ``auto``: each task's request comes from
+#: the memory model for its pixels (``workflows/engine/memory.py``). The workflow inputs of the same role override.
+OPTIMIZE_CPU, OPTIMIZE_MEM = "2", "auto"
+#: What the optimisation task declares before the dynamic sizes it (it never runs with these).
+_OPTIMIZE_DEFAULT = Resources(cpu=OPTIMIZE_CPU, mem="3Gi")
 
 if typing.TYPE_CHECKING:
     PngFile: typing.TypeAlias = FlyteFile
@@ -47,15 +55,15 @@ class Pixels(typing.NamedTuple):
     style: np.ndarray
 
 
-EpochResult = typing.NamedTuple(
-    "EpochResult",
-    [
-        ("image", np.ndarray),  # the iterate the next epoch resumes from
-        ("optimizer_state", dict[str, np.ndarray]),
-        ("losses", list[float]),
-        ("output", np.ndarray),  # the image to show: the iterate, or its average with ema
-    ],
-)
+class Checked(typing.NamedTuple):
+    options: StyleOptions
+    digest: str  # both images' content hashes: what the preprocessing cache keys on
+
+
+class Optimized(typing.NamedTuple):
+    state: FlyteFile  # the run's state after this task's epochs (workflows/engine/chain.py RunState), for the next
+    image: np.ndarray  # the image to show: the iterate, or its average with ema
+
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 
@@ -73,14 +81,52 @@ def _progress_log() -> logging.Logger:
 
 
 log = _progress_log()
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @task(requests=Resources(cpu="250m", mem="256Mi"), limits=Resources(cpu="500m", mem="512Mi"), retries=3)
-def fingerprint_inputs(content_img: FlyteFile, style_img: FlyteFile) -> str:
-    """Content hashes of both images: what the preprocessing cache keys on, so a re-upload under the same name is seen."""
-    return "-".join(
+def check_inputs(
+    content_img: FlyteFile,
+    style_img: FlyteFile,
+    epochs: int,
+    steps_per_epoch: int,
+    max_dim: int,
+    style_weight: float,
+    content_weight: float,
+    total_variation_weight: float,
+    optimizer: str,
+    ema: float,
+    pyramid: bool,
+    precision: str,
+    epochs_per_task: int,
+    output_uri: str,
+    optimize_cpu: str,
+    optimize_mem: str,
+    optimize_gpu: str,
+    gpu_accelerator: str,
+) -> Checked:
+    """The flat optimisation inputs become one ``StyleOptions``; it and every other input are checked first,
+    before any download; then both images are hashed for the preprocessing cache key."""
+    options = StyleOptions(
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        max_dim=max_dim,
+        style_weight=style_weight,
+        content_weight=content_weight,
+        total_variation_weight=total_variation_weight,
+        optimizer=optimizer,
+        ema=ema,
+        pyramid=pyramid,
+        precision=precision,
+        epochs_per_task=epochs_per_task,
+    )
+    check_output_uri(output_uri)
+    optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
+    digest = "-".join(
         images.file_digest(_fetch(image, role)) for image, role in ((content_img, "content"), (style_img, "style"))
     )
+    return Checked(options=options, digest=digest)
 
 
 @task(
@@ -103,91 +149,104 @@ def preprocess(content_img: FlyteFile, style_img: FlyteFile, max_dim: int, input
     return Pixels(content=content, style=style)
 
 
-@task(
-    requests=Resources(cpu=OPTIMIZE_CPU, mem=OPTIMIZE_MEM),
-    limits=Resources(cpu=OPTIMIZE_CPU, mem=OPTIMIZE_MEM),
-    retries=2,
-    enable_deck=True,
-    deck_fields=(),
-)
-def optimize_epoch(
+@task(requests=_OPTIMIZE_DEFAULT, limits=_OPTIMIZE_DEFAULT, retries=2, enable_deck=True, deck_fields=())
+def optimize(
     content: np.ndarray,
     style: np.ndarray,
-    image: np.ndarray,
-    optimizer_state: dict[str, np.ndarray],
-    losses: list[float],
-    epoch: int,
-    epochs: int,
-    steps: int,
-    tuning: Tuning,
-) -> EpochResult:
-    """One epoch of ``steps`` steps, resuming the image and the optimiser's state where the last epoch left them."""
-    from workflows.style_engine import run_epoch  # TensorFlow loads only in the tasks that need it
+    options: StyleOptions,
+    first_epoch: int,
+    stop_epoch: int,
+    resume: FlyteFile | None,
+    output_uri: str,
+) -> Optimized:
+    """Epochs ``first_epoch`` up to ``stop_epoch`` of the run, continuing from ``resume`` (the previous task's
+    state; none for the first task). After every epoch: an intratask checkpoint (a retry resumes from the last
+    finished epoch), the Progress Deck, published while the task runs, and with ``output_uri`` a progress record
+    and preview beside it."""
+    from workflows.engine.chain import RunState, run_epochs  # TensorFlow loads only in the tasks that need it
+    from workflows.engine.features import weights_from_env
 
-    plan = tuning.plan(epoch, epochs, steps)
+    context = current_context()
+    checkpoint = _checkpoint_of(context)
+    state = _restored(checkpoint, first_epoch, stop_epoch)
+    if state is None:
+        state = (
+            RunState.from_bytes(Path(resume.download()).read_bytes()) if resume is not None else RunState.start(content)
+        )
+    if state.epochs_done != first_epoch and not first_epoch <= state.epochs_done <= stop_epoch:
+        raise ValueError(
+            f"the state handed over is after {state.epochs_done} epochs, this task starts at {first_epoch}"
+        )
+    weights = weights_from_env().kind
+    progress = _Progress(options, output_uri, weights, first_epoch=state.epochs_done)
+    steps = options.steps_per_epoch
     report_every = max(1, steps // 10)
 
-    def report(index: int, loss: float) -> None:
+    def on_step(index: int, loss: float) -> None:
         if (index + 1) % report_every == 0 or index + 1 == steps:
-            log.info("epoch %d/%d: step %d/%d, loss %.4g", epoch + 1, epochs, index + 1, steps, loss)
+            log.info("epoch %d/%d: step %d/%d, loss %.4g", progress.epoch + 1, options.epochs, index + 1, steps, loss)
 
-    result = run_epoch(content, style, image, optimizer_state, plan, on_step=report)
-    history = list(losses) + result.losses
-    size = f"{result.image.shape[1]}x{result.image.shape[0]}"
-    Deck(
-        "Progress",
-        progress_html(result.shown, history, title=f"Epoch {epoch + 1} of {epochs} ({size}, {tuning.optimizer})"),
-    )
-    return EpochResult(image=result.image, optimizer_state=result.optimizer_state, losses=history, output=result.shown)
+    def on_epoch(done) -> None:
+        if checkpoint is not None:
+            checkpoint.write(done.state.to_bytes())
+        progress.epoch_done(done)
+
+    state = run_epochs(content, style, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step)
+    path = Path(context.working_directory) / "run-state.npz"
+    path.write_bytes(state.to_bytes())
+    return Optimized(state=FlyteFile(str(path)), image=state.output)
 
 
 @dynamic(requests=Resources(cpu="500m", mem="1Gi"), limits=Resources(cpu="500m", mem="1Gi"), retries=1)
 def stylize(
     content: np.ndarray,
     style: np.ndarray,
-    epochs: int,
-    steps_per_epoch: int,
-    style_weight: float,
-    content_weight: float,
-    total_variation_weight: float,
-    optimizer: str,
-    ema: float,
-    pyramid: bool,
-    precision: str,
+    options: StyleOptions,
+    output_uri: str,
     optimize_cpu: str,
     optimize_mem: str,
     optimize_gpu: str,
     gpu_accelerator: str,
 ) -> np.ndarray:
-    """Chain ``epochs`` optimisation tasks, each resuming from the last, with the caller's resources applied."""
-    tuning = Tuning(style_weight, content_weight, total_variation_weight, optimizer, ema, pyramid, precision)
-    tuning.plan(0, epochs, steps_per_epoch)  # every option is checked here, before a single task starts
-    overrides = optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
-    state: dict[str, np.ndarray] = {}
-    losses: list[float] = []
-    image, output = content, content
-    for epoch in range(epochs):
-        image, state, losses, output = optimize_epoch(
+    """Plan the run's stages (``workflows/engine/stages.py``) and chain one optimisation task per stage (or per
+    ``epochs_per_task`` epochs), each sized for its pixels unless the resource inputs say otherwise."""
+    plan = stages.plan((content.shape[0], content.shape[1]), options)
+    resume: typing.Any = None
+    result: typing.Any = None
+    for part in plan:
+        memory = part.memory if optimize_mem == "auto" else optimize_mem
+        overrides = optimize_overrides(optimize_cpu, memory, optimize_gpu, gpu_accelerator)
+        result = optimize(
             content=content,
             style=style,
-            image=image,
-            optimizer_state=state,
-            losses=losses,
-            epoch=epoch,
-            epochs=epochs,
-            steps=steps_per_epoch,
-            tuning=tuning,
-        ).with_overrides(node_name=f"epoch-{epoch + 1}-of-{epochs}", **overrides)
-    return output
+            options=options,
+            first_epoch=part.first_epoch,
+            stop_epoch=part.stop_epoch,
+            resume=resume,
+            output_uri=output_uri,
+        ).with_overrides(node_name=part.node_name, **overrides)
+        resume = result.state
+    return result.image
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=3)
 def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
-    """Encode the 8-bit sRGB PNG; with ``output_uri`` it is uploaded exactly there (s3:// or a local path)."""
-    if output_uri.endswith("/"):
-        raise ValueError(f"output_uri must name a file, not a folder: {output_uri}")
-    path = images.save_png(pixels, Path(current_context().working_directory) / "stylized.png")
+    """Encode the 8-bit sRGB PNG; with ``output_uri`` it is uploaded exactly there (s3:// or a local path).
+
+    A local ``output_uri`` is written under a temporary name and renamed into place, so a kill never leaves a
+    partial PNG there; an upload to S3 is atomic by itself."""
+    from workflows.engine.features import weights_from_env
+
+    check_output_uri(output_uri)
+    notes = {"Software": "neural style transfer on Flyte"}
+    if weights_from_env().kind == "random":
+        notes["Comment"] = RANDOM_WEIGHTS_WARNING
+    data = images.encode_png(pixels, text=notes)
     log.info("finalize: %dx%d PNG%s", pixels.shape[1], pixels.shape[0], f" -> {output_uri}" if output_uri else "")
+    if output_uri and "://" not in output_uri:
+        return PngFile(str(_write_atomically(Path(output_uri), data)))
+    path = Path(current_context().working_directory) / "stylized.png"
+    path.write_bytes(data)
     return PngFile(str(path), remote_path=output_uri) if output_uri else PngFile(str(path))
 
 
@@ -195,30 +254,32 @@ def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
 def neural_style_transfer_wf(
     content_img: FlyteFile,
     style_img: FlyteFile,
-    epochs: int = 5,
-    steps_per_epoch: int = 100,
-    max_dim: int = 512,
-    style_weight: float = 1e-2,
-    content_weight: float = 1e4,
-    total_variation_weight: float = 30.0,
+    epochs: int = DEFAULTS.epochs,
+    steps_per_epoch: int = DEFAULTS.steps_per_epoch,
+    max_dim: int = DEFAULTS.max_dim,
+    style_weight: float = DEFAULTS.style_weight,
+    content_weight: float = DEFAULTS.content_weight,
+    total_variation_weight: float = DEFAULTS.total_variation_weight,
     output_uri: str = "",
-    optimizer: str = "lbfgs",
-    ema: float = 0.0,
-    pyramid: bool = False,
-    precision: str = "auto",
+    optimizer: str = DEFAULTS.optimizer,
+    ema: float = DEFAULTS.ema,
+    pyramid: bool = DEFAULTS.pyramid,
+    precision: str = DEFAULTS.precision,
+    epochs_per_task: int = DEFAULTS.epochs_per_task,
     optimize_cpu: str = OPTIMIZE_CPU,
     optimize_mem: str = OPTIMIZE_MEM,
     optimize_gpu: str = "0",
     gpu_accelerator: str = "",
 ) -> PngFile:
-    """Stylize ``content_img`` with ``style_img``; inputs may be local paths, s3:// or https:// URIs."""
-    digest = fingerprint_inputs(content_img=content_img, style_img=style_img)
-    pixels = preprocess(content_img=content_img, style_img=style_img, max_dim=max_dim, input_digest=digest)
-    stylized = stylize(
-        content=pixels.content,
-        style=pixels.style,
+    """Stylize ``content_img`` with ``style_img``; inputs may be local paths, s3:// or https:// URIs.
+
+    The optimisation inputs are documented on ``StyleOptions`` (workflows/engine/options.py)."""
+    checked = check_inputs(
+        content_img=content_img,
+        style_img=style_img,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        max_dim=max_dim,
         style_weight=style_weight,
         content_weight=content_weight,
         total_variation_weight=total_variation_weight,
@@ -226,6 +287,19 @@ def neural_style_transfer_wf(
         ema=ema,
         pyramid=pyramid,
         precision=precision,
+        epochs_per_task=epochs_per_task,
+        output_uri=output_uri,
+        optimize_cpu=optimize_cpu,
+        optimize_mem=optimize_mem,
+        optimize_gpu=optimize_gpu,
+        gpu_accelerator=gpu_accelerator,
+    )
+    pixels = preprocess(content_img=content_img, style_img=style_img, max_dim=max_dim, input_digest=checked.digest)
+    stylized = stylize(
+        content=pixels.content,
+        style=pixels.style,
+        options=checked.options,
+        output_uri=output_uri,
         optimize_cpu=optimize_cpu,
         optimize_mem=optimize_mem,
         optimize_gpu=optimize_gpu,
@@ -234,19 +308,140 @@ def neural_style_transfer_wf(
     return finalize(pixels=stylized, output_uri=output_uri)
 
 
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def check_output_uri(output_uri: str) -> None:
+    if output_uri.endswith("/"):
+        raise OptionError(f"output_uri={output_uri!r}: must name a file, not a folder")
+
+
 def optimize_overrides(cpu: str, mem: str, gpu: str, accelerator: str) -> dict[str, typing.Any]:
     """The ``with_overrides`` arguments for optimisation tasks; a bad quantity fails with the input's name."""
     for name, value in (("optimize_cpu", cpu), ("optimize_mem", mem), ("optimize_gpu", gpu)):
-        if not _QUANTITY.match(value):
-            raise ValueError(f"{name}={value!r} is not a Kubernetes quantity (e.g. '2', '500m', '3Gi')")
+        if not (_QUANTITY.match(value) or (name == "optimize_mem" and value == "auto")):
+            raise OptionError(f"{name}={value!r} is not a Kubernetes quantity (e.g. '2', '500m', '3Gi')")
     wants_gpu = float(gpu) > 0
     if accelerator and not wants_gpu:
-        raise ValueError(f"gpu_accelerator={accelerator!r} needs optimize_gpu of at least 1")
+        raise OptionError(f"gpu_accelerator={accelerator!r} needs optimize_gpu of at least 1")
+    if mem == "auto":
+        return {}
     resources = Resources(cpu=cpu, mem=mem, gpu=gpu) if wants_gpu else Resources(cpu=cpu, mem=mem)
     overrides: dict[str, typing.Any] = {"requests": resources, "limits": resources}
     if accelerator:
         overrides["accelerator"] = GPUAccelerator(accelerator)
     return overrides
+
+
+class _Progress:
+    """After each epoch: the Progress Deck, published while the task runs, and the progress record and preview
+    next to ``output_uri`` (overwritten each time; a failure to write them is logged, never fatal)."""
+
+    def __init__(self, options: StyleOptions, output_uri: str, weights: str, first_epoch: int) -> None:
+        self.options, self.output_uri, self.weights = options, output_uri, weights
+        self.epoch = first_epoch
+        self.epoch_ends: list[int] = []
+        self._deck: Deck | None = None
+
+    def epoch_done(self, done: typing.Any) -> None:
+        state = done.state
+        self.epoch = done.epoch + 1
+        self.epoch_ends.append(len(state.losses))
+        title = (
+            f"Epoch {done.epoch + 1} of {self.options.epochs} ({done.width}x{done.height}, "
+            f"{self.options.optimizer}, {done.precision})"
+        )
+        page = progress_html(
+            state.output,
+            state.losses,
+            title=title,
+            epoch_ends=self.epoch_ends,
+            settings={**self.options.summary(), "weights": self.weights},
+            warning=RANDOM_WEIGHTS_WARNING if self.weights == "random" else "",
+        )
+        self._publish_deck(page)
+        if self.output_uri:
+            record = progress_record(
+                epoch=done.epoch + 1,
+                epochs=self.options.epochs,
+                steps=len(state.losses),
+                loss=state.losses[-1] if state.losses else None,
+                seconds=state.seconds,
+                weights=self.weights,
+                done=done.epoch + 1 == self.options.epochs,
+            )
+            self._write_beside_output(".preview.png", images.encode_png(state.output))
+            self._write_beside_output(".progress.json", json.dumps(record).encode())
+
+    def _publish_deck(self, page: str) -> None:
+        """Replace this task's Progress Deck with ``page`` and stream it to the console now."""
+        decks = current_context().decks
+        deck = Deck("Progress", page, auto_add_to_deck=False)
+        if self._deck is not None and self._deck in decks:
+            decks[decks.index(self._deck)] = deck
+        else:
+            decks.append(deck)
+        self._deck = deck
+        try:
+            Deck.publish()
+        except Exception as exc:  # a console that cannot be reached must not stop the optimisation
+            log.warning("could not publish the Progress Deck: %s", exc)
+
+    def _write_beside_output(self, suffix: str, data: bytes) -> None:
+        target = self.output_uri + suffix
+        try:
+            if "://" not in target:
+                _write_atomically(Path(target), data)
+            else:
+                store = FlyteContextManager.current_context().file_access.get_filesystem_for_path(target)
+                store.pipe_file(target, data)
+        except Exception as exc:
+            log.warning("could not write %s: %s", target, exc)
+
+
+def _checkpoint_of(context: typing.Any) -> typing.Any:
+    try:
+        return context.checkpoint
+    except NotImplementedError:  # a platform without intratask checkpoints
+        return None
+
+
+def _restored(checkpoint: typing.Any, first_epoch: int, stop_epoch: int) -> typing.Any:
+    """The state a previous attempt of this task checkpointed, if it is usable here; else None."""
+    from workflows.engine.chain import RunState
+
+    if checkpoint is None:
+        return None
+    try:
+        data = checkpoint.read()
+    except Exception as exc:  # nothing was written, or the store cannot be read: start from the hand-off
+        log.warning("no usable checkpoint (%s); starting this task from its input", exc)
+        return None
+    if not data:
+        return None
+    state = RunState.from_bytes(data)
+    if not first_epoch <= state.epochs_done <= stop_epoch:
+        log.warning(
+            "ignoring a checkpoint after %d epochs: this task runs %d..%d", state.epochs_done, first_epoch, stop_epoch
+        )
+        return None
+    log.info("resuming from the checkpoint after epoch %d of %d", state.epochs_done, stop_epoch)
+    return state
+
+
+def _write_atomically(path: Path, data: bytes) -> Path:
+    """Write under a temporary name in the same folder, then rename into place: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes the file private; the result is an ordinary file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _uri(image: FlyteFile) -> str:

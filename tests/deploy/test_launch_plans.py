@@ -67,7 +67,7 @@ def test_gpu_plan_fixes_nothing_the_trigger_sends(package) -> None:
 def test_dynamic_compiled_with_the_gpu_plans_inputs_requests_the_gpu_and_accelerator(package) -> None:
     fixed, defaults = plan_inputs(package[GPU_PLAN])
     spec = compile_stylize(**defaults, **fixed)
-    assert len(spec.nodes) == 3
+    assert [node.id for node in spec.nodes] == ["optimize-epochs-1-3-of-3"], "one stage, one task"
     for node in spec.nodes:
         overrides = node.task_node.overrides
         requests = {entry.name: entry.value for entry in overrides.resources.requests}

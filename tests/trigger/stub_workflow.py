@@ -14,6 +14,8 @@ from pathlib import Path
 from flytekit import task, workflow
 from flytekit.types.file import FlyteFile
 
+from workflows.engine.options import DEFAULTS  # plain data, no TensorFlow: the one source of the defaults
+
 
 def _uri(image: FlyteFile) -> str:
     return str(image.remote_source or image.path)
@@ -51,12 +53,12 @@ def record_inputs(
 def neural_style_transfer_wf(
     content_img: FlyteFile,
     style_img: FlyteFile,
-    epochs: int = 5,
-    steps_per_epoch: int = 100,
-    max_dim: int = 512,
-    style_weight: float = 1e-2,
-    content_weight: float = 1e4,
-    total_variation_weight: float = 30.0,
+    epochs: int = DEFAULTS.epochs,
+    steps_per_epoch: int = DEFAULTS.steps_per_epoch,
+    max_dim: int = DEFAULTS.max_dim,
+    style_weight: float = DEFAULTS.style_weight,
+    content_weight: float = DEFAULTS.content_weight,
+    total_variation_weight: float = DEFAULTS.total_variation_weight,
     output_uri: str = "",
 ) -> FlyteFile:
     return record_inputs(

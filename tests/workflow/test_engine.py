@@ -1,8 +1,10 @@
-"""The plain-TensorFlow engine: truncated VGG19, one forward+backward per step, resumable Adam, weights sources."""
+"""The plain-TensorFlow engine: truncated VGG19, one forward+backward per step, resumable optimisers, weights
+sources, and the epoch chain."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -11,32 +13,43 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import smooth_pixels, striped_pixels
-from workflows import pyramid, vgg19_features
-from workflows.style_engine import (
-    ADAM_SETTINGS,
-    EpochPlan,
-    LossWeights,
-    Optimizer,
-    StyleTransfer,
-    gram_matrix,
-    run_epoch,
-    stylize,
-)
-from workflows.vgg19_features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
+from workflows.engine import chain, features, lbfgs, pyramid
+from workflows.engine.chain import RunState, run_epochs, stylize
+from workflows.engine.features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
+from workflows.engine.options import StyleOptions
+from workflows.engine.resample import resize, resize_state
+from workflows.engine.transfer import StyleTransfer, gram_matrix
 
 RANDOM = WeightsSource("random")
+ADAM = StyleOptions(optimizer="adam", precision="float32")
+LBFGS = StyleOptions(optimizer="lbfgs", precision="float32")
+
+
+def weights_only(style: float, content: float, total_variation: float) -> StyleOptions:
+    return dataclasses.replace(ADAM, style_weight=style, content_weight=content, total_variation_weight=total_variation)
 
 
 @pytest.fixture(scope="module")
 def engine() -> StyleTransfer:
-    return StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), extractor_weights=RANDOM)
+    """The tutorial's Adam at 32x32 (most tests here are about the step and its state, not the optimiser)."""
+    return StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), ADAM, extractor_weights=RANDOM)
+
+
+def with_options(engine: StyleTransfer, **changes: object) -> StyleTransfer:
+    """The same photo and style with other options."""
+    return StyleTransfer(
+        engine.content[0],
+        striped_pixels(32, 32),
+        dataclasses.replace(engine.options, **changes),
+        extractor_weights=RANDOM,
+    )
 
 
 def test_engine_imports_no_flytekit() -> None:
     import subprocess
     import sys
 
-    code = "import sys, workflows.style_engine; print('flytekit' in sys.modules)"
+    code = "import sys, workflows.engine.chain, workflows.engine.stages; print('flytekit' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -76,10 +89,8 @@ def _live_op_types(function: tf.types.experimental.ConcreteFunction) -> collecti
 
 
 def test_one_step_is_one_forward_and_one_backward_pass(engine: StyleTransfer) -> None:
-    variable = tf.Variable(engine.content)
-    optimizer = keras.optimizers.Adam(**ADAM_SETTINGS)
-    optimizer.build([variable])
-    live = _live_op_types(engine._compiled_adam_step(variable, optimizer, None, 0.0).get_concrete_function())
+    """The compiled Adam step that ``run`` executes, as built for the engine (iterate averaging included)."""
+    live = _live_op_types(engine._adam_parts().step.get_concrete_function())
 
     convolutions_through_block5_conv2 = 2 + 2 + 4 + 4 + 2
     assert live["Conv2D"] == convolutions_through_block5_conv2, "style/content targets must not be recomputed per step"
@@ -125,7 +136,7 @@ def test_resuming_without_state_differs(engine: StyleTransfer) -> None:
 
 
 def test_mismatched_state_and_image_are_refused(engine: StyleTransfer) -> None:
-    other = StyleTransfer(smooth_pixels(48, 32), striped_pixels(32, 32), extractor_weights=RANDOM).run(1)
+    other = StyleTransfer(smooth_pixels(48, 32), striped_pixels(32, 32), ADAM, extractor_weights=RANDOM).run(1)
     with pytest.raises(ValueError, match=r"optimizer state adam_m has shape \(32, 48, 3\), the image \(32, 32, 3\)"):
         engine.run(1, optimizer_state=other.optimizer_state)
     with pytest.raises(ValueError, match=r"image shape \(32, 48, 3\) does not match the content photo \(32, 32, 3\)"):
@@ -135,9 +146,9 @@ def test_mismatched_state_and_image_are_refused(engine: StyleTransfer) -> None:
 
 
 def test_loss_weights_change_the_balance(engine: StyleTransfer) -> None:
-    content_only = StyleTransfer(engine.content[0], striped_pixels(32, 32), LossWeights(0.0, 1.0, 0.0), RANDOM)
+    content_only = with_options(engine, style_weight=0.0, content_weight=1.0, total_variation_weight=0.0)
     assert float(content_only.loss(engine.content)) == 0.0, "the content photo has zero content loss"
-    style_only = StyleTransfer(engine.content[0], striped_pixels(32, 32), LossWeights(1.0, 0.0, 0.0), RANDOM)
+    style_only = with_options(engine, style_weight=1.0, content_weight=0.0, total_variation_weight=0.0)
     assert float(style_only.loss(engine.content)) > 0.0
 
 
@@ -182,14 +193,14 @@ def test_imagenet_offline_without_cache_fails_clearly(tmp_path: Path, monkeypatc
 def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A notop VGG19 weights file (random values) as Keras writes one."""
     vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
-    vgg19_features._he_normal_init(vgg, seed=7)
+    features._he_normal_init(vgg, seed=7)
     path = tmp_path_factory.mktemp("weights") / "vgg19_notop.weights.h5"
     vgg.save_weights(path)
     return path
 
 
 def _features(source: WeightsSource) -> list[np.ndarray]:
-    batch = vgg19_features.to_vgg_input(tf.constant(smooth_pixels(32, 32)[None]))
+    batch = features.to_vgg_input(tf.constant(smooth_pixels(32, 32)[None]))
     return [np.asarray(x) for x in feature_extractor(source)(batch)]
 
 
@@ -230,8 +241,8 @@ def test_not_a_weights_file_names_the_variable(tmp_path: Path) -> None:
 
 def test_lbfgs_lowers_the_loss_faster_than_adam(engine: StyleTransfer) -> None:
     start = float(engine.loss(engine.content))
-    adam = engine.run(15, optimizer=Optimizer("adam"))
-    quasi_newton = engine.run(15, optimizer=Optimizer("lbfgs"))
+    adam = engine.run(15)
+    quasi_newton = with_options(engine, optimizer="lbfgs").run(15)
     assert float(engine.loss(quasi_newton.image)) < 0.9 * start
     assert float(engine.loss(quasi_newton.image)) < float(engine.loss(adam.image))
     assert quasi_newton.image.min() >= 0.0 and quasi_newton.image.max() <= 1.0
@@ -239,12 +250,11 @@ def test_lbfgs_lowers_the_loss_faster_than_adam(engine: StyleTransfer) -> None:
 
 
 def test_lbfgs_resumes_exactly(engine: StyleTransfer) -> None:
-    straight = engine.run(8, optimizer=Optimizer("lbfgs", history=4))
-    first = engine.run(5, optimizer=Optimizer("lbfgs", history=4))
+    quasi_newton = with_options(engine, optimizer="lbfgs", lbfgs_history=4)
+    straight = quasi_newton.run(8)
+    first = quasi_newton.run(5)
     assert first.optimizer_state["lbfgs_s"].shape == (4, 32, 32, 3), "history is capped and carried"
-    second = engine.run(
-        3, image=first.image, optimizer_state=first.optimizer_state, optimizer=Optimizer("lbfgs", history=4)
-    )
+    second = quasi_newton.run(3, image=first.image, optimizer_state=first.optimizer_state)
     np.testing.assert_allclose(second.image, straight.image, atol=1e-5)
     np.testing.assert_allclose(first.losses + second.losses, straight.losses, rtol=1e-5)
     assert int(second.optimizer_state["step"]) == 8
@@ -252,22 +262,21 @@ def test_lbfgs_resumes_exactly(engine: StyleTransfer) -> None:
 
 def test_ema_output_is_the_debiased_average_of_iterates(engine: StyleTransfer) -> None:
     decay = 0.5
+    averaging = with_options(engine, ema=decay)
     iterates, image, state = [], None, None
     for _ in range(4):
-        result = engine.run(1, image=image, optimizer_state=state, optimizer=Optimizer("adam", ema=decay))
+        result = averaging.run(1, image=image, optimizer_state=state)
         image, state = result.image, result.optimizer_state
         iterates.append(result.image)
     weights = np.array([(1 - decay) * decay ** (3 - i) for i in range(4)])
     expected = np.tensordot(weights, np.stack(iterates), axes=1) / (1 - decay**4)
     np.testing.assert_allclose(result.shown, expected, atol=1e-5)
     plain = engine.run(4)
-    np.testing.assert_allclose(result.image, plain.image, atol=1e-5), "averaging does not change the iterates"
+    np.testing.assert_allclose(result.image, plain.image, atol=1e-5)  # averaging does not change the iterates
 
 
 def test_bfloat16_convolutions_keep_the_loss_close(engine: StyleTransfer) -> None:
-    reduced = StyleTransfer(
-        smooth_pixels(32, 32), striped_pixels(32, 32), extractor_weights=RANDOM, precision="bfloat16"
-    )
+    reduced = StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), ADAM, "bfloat16", extractor_weights=RANDOM)
     assert reduced._extractor.get_layer("block1_conv1").compute_dtype == "bfloat16"
     assert reduced._extractor.get_layer("block1_conv1").kernel.dtype == "float32"
     full, half = float(engine.loss(engine.content)), float(reduced.loss(engine.content))
@@ -275,11 +284,7 @@ def test_bfloat16_convolutions_keep_the_loss_close(engine: StyleTransfer) -> Non
     assert reduced.run(3).losses[-1] == pytest.approx(engine.run(3).losses[-1], rel=0.05)
 
 
-def test_unknown_options_are_refused() -> None:
-    with pytest.raises(ValueError, match="optimizer must be one of adam, lbfgs, got 'sgd'"):
-        Optimizer("sgd")
-    with pytest.raises(ValueError, match="ema .* applies to the adam optimizer only"):
-        Optimizer("lbfgs", ema=0.9)
+def test_an_engine_computes_in_float32_or_bfloat16_only() -> None:
     with pytest.raises(ValueError, match=r"precision must be float32 or bfloat16, got 'float16'"):
         StyleTransfer(smooth_pixels(32, 32), striped_pixels(32, 32), precision="float16")
 
@@ -299,7 +304,7 @@ def test_moments_are_rescaled_with_the_pixel_count() -> None:
         "adam_v": np.full((1, 8, 8, 3), 16.0, np.float32),
         "lbfgs_s": np.ones((2, 8, 8, 3), np.float32),
     }
-    grown = pyramid.resize_state(state, (16, 16))
+    grown = resize_state(state, (16, 16))
     np.testing.assert_allclose(grown["adam_m"], 1.0)  # 4 x (64 / 256)
     np.testing.assert_allclose(grown["adam_v"], 1.0)  # 16 x (64 / 256)^2: m / sqrt(v), the update, is unchanged
     assert grown["lbfgs_s"].shape == (0, 16, 16, 3) and int(grown["step"]) == 7
@@ -308,34 +313,31 @@ def test_moments_are_rescaled_with_the_pixel_count() -> None:
 def test_total_variation_is_normalised_per_pixel() -> None:
     """A level with a quarter of the pixels counts each pixel's roughness four times, as the full size would."""
     full = smooth_pixels(64, 64)
-    small = pyramid.resize(full, (32, 32))
-    variation_only = LossWeights(0.0, 0.0, 1.0)
-    at_level = float(StyleTransfer(small, small, variation_only, RANDOM, reference_pixels=64 * 64).loss(small))
-    plain_level = float(StyleTransfer(small, small, variation_only, RANDOM).loss(small))
-    assert at_level == pytest.approx(4 * plain_level, rel=1e-6)
-    at_full = StyleTransfer(full, full, variation_only, RANDOM)
-    normalised_full = StyleTransfer(full, full, variation_only, RANDOM, reference_pixels=64 * 64)
+    small = resize(full, (32, 32))
+    variation_only = weights_only(0.0, 0.0, 1.0)
+    at_level = StyleTransfer(small, small, variation_only, reference_pixels=64 * 64, extractor_weights=RANDOM)
+    plain_level = StyleTransfer(small, small, variation_only, extractor_weights=RANDOM)
+    assert float(at_level.loss(small)) == pytest.approx(4 * float(plain_level.loss(small)), rel=1e-6)
+    at_full = StyleTransfer(full, full, variation_only, extractor_weights=RANDOM)
+    normalised_full = StyleTransfer(full, full, variation_only, reference_pixels=64 * 64, extractor_weights=RANDOM)
     assert float(normalised_full.loss(full)) == float(at_full.loss(full)), "at full size it is the tutorial's loss"
 
 
 def test_pyramid_chain_grows_to_full_size_and_equals_its_epochs_run_one_by_one() -> None:
     content, style = smooth_pixels(160, 120), striped_pixels(128, 128)
-    plan = {"optimizer": Optimizer("adam", ema=0.5), "pyramid": True}
+    options = dataclasses.replace(ADAM, epochs=3, steps_per_epoch=2, ema=0.5, pyramid=True)
     sizes = []
-    chained = stylize(content, style, 3, 2, on_epoch=lambda e, r: sizes.append(r.image.shape), **plan)
+    chained = stylize(content, style, options, on_epoch=lambda done: sizes.append(done.state.image.shape))
     assert sizes == [(96, 128, 3), (96, 128, 3), (120, 160, 3)], "levels 80 -> 128 (floor), 113 -> 128, 160"
-    image, state = content, {}
-    for epoch in range(3):
-        result = run_epoch(content, style, image, state, EpochPlan(epoch, 3, 2, **plan))
-        image, state = result.image, result.optimizer_state
-    np.testing.assert_allclose(result.shown, chained.shown, atol=1e-5)
-    assert chained.output.shape == (120, 160, 3)
+    state = RunState.start(content)
+    for epoch in range(3):  # one call per epoch, each from the bytes the last one left: as tasks hand over
+        state = RunState.from_bytes(run_epochs(content, style, options, state, stop_epoch=epoch + 1).to_bytes())
+    np.testing.assert_allclose(state.output, chained.output, atol=1e-5)
+    assert chained.output.shape == (120, 160, 3) and len(chained.losses) == 6
 
 
 def test_resumed_lbfgs_spends_no_evaluation_on_where_it_stopped(engine: StyleTransfer) -> None:
     """The next epoch starts from the carried loss and gradient: no extra forward and backward pass per task."""
-    from workflows import lbfgs
-
     calls = []
 
     def counted(image):
@@ -354,26 +356,20 @@ def test_resumed_lbfgs_spends_no_evaluation_on_where_it_stopped(engine: StyleTra
 
 
 def test_auto_precision_polishes_the_last_epoch_in_float32() -> None:
-    plan = EpochPlan(0, 3, 5, precision="auto")
-    assert [plan.compute_dtype(True, epoch) for epoch in range(3)] == ["bfloat16", "bfloat16", "float32"]
-    assert [plan.compute_dtype(False, epoch) for epoch in range(3)] == ["float32"] * 3, "emulated bfloat16 is slower"
-    assert EpochPlan(0, 3, 5, precision="bfloat16").compute_dtype(True, 2) == "bfloat16", "an explicit choice stands"
+    options = StyleOptions(epochs=3, precision="auto")
+    assert [options.compute_dtype(epoch, True) for epoch in range(3)] == ["bfloat16", "bfloat16", "float32"]
+    assert [options.compute_dtype(epoch, False) for epoch in range(3)] == ["float32"] * 3, "emulated bf16 is slower"
+    explicit = StyleOptions(epochs=3, precision="bfloat16")
+    assert explicit.compute_dtype(2, True) == "bfloat16", "an explicit choice stands"
 
 
 def test_switching_precision_re_evaluates_where_lbfgs_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     """The float32 epoch must not trust a loss and gradient measured with bfloat16 convolutions."""
-    from workflows import style_engine
-
-    monkeypatch.setattr(style_engine, "bfloat16_is_native", lambda: True)
+    monkeypatch.setattr(chain, "bfloat16_is_native", lambda: True)
     content, style = smooth_pixels(48, 32), striped_pixels(48, 48)  # style already at the content's long side
-    first = run_epoch(content, style, content, {}, EpochPlan(0, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"))
-    second = run_epoch(
-        content,
-        style,
-        first.image,
-        first.optimizer_state,
-        EpochPlan(1, 2, 3, optimizer=Optimizer("lbfgs"), precision="auto"),
-    )
-    float32_loss = float(StyleTransfer(content, style, extractor_weights=RANDOM).loss(first.image))
-    assert second.losses[0] == pytest.approx(float32_loss, rel=1e-6)
+    options = StyleOptions(epochs=2, steps_per_epoch=3, optimizer="lbfgs", precision="auto")
+    first = run_epochs(content, style, options, RunState.start(content), stop_epoch=1)
+    second = run_epochs(content, style, options, first)
+    float32_loss = float(StyleTransfer(content, style, options, "float32", extractor_weights=RANDOM).loss(first.image))
+    assert second.losses[3] == pytest.approx(float32_loss, rel=1e-6)
     assert first.losses[-1] != pytest.approx(float32_loss, rel=1e-6), "epoch 1 really ran in bfloat16"

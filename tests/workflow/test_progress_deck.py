@@ -9,7 +9,7 @@ import re
 from PIL import Image
 
 from tests.conftest import smooth_pixels
-from workflows.progress_deck import loss_curve_svg, progress_html
+from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, loss_curve_svg, progress_html, progress_record
 
 
 def test_page_embeds_the_current_image_and_a_point_per_step() -> None:
@@ -31,3 +31,34 @@ def test_curve_needs_two_finite_points() -> None:
     assert "appears after two steps" in loss_curve_svg([])
     assert "appears after two steps" in loss_curve_svg([float("nan"), 3.0])
     assert "<polyline" in loss_curve_svg([3.0, 3.0])  # a flat curve still draws
+
+
+def test_epoch_ends_are_marked_and_the_settings_listed() -> None:
+    losses = [9.0, 8.0, 7.0, 6.5, 6.0, 5.8]
+    page = progress_html(smooth_pixels(8, 8), losses, title="t", epoch_ends=[3, 6], settings={"optimizer": "lbfgs"})
+    marks = re.findall(r'<line class="epoch-end" x1="([0-9.]+)"', page)
+    assert len(marks) == 2 and float(marks[0]) < float(marks[1]), "one mark per finished epoch, in step order"
+    assert "<th style='text-align:left'>optimizer</th><td>lbfgs</td>" in page
+    assert 'role="alert"' not in page, "no warning unless asked"
+
+
+def test_random_weights_cannot_be_missed() -> None:
+    page = progress_html(smooth_pixels(8, 8), [1.0, 0.5], title="t", warning=RANDOM_WEIGHTS_WARNING)
+    alert = page.index('role="alert"')
+    assert alert < page.index("<h3>"), "the warning comes first"
+    assert "RANDOM weights" in page and "not a real stylization" in page
+
+
+def test_progress_record_is_plain_json() -> None:
+    import json
+
+    record = progress_record(epoch=2, epochs=5, steps=200, loss=1.5e5, seconds=12.3456, weights="imagenet")
+    assert json.loads(json.dumps(record)) == {
+        "epoch": 2,
+        "epochs": 5,
+        "steps": 200,
+        "loss": 1.5e5,
+        "seconds": 12.346,
+        "weights": "imagenet",
+        "done": False,
+    }

@@ -1,4 +1,4 @@
-"""What a cluster receives: the protobufs `pyflyte package` writes, and the dynamic's compiled epoch nodes."""
+"""What a cluster receives: the protobufs `pyflyte package` writes, and the dynamic's compiled stage nodes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
 
 from tests.conftest import PACKAGE_IMAGE
+from workflows.engine import memory, stages
+from workflows.engine.options import StyleOptions
 from workflows.neural_style_transfer import stylize
 
 PREFIX = "workflows.neural_style_transfer."
@@ -28,9 +30,9 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
     names = {key.split(":")[0].removeprefix(PREFIX) for key in package}
     # neural_style_transfer_gpu: the GPU launch plan of workflows/launch_plans.py (tests/deploy/test_launch_plans.py)
     assert names == {
-        "fingerprint_inputs",
+        "check_inputs",
         "preprocess",
-        "optimize_epoch",
+        "optimize",
         "stylize",
         "finalize",
         "neural_style_transfer_wf",
@@ -40,7 +42,7 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
     assert "neural_style_transfer_gpu:3" in package
 
 
-@pytest.mark.parametrize("name", ["fingerprint_inputs", "preprocess", "optimize_epoch", "stylize", "finalize"])
+@pytest.mark.parametrize("name", ["check_inputs", "preprocess", "optimize", "stylize", "finalize"])
 def test_every_task_requests_cpu_and_memory_and_runs_the_image(package, name: str) -> None:
     template = task(package, name)
     assert template.container.image == PACKAGE_IMAGE
@@ -49,7 +51,8 @@ def test_every_task_requests_cpu_and_memory_and_runs_the_image(package, name: st
 
 
 def test_optimisation_task_resources_and_deck(package) -> None:
-    template = task(package, "optimize_epoch")
+    template = task(package, "optimize")
+    # Only the placeholder: the dynamic sizes every optimisation node for its pixels (below).
     assert resources(template, "requests") == {CPU: "2", MEMORY: "3Gi"}
     assert resources(template, "limits") == {CPU: "2", MEMORY: "3Gi"}
     assert template.metadata.retries.retries == 2
@@ -65,7 +68,7 @@ def test_preprocess_is_cached_by_content_digest(package) -> None:
 
 
 def test_only_preprocess_is_cached(package) -> None:
-    for name in ("fingerprint_inputs", "optimize_epoch", "stylize", "finalize"):
+    for name in ("check_inputs", "optimize", "stylize", "finalize"):
         assert task(package, name).metadata.discoverable is False, name
 
 
@@ -93,28 +96,22 @@ def test_launch_plan_defaults_match_the_public_contract(package) -> None:
 # --- the dynamic, compiled as a cluster would run it --------------------------------------------------
 
 
-def compile_stylize(**overrides: object):
+def compile_stylize(options: StyleOptions | None = None, size: tuple[int, int] = (24, 32), **overrides: object):
+    """The dynamic as a pod runs it: its inputs in, the DynamicJobSpec it hands flytepropeller out."""
     settings = SerializationSettings(
         project="p",
         domain="d",
         version="v",
         image_config=ImageConfig(default_image=Image(name="default", fqn="img", tag="t")),
     )
-    pixels = np.zeros((24, 24, 3), np.float32)
+    pixels = np.zeros((*size, 3), np.float32)
     inputs = {
         "content": pixels,
         "style": pixels,
-        "epochs": 3,
-        "steps_per_epoch": 4,
-        "style_weight": 1e-2,
-        "content_weight": 1e4,
-        "total_variation_weight": 30.0,
-        "optimizer": "adam",
-        "ema": 0.0,
-        "pyramid": False,
-        "precision": "float32",
+        "options": options or StyleOptions(epochs=3, steps_per_epoch=4),
+        "output_uri": "",
         "optimize_cpu": "2",
-        "optimize_mem": "3Gi",
+        "optimize_mem": "auto",
         "optimize_gpu": "0",
         "gpu_accelerator": "",
         **overrides,
@@ -128,17 +125,54 @@ def compile_stylize(**overrides: object):
             return stylize.dispatch_execute(context, literals).to_flyte_idl()
 
 
-def test_dynamic_chains_one_node_per_epoch_feeding_state_forward() -> None:
-    spec = compile_stylize()
-    assert [node.id for node in spec.nodes] == ["epoch-1-of-3", "epoch-2-of-3", "epoch-3-of-3"]
+def node_memory(node) -> tuple[str, str]:
+    overrides = node.task_node.overrides.resources
+    return (
+        {e.name: e.value for e in overrides.requests}[MEMORY],
+        {e.name: e.value for e in overrides.limits}[MEMORY],
+    )
+
+
+def test_by_default_a_stage_is_one_task_sized_for_its_pixels() -> None:
+    spec = compile_stylize(StyleOptions(epochs=5), size=(384, 512))
+    assert [node.id for node in spec.nodes] == ["optimize-epochs-1-5-of-5"]
+    inputs = {binding.var: binding.binding for binding in spec.nodes[0].inputs}
+    assert inputs["first_epoch"].scalar.primitive.integer == 0 and inputs["stop_epoch"].scalar.primitive.integer == 5
+    expected = memory.quantity(memory.request_bytes(384 * 512, "lbfgs", ("float32", "bfloat16")))
+    assert node_memory(spec.nodes[0]) == (expected, expected)
+    assert spec.outputs[0].binding.promise.node_id == "optimize-epochs-1-5-of-5"
+
+
+def test_one_task_per_epoch_chains_the_state_forward() -> None:
+    spec = compile_stylize(StyleOptions(epochs=3, epochs_per_task=1))
+    assert [node.id for node in spec.nodes] == [
+        "optimize-epoch-1-of-3",
+        "optimize-epoch-2-of-3",
+        "optimize-epoch-3-of-3",
+    ]
     second = {binding.var: binding.binding for binding in spec.nodes[1].inputs}
-    for carried in ("image", "optimizer_state", "losses"):
-        assert second[carried].promise.node_id == "epoch-1-of-3", carried
-    assert second["epoch"].scalar.primitive.integer == 1
-    assert spec.outputs[0].binding.promise.node_id == "epoch-3-of-3"
+    assert second["resume"].promise.node_id == "optimize-epoch-1-of-3"
+    assert second["resume"].promise.var == "state"
+    assert second["first_epoch"].scalar.primitive.integer == 1
+    assert spec.outputs[0].binding.promise.node_id == "optimize-epoch-3-of-3"
 
 
-def test_dynamic_applies_cpu_only_overrides_by_default() -> None:
+def test_k_epochs_per_task_and_pyramid_tasks_sized_by_their_largest_epoch() -> None:
+    options = StyleOptions(epochs=5, epochs_per_task=2, pyramid=True, max_dim=1024)
+    spec = compile_stylize(options, size=(768, 1024))
+    assert [node.id for node in spec.nodes] == [
+        "optimize-epochs-1-2-of-5",
+        "optimize-epochs-3-4-of-5",
+        "optimize-epoch-5-of-5",
+    ]
+    planned = stages.plan((768, 1024), options)
+    assert [(part.height, part.width) for part in planned] == [(272, 362), (543, 724), (768, 1024)]
+    requests = [memory.request_bytes(p.height * p.width, "lbfgs", ("float32", "bfloat16")) for p in planned]
+    assert requests == sorted(requests) and requests[0] < requests[-1], "a coarse task asks for less"
+    assert [node_memory(node)[0] for node in spec.nodes] == [memory.quantity(r) for r in requests]
+
+
+def test_explicit_resource_inputs_override_the_model() -> None:
     overrides = compile_stylize(optimize_cpu="4", optimize_mem="6Gi").nodes[0].task_node.overrides
     requests = {entry.name: entry.value for entry in overrides.resources.requests}
     assert requests == {CPU: "4", MEMORY: "6Gi"}
@@ -146,7 +180,7 @@ def test_dynamic_applies_cpu_only_overrides_by_default() -> None:
 
 
 def test_dynamic_requests_a_gpu_and_accelerator_without_code_changes() -> None:
-    for node in compile_stylize(optimize_gpu="1", gpu_accelerator="nvidia-tesla-t4").nodes:
+    for node in compile_stylize(optimize_gpu="1", gpu_accelerator="nvidia-tesla-t4", optimize_mem="3Gi").nodes:
         overrides = node.task_node.overrides
         assert {e.name: e.value for e in overrides.resources.requests} == {CPU: "2", MEMORY: "3Gi", GPU: "1"}
         assert {e.name: e.value for e in overrides.resources.limits}[GPU] == "1"

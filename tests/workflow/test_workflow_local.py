@@ -52,13 +52,13 @@ def test_without_output_uri_returns_a_png(photos) -> None:
 
 
 def test_epochs_resume_exactly_across_tasks(photos, tmp_path: Path) -> None:
-    """Three epoch tasks of two steps give the image one six-step task gives: image and Adam state both carried."""
+    """Three epoch tasks of two steps give the image one six-step task gives: image and L-BFGS state both carried."""
     content, style = photos
     chained = tmp_path / "chained.png"
     single = tmp_path / "single.png"
     common = {"content_img": str(content), "style_img": str(style), "max_dim": 48, "precision": "float32"}
 
-    neural_style_transfer_wf(epochs=3, steps_per_epoch=2, output_uri=str(chained), **common)
+    neural_style_transfer_wf(epochs=3, steps_per_epoch=2, epochs_per_task=1, output_uri=str(chained), **common)
     neural_style_transfer_wf(epochs=1, steps_per_epoch=6, output_uri=str(single), **common)
 
     difference = np.abs(png_pixels(chained).astype(int) - png_pixels(single).astype(int))
@@ -84,7 +84,13 @@ def test_s3_in_and_out_with_awkward_keys(photos, flyte_s3) -> None:
     body = s3.get_object(Bucket="nst-local", Key="stylized/My Photo+1 été.png")["Body"].read()
     assert png_pixels(body).shape == (36, 48, 3)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="nst-local")["Contents"]}
-    assert keys == {"uploads/My Photo+1 été.jpg", "styles/stripes.png", "stylized/My Photo+1 été.png"}
+    assert keys == {
+        "uploads/My Photo+1 été.jpg",
+        "styles/stripes.png",
+        "stylized/My Photo+1 été.png",
+        "stylized/My Photo+1 été.png.progress.json",  # overwritten after every epoch, next to the result
+        "stylized/My Photo+1 été.png.preview.png",
+    }
 
 
 def test_preprocessing_cache_follows_content_not_path(write_image, tmp_path: Path) -> None:
@@ -117,7 +123,7 @@ def test_missing_style_on_s3_fails_with_a_clear_reason(photos, flyte_s3) -> None
 
 def test_output_uri_must_be_a_file(photos, tmp_path: Path) -> None:
     content, style = photos
-    with pytest.raises(ValueError, match="output_uri must name a file, not a folder"):
+    with pytest.raises(ValueError, match=r"output_uri=.*: must name a file, not a folder"):
         neural_style_transfer_wf(content_img=str(content), style_img=str(style), output_uri=f"{tmp_path}/", **TINY)
 
 
@@ -136,7 +142,7 @@ def test_bad_resource_inputs_are_named(arguments: tuple[str, str, str, str], mes
 
 def test_zero_epochs_is_refused(photos) -> None:
     content, style = photos
-    with pytest.raises(ValueError, match="epochs and steps_per_epoch must be at least 1, got 0 and 2"):
+    with pytest.raises(ValueError, match="epochs=0: must be an integer of at least 1"):
         neural_style_transfer_wf(
             content_img=str(content), style_img=str(style), epochs=0, steps_per_epoch=2, max_dim=48
         )
@@ -186,8 +192,8 @@ def test_unreachable_server_is_retried_not_blamed_on_the_user(photos) -> None:
 def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_path: Path) -> None:
     """Pixels, L-BFGS history, pyramid sizes and the precision schedule survive the trip through task boundaries."""
     from workflows import images
-    from workflows.recipe import Optimizer
-    from workflows.style_engine import stylize
+    from workflows.engine.chain import stylize
+    from workflows.engine.options import StyleOptions
 
     content, style = photos
     target = tmp_path / "pyramid.png"
@@ -202,14 +208,13 @@ def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_pat
         output_uri=str(target),
     )
     pixels = [images.load_rgb(path, role=role, max_dim=160) for path, role in ((content, "content"), (style, "style"))]
-    expected = stylize(
-        *pixels, epochs=3, steps_per_epoch=2, optimizer=Optimizer("lbfgs"), pyramid=True, precision="auto"
-    )
+    options = StyleOptions(epochs=3, steps_per_epoch=2, max_dim=160, optimizer="lbfgs", pyramid=True, precision="auto")
+    expected = stylize(*pixels, options)
     assert png_pixels(target).shape == (120, 160, 3)
-    assert np.abs(png_pixels(target).astype(int) - np.round(expected.shown * 255).astype(int)).max() <= 1
+    assert np.abs(png_pixels(target).astype(int) - np.round(expected.output * 255).astype(int)).max() <= 1
 
 
 def test_unknown_optimizer_fails_before_any_epoch(photos) -> None:
     content, style = photos
-    with pytest.raises(ValueError, match="optimizer must be one of adam, lbfgs, got 'sgd'"):
+    with pytest.raises(ValueError, match="optimizer='sgd': must be one of lbfgs, adam"):
         neural_style_transfer_wf(content_img=str(content), style_img=str(style), optimizer="sgd", **TINY)

@@ -1,13 +1,11 @@
-"""The Gatys style-transfer optimisation: losses, one compiled step, and resumable optimisers.
+"""The Gatys style-transfer optimisation at one size: losses, one compiled step, and resumable optimisers.
 
-A ``StyleTransfer`` holds what is fixed for a run at one size (the truncated VGG19, the content features and the
-style Gram matrices, computed once). ``run`` performs ``steps`` optimisation steps with Adam (the tutorial's
-recipe, optionally with iterate averaging) or L-BFGS, each step one forward and one backward pass of the
-truncated network. The returned ``optimizer_state`` (plain numpy arrays) lets the next call, possibly in another
-process or pod, continue as if the run had never stopped.
-
-``run_epoch`` is one epoch of the workflow (one Flyte task), pyramid level included; ``stylize`` chains epochs in
-one process, exactly as the workflow chains tasks.
+A ``StyleTransfer`` holds what is fixed for a run at one size and precision (the truncated VGG19, the content
+features and the style Gram matrices, computed once). ``run`` performs ``steps`` optimisation steps with the
+options' optimiser (L-BFGS, or the tutorial's Adam, optionally with iterate averaging), each step one forward and
+one backward pass of the truncated network. The returned ``optimizer_state`` (plain numpy arrays) lets the next
+call, possibly in another process or pod, continue as if the run had never stopped. ``chain`` strings epochs
+(and pyramid levels) together.
 """
 
 from __future__ import annotations
@@ -22,14 +20,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from workflows import lbfgs, pyramid
-from workflows.recipe import ADAM_SETTINGS, PRECISIONS, EpochPlan, LossWeights, Optimizer
-from workflows.vgg19_features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
+from workflows.engine import lbfgs
+from workflows.engine.features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
+from workflows.engine.options import ADAM_SETTINGS, DEFAULTS, StyleOptions
 
 #: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam); ``lbfgs_s``,
 #: ``lbfgs_y`` (L-BFGS curvature pairs), ``lbfgs_loss``, ``lbfgs_grad`` (where it stopped). Image-shaped entries are
 #: (1, H, W, 3) or (k, H, W, 3).
 OptimizerState = dict[str, np.ndarray]
+#: Called after every step with the step's index in this run and the loss before it.
+StepCallback = Callable[[int, float], None] | None
 
 
 @dataclass
@@ -66,24 +66,29 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
 class StyleTransfer:
     """Stylizes toward one content photo and one style image at one size; see the module docstring.
 
-    ``reference_pixels`` normalises the total-variation term per pixel, scaled so that at that pixel count the
-    loss is exactly the tutorial's: a pyramid level then weighs smoothness as the full-size image does. (The
-    content and style terms are already means, so independent of size.)
+    ``options`` gives the loss weights and the optimiser; ``precision`` is the convolutions' dtype here (default:
+    the options', float32 for ``auto``). ``reference_pixels`` normalises the total-variation term per pixel,
+    scaled so that at that pixel count the loss is exactly the tutorial's: a pyramid level then weighs
+    smoothness as the full-size image does. (The content and style terms are already means, so independent of
+    size.)
     """
 
     def __init__(
         self,
         content: np.ndarray,
         style: np.ndarray,
-        weights: LossWeights = LossWeights(),
-        extractor_weights: WeightsSource | None = None,
-        precision: str = "float32",
+        options: StyleOptions = DEFAULTS,
+        precision: str | None = None,
         reference_pixels: int | None = None,
+        extractor_weights: WeightsSource | None = None,
     ) -> None:
-        if precision not in PRECISIONS or precision == "auto":
+        if precision is None:
+            precision = "float32" if options.precision == "auto" else options.precision
+        if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
         self.content = _as_batch(content, "content")
-        self.weights = weights
+        self.options = options
+        self.precision = precision
         pixels = self.content.shape[1] * self.content.shape[2]
         self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
         self._extractor = feature_extractor(extractor_weights, precision)
@@ -108,9 +113,9 @@ class StyleTransfer:
         )
         variation = tf.reduce_sum(tf.image.total_variation(image)) * self._variation_scale
         return (
-            style_loss * (self.weights.style / len(STYLE_LAYERS))
-            + content_loss * (self.weights.content / len(CONTENT_LAYERS))
-            + variation * self.weights.total_variation
+            style_loss * (self.options.style_weight / len(STYLE_LAYERS))
+            + content_loss * (self.options.content_weight / len(CONTENT_LAYERS))
+            + variation * self.options.total_variation_weight
         )
 
     def run(
@@ -119,7 +124,6 @@ class StyleTransfer:
         image: np.ndarray | None = None,
         optimizer_state: OptimizerState | None = None,
         on_step: Callable[[int, float], None] | None = None,
-        optimizer: Optimizer = Optimizer(),
     ) -> RunResult:
         """Take ``steps`` steps from ``image`` (default: the content photo) and ``optimizer_state``."""
         if steps < 1:
@@ -129,22 +133,21 @@ class StyleTransfer:
             raise ValueError(f"image shape {start.shape[1:]} does not match the content photo {self.content.shape[1:]}")
         state = dict(optimizer_state or {})
         _check_state_shapes(state, self.content.shape)
-        if optimizer.name == "lbfgs":
-            return self._run_lbfgs(steps, start, state, on_step, optimizer)
-        return self._run_adam(steps, start, state, on_step, optimizer)
+        if self.options.optimizer == "lbfgs":
+            return self._run_lbfgs(steps, start, state, on_step)
+        return self._run_adam(steps, start, state, on_step)
 
     # --- optimisers ----------------------------------------------------------------------------------
 
-    def _run_adam(
-        self, steps: int, start: np.ndarray, state: OptimizerState, on_step, optimizer: Optimizer
-    ) -> RunResult:
+    def _run_adam(self, steps: int, start: np.ndarray, state: OptimizerState, on_step: StepCallback) -> RunResult:
         parts = self._adam_parts()
         parts.variable.assign(start)
         parts.slots["iteration"].assign(int(state.get("step", 0)))
         parts.slots["momentum"].assign(state.get("adam_m", np.zeros_like(start)))
         parts.slots["velocity"].assign(state.get("adam_v", np.zeros_like(start)))
         parts.average.assign(state.get("ema", np.zeros_like(start)))
-        parts.decay.assign(optimizer.ema)
+        ema = self.options.ema
+        parts.decay.assign(ema)
         losses = _loop(parts.step, steps, on_step)
         iterations = int(parts.slots["iteration"].numpy())
         new_state = {
@@ -153,9 +156,9 @@ class StyleTransfer:
             "adam_v": parts.slots["velocity"].numpy(),
         }
         output = None
-        if optimizer.ema:
+        if ema:
             new_state["ema"] = parts.average.numpy()
-            output = new_state["ema"][0] / (1.0 - optimizer.ema**iterations)  # debiased, as Adam debiases m
+            output = new_state["ema"][0] / (1.0 - ema**iterations)  # debiased, as Adam debiases m
         return RunResult(parts.variable.numpy()[0], new_state, losses, output)
 
     def _adam_parts(self) -> _AdamParts:
@@ -188,9 +191,7 @@ class StyleTransfer:
 
         return step
 
-    def _run_lbfgs(
-        self, steps: int, start: np.ndarray, state: OptimizerState, on_step, optimizer: Optimizer
-    ) -> RunResult:
+    def _run_lbfgs(self, steps: int, start: np.ndarray, state: OptimizerState, on_step: StepCallback) -> RunResult:
         resumed = None
         if "lbfgs_grad" in state:  # the previous run ended here: its loss and gradient need no re-evaluation
             resumed = (tf.constant(state["lbfgs_loss"]), tf.constant(state["lbfgs_grad"]))
@@ -200,7 +201,7 @@ class StyleTransfer:
             steps,
             lbfgs.unstack(state.get("lbfgs_s")),
             lbfgs.unstack(state.get("lbfgs_y")),
-            history=optimizer.history,
+            history=self.options.lbfgs_history,
             on_step=_checked(on_step),
             start=resumed,
         )
@@ -225,76 +226,6 @@ class StyleTransfer:
         return [tf.cast(o, tf.float32) for o in outputs]  # Gram matrices and losses stay float32
 
 
-# --- one epoch of the workflow, and the whole chain in one process ------------------------------------
-
-
-def run_epoch(
-    content: np.ndarray,
-    style: np.ndarray,
-    image: np.ndarray,
-    state: OptimizerState,
-    plan: EpochPlan,
-    on_step: Callable[[int, float], None] | None = None,
-) -> RunResult:
-    """One epoch at its pyramid level (or full size): resize what it is given, then ``run``.
-
-    ``content`` and ``style`` are always the full-size (max_dim) pixels; ``image`` and ``state`` are whatever
-    the previous epoch returned, at whatever size it ran.
-    """
-    engine, image, state = prepare_epoch(content, style, image, state, plan)
-    return engine.run(plan.steps, image=image, optimizer_state=state or None, on_step=on_step, optimizer=plan.optimizer)
-
-
-def prepare_epoch(
-    content: np.ndarray, style: np.ndarray, image: np.ndarray, state: OptimizerState, plan: EpochPlan
-) -> tuple[StyleTransfer, np.ndarray, OptimizerState]:
-    """The engine for the epoch's size, and the image and state brought to that size."""
-    full_hw = content.shape[:2]
-    hw = full_hw
-    native = bfloat16_is_native()
-    precision = plan.compute_dtype(native)
-    if plan.epoch > 0 and plan.compute_dtype(native, plan.epoch - 1) != precision:
-        # A loss and gradient measured at another precision would mislead the first line search.
-        state = {k: v for k, v in state.items() if k not in ("lbfgs_loss", "lbfgs_grad")}
-    if plan.pyramid:
-        long_side = pyramid.level_sizes(max(full_hw), plan.epochs)[plan.epoch]
-        hw = pyramid.shape_for(content.shape, long_side)
-    engine = StyleTransfer(
-        pyramid.resize(content, hw),
-        pyramid.resize(style, pyramid.shape_for(style.shape, max(hw))),
-        plan.weights,
-        precision=precision,
-        reference_pixels=full_hw[0] * full_hw[1] if plan.pyramid else None,
-    )
-    if image.shape[:2] != tuple(hw):
-        image, state = pyramid.resize(image, hw), pyramid.resize_state(state, hw)
-    return engine, image, state
-
-
-def stylize(
-    content: np.ndarray,
-    style: np.ndarray,
-    epochs: int,
-    steps_per_epoch: int,
-    on_epoch: Callable[[int, RunResult], None] | None = None,
-    **plan: object,
-) -> RunResult:
-    """The workflow's epoch chain in one process (for benchmarks and tests): same sizes, same state hand-over."""
-    image: np.ndarray = np.asarray(content, np.float32)
-    state: OptimizerState = {}
-    losses: list[float] = []
-    result: RunResult | None = None
-    for epoch in range(epochs):
-        result = run_epoch(content, style, image, state, EpochPlan(epoch, epochs, steps_per_epoch, **plan))  # type: ignore[arg-type]
-        image, state = result.image, result.optimizer_state
-        losses += result.losses
-        if on_epoch is not None:
-            on_epoch(epoch, result)
-    assert result is not None  # epochs >= 1 is checked by EpochPlan
-    result.losses = losses
-    return result
-
-
 # --- helpers --------------------------------------------------------------------------------------------
 
 
@@ -314,7 +245,7 @@ def bfloat16_is_native() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _loop(step: Callable[[], tf.Tensor], steps: int, on_step) -> list[float]:
+def _loop(step: Callable[[], tf.Tensor], steps: int, on_step: StepCallback) -> list[float]:
     checked = _checked(on_step)
     losses = []
     for index in range(steps):
@@ -324,7 +255,7 @@ def _loop(step: Callable[[], tf.Tensor], steps: int, on_step) -> list[float]:
     return losses
 
 
-def _checked(on_step: Callable[[int, float], None] | None) -> Callable[[int, float], None]:
+def _checked(on_step: StepCallback) -> Callable[[int, float], None]:
     def check(index: int, value: float) -> None:
         if not math.isfinite(value):
             raise FloatingPointError(f"the loss became {value} at step {index + 1}; lower the loss weights")

@@ -28,7 +28,6 @@ class LbfgsResult:
     history_s: list[tf.Tensor]
     history_y: list[tf.Tensor]
     losses: list[float]
-    evaluations: int
     loss: tf.Tensor  # at ``image``: where the next run starts
     grad: tf.Tensor
 
@@ -49,7 +48,6 @@ def minimize(
     """
     history_s, history_y = list(history_s), list(history_y)
     loss, grad = start if start is not None else value_and_grad(image)
-    evaluations = 0 if start is not None else 1
     losses: list[float] = []
     for index in range(steps):
         value = float(loss)
@@ -66,7 +64,6 @@ def minimize(
         for _ in range(MAX_BACKTRACKS):
             candidate = tf.clip_by_value(image + step * direction, 0.0, 1.0)
             new_loss, new_grad = value_and_grad(candidate)
-            evaluations += 1
             if float(new_loss) <= value + ARMIJO_C1 * _dot(grad, candidate - image):
                 break
             step *= 0.5
@@ -77,7 +74,7 @@ def minimize(
             history_y.append(y)
             del history_s[:-history], history_y[:-history]
         image, loss, grad = candidate, new_loss, new_grad
-    return LbfgsResult(image, history_s, history_y, losses, evaluations, loss, grad)
+    return LbfgsResult(image, history_s, history_y, losses, loss, grad)
 
 
 def _two_loop(grad: tf.Tensor, history_s: list[tf.Tensor], history_y: list[tf.Tensor]) -> tf.Tensor:
@@ -87,9 +84,15 @@ def _two_loop(grad: tf.Tensor, history_s: list[tf.Tensor], history_y: list[tf.Te
     return _compiled_two_loop(grad, tf.concat(history_s, axis=0), tf.concat(history_y, axis=0))
 
 
-@tf.function(reduce_retracing=True)
+_IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)
+
+
+@tf.function(input_signature=[_IMAGES, _IMAGES, _IMAGES])
 def _compiled_two_loop(grad: tf.Tensor, s: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """The two-loop recursion over stacked pairs (k, H, W, 3): one graph for every history length."""
+    """The two-loop recursion over stacked pairs (k, H, W, 3): one graph for every history length and size.
+
+    The signature is fixed up front: left to infer it, TensorFlow traces once for one pair and again once the
+    history grows, and that second trace cost about as much as the first step."""
     count = tf.shape(s)[0]
     rho = 1.0 / tf.reduce_sum(s * y, axis=[1, 2, 3])
     alphas = tf.TensorArray(tf.float32, size=count)

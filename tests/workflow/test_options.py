@@ -1,0 +1,125 @@
+"""One options object, one set of defaults: the workflow, the engine, the trigger's contract stub and the README
+agree; every option is checked with a one-line reason; the stage plan and the memory model behind it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.trigger import stub_workflow
+from workflows.engine import memory, stages
+from workflows.engine.options import DEFAULTS, OptionError, StyleOptions
+from workflows.engine.transfer import StyleTransfer
+from workflows.neural_style_transfer import OPTIMIZE_CPU, OPTIMIZE_MEM, neural_style_transfer_wf
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+WORKFLOW_DEFAULTS = neural_style_transfer_wf.python_interface.default_inputs_as_kwargs
+OPTION_INPUTS = [f.name for f in dataclasses.fields(StyleOptions) if f.name in WORKFLOW_DEFAULTS]
+
+
+def test_every_workflow_option_input_takes_its_default_from_the_options_object() -> None:
+    assert set(OPTION_INPUTS) == {f.name for f in dataclasses.fields(StyleOptions)} - {"lbfgs_history"}
+    for name in OPTION_INPUTS:
+        assert WORKFLOW_DEFAULTS[name] == getattr(DEFAULTS, name), name
+
+
+def test_the_engine_defaults_are_the_workflow_defaults() -> None:
+    assert StyleTransfer.__init__.__defaults__[0] is DEFAULTS, "a bare engine optimises as the workflow does"
+    assert DEFAULTS.optimizer == "lbfgs" and DEFAULTS.precision == "auto"
+
+
+def test_the_trigger_contract_stub_has_the_same_defaults() -> None:
+    stub = stub_workflow.neural_style_transfer_wf.python_interface.default_inputs_as_kwargs
+    for name, value in stub.items():
+        if name in OPTION_INPUTS:
+            assert value == getattr(DEFAULTS, name), name
+        else:
+            assert value == WORKFLOW_DEFAULTS[name], name
+
+
+def test_the_readme_table_lists_every_input_with_its_default() -> None:
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", README.read_text(), flags=re.M))
+    for name in OPTION_INPUTS:
+        value = getattr(DEFAULTS, name)
+        written = rows[name].strip('"')
+        if isinstance(value, bool):
+            assert written == str(value).lower(), name
+        elif isinstance(value, float):
+            assert float(written) == value, name
+        else:
+            assert written == str(value), name
+    assert rows["optimize_cpu"].strip('"') == OPTIMIZE_CPU and rows["optimize_mem"].strip('"') == OPTIMIZE_MEM
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": 0}, "epochs=0: must be an integer of at least 1"),
+        ({"steps_per_epoch": -3}, "steps_per_epoch=-3: must be an integer of at least 1"),
+        ({"epochs_per_task": -1}, "epochs_per_task=-1: must be an integer of at least 0"),
+        ({"max_dim": 8}, "max_dim=8: must be between 32 and 4096 pixels"),
+        ({"max_dim": 5000}, "max_dim=5000: must be between 32 and 4096 pixels"),
+        ({"style_weight": math.nan}, "style_weight=nan: must be a finite number of at least 0"),
+        ({"content_weight": math.inf}, "content_weight=inf: must be a finite number of at least 0"),
+        ({"total_variation_weight": -1.0}, "total_variation_weight=-1.0: must be a finite number of at least 0"),
+        ({"optimizer": "sgd"}, "optimizer='sgd': must be one of lbfgs, adam"),
+        ({"precision": "float16"}, "precision='float16': must be one of auto, float32, bfloat16"),
+        ({"optimizer": "adam", "ema": 1.0}, r"ema=1.0: must be in \[0, 1\)"),
+        ({"optimizer": "adam", "ema": math.nan}, r"ema=nan: must be in \[0, 1\)"),
+        ({"ema": 0.9}, "ema=0.9: iterate averaging applies to optimizer='adam' only"),
+    ],
+)
+def test_a_bad_option_is_refused_in_one_line_naming_the_input(changes: dict, message: str) -> None:
+    with pytest.raises(OptionError, match=f"^{message}$"):
+        dataclasses.replace(DEFAULTS, **changes)
+
+
+def test_bad_options_fail_before_any_download(write_image) -> None:
+    """check_inputs refuses them first: a photo on a server that is not there is never fetched."""
+    unreachable = f"http://127.0.0.1:{free_port()}/photo.jpg"  # fetching it would fail with "cannot be reached"
+    style = write_image("style.png", 32, 32, style=True)
+    with pytest.raises(OptionError, match="total_variation_weight=-1.0: must be a finite number of at least 0$"):
+        neural_style_transfer_wf(content_img=unreachable, style_img=str(style), total_variation_weight=-1.0)
+
+
+def test_options_round_trip_through_flyte_unchanged() -> None:
+    from flytekit.core.context_manager import FlyteContextManager
+    from flytekit.core.type_engine import TypeEngine
+
+    options = StyleOptions(epochs=3, optimizer="adam", ema=0.5, pyramid=True, epochs_per_task=2)
+    context = FlyteContextManager.current_context()
+    literal = TypeEngine.to_literal(context, options, StyleOptions, TypeEngine.to_literal_type(StyleOptions))
+    assert TypeEngine.to_python_value(context, literal, StyleOptions) == options
+
+
+# --- the stage plan and the memory model ---------------------------------------------------------------
+
+
+def test_a_stage_is_one_task_unless_split() -> None:
+    (only,) = stages.plan((384, 512), DEFAULTS)
+    assert (only.first_epoch, only.stop_epoch, only.node_name) == (0, 5, "optimize-epochs-1-5-of-5")
+    split = stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=2))
+    assert [(t.first_epoch, t.stop_epoch) for t in split] == [(0, 2), (2, 4), (4, 5)]
+    assert [t.node_name for t in split][-1] == "optimize-epoch-5-of-5"
+    per_epoch = stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=1))
+    assert len(per_epoch) == 5 and {t.memory for t in per_epoch} == {only.memory}
+    assert stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=9)) == [only]
+
+
+def test_memory_requests_grow_with_pixels_and_history_and_never_undercut_the_model() -> None:
+    sizes = [32 * 24, 512 * 384, 1024 * 768, 2048 * 1536, 4096 * 3072]
+    for optimizer in ("lbfgs", "adam"):
+        requests = [memory.request_bytes(p, optimizer, ("float32", "bfloat16")) for p in sizes]
+        assert requests == sorted(requests)
+        for pixels, request in zip(sizes, requests):
+            assert request >= memory.peak_bytes(pixels, optimizer, ("float32", "bfloat16")) * memory.MARGIN
+            assert request % memory.STEP == 0 and request >= memory.SMALLEST
+    assert memory.request_bytes(2048 * 1536, "lbfgs", ("float32",), lbfgs_history=40) > memory.request_bytes(
+        2048 * 1536, "lbfgs", ("float32",), lbfgs_history=20
+    )
+    assert memory.quantity(3 * memory.GIB) == "3Gi" and memory.quantity(1280 * memory.MIB) == "1280Mi"

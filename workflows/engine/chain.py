@@ -1,0 +1,150 @@
+"""The one epoch chain: epochs run one after another in one process, from a ``RunState`` to a ``RunState``.
+
+The workflow's optimisation task, the tests and the benchmarks all run epochs through ``run_epochs``. A
+``RunState`` is where a run stands after some epochs; its bytes (``to_bytes``) are both the intratask checkpoint
+and what one task hands the next, so resuming after a retry and continuing in another pod are the same code.
+
+Within one call the engine (targets, traced step) is built once per size and precision, not once per epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workflows.engine import pyramid
+from workflows.engine.options import StyleOptions
+from workflows.engine.resample import resize, resize_state
+from workflows.engine.transfer import OptimizerState, StepCallback, StyleTransfer, bfloat16_is_native
+
+#: Optimiser state that a single evaluation rebuilds: kept in memory between epochs, never shipped.
+REBUILDABLE = ("lbfgs_loss", "lbfgs_grad")
+_FORMAT = 1
+
+
+@dataclass
+class RunState:
+    """A run after ``epochs_done`` epochs: the iterate at the size it last ran at, the optimiser state, the loss
+    before every step so far, the optimisation seconds so far, and the image to show (the iterate average with
+    ``ema``; None means the iterate)."""
+
+    epochs_done: int
+    image: np.ndarray
+    optimizer_state: OptimizerState = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    shown: np.ndarray | None = None
+
+    @classmethod
+    def start(cls, content: np.ndarray) -> RunState:
+        return cls(0, np.asarray(content, np.float32))
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.image if self.shown is None else self.shown
+
+    def to_bytes(self) -> bytes:
+        """An uncompressed npz of everything that cannot be rebuilt (pixels do not compress much)."""
+        arrays = {f"state/{k}": v for k, v in self.optimizer_state.items() if k not in REBUILDABLE}
+        arrays["image"] = self.image
+        if self.shown is not None:
+            arrays["shown"] = self.shown
+        arrays["losses"] = np.asarray(self.losses, np.float64)
+        arrays["meta"] = np.asarray([_FORMAT, self.epochs_done, self.seconds], np.float64)
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RunState:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            meta = archive["meta"]
+            if int(meta[0]) != _FORMAT:
+                raise ValueError(f"run state format {int(meta[0])} is not {_FORMAT}: start the run afresh")
+            state = {k.removeprefix("state/"): archive[k] for k in archive.files if k.startswith("state/")}
+            return cls(
+                epochs_done=int(meta[1]),
+                image=archive["image"],
+                optimizer_state=state,
+                losses=archive["losses"].tolist(),
+                seconds=float(meta[2]),
+                shown=archive["shown"] if "shown" in archive.files else None,
+            )
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    """What ``on_epoch`` learns after each epoch: its index (0-based), the new state, its size and precision."""
+
+    epoch: int
+    state: RunState
+    height: int
+    width: int
+    precision: str
+    seconds: float
+
+
+def run_epochs(
+    content: np.ndarray,
+    style: np.ndarray,
+    options: StyleOptions,
+    state: RunState,
+    stop_epoch: int | None = None,
+    on_epoch: Callable[[EpochDone], None] | None = None,
+    on_step: StepCallback = None,
+) -> RunState:
+    """Run epochs ``state.epochs_done`` up to ``stop_epoch`` (default: the last) and return the new state.
+
+    ``content`` and ``style`` are the full-size (max_dim) pixels; the state's image may be at any size (an
+    earlier pyramid level) and is brought to each epoch's size here.
+    """
+    stop = options.epochs if stop_epoch is None else stop_epoch
+    if not 0 <= state.epochs_done <= stop <= options.epochs:
+        raise ValueError(f"cannot run epochs {state.epochs_done}..{stop} of {options.epochs}")
+    full_hw = (content.shape[0], content.shape[1])
+    native = bfloat16_is_native()
+    engine: StyleTransfer | None = None
+    engine_key: tuple[tuple[int, int], str] | None = None
+    for epoch in range(state.epochs_done, stop):
+        began = time.perf_counter()
+        hw = options.epoch_shape(epoch, full_hw)
+        precision = options.compute_dtype(epoch, native)
+        if engine is None or engine_key != (hw, precision):
+            engine = StyleTransfer(
+                resize(content, hw),
+                resize(style, pyramid.shape_for(style.shape, max(hw))),
+                options,
+                precision=precision,
+                reference_pixels=full_hw[0] * full_hw[1] if options.pyramid else None,
+            )
+            engine_key = (hw, precision)
+        image, optimizer_state = state.image, dict(state.optimizer_state)
+        if epoch > 0 and options.compute_dtype(epoch - 1, native) != precision:
+            # A loss and gradient measured at another precision would mislead the first line search.
+            optimizer_state = {k: v for k, v in optimizer_state.items() if k not in REBUILDABLE}
+        if image.shape[:2] != hw:
+            image, optimizer_state = resize(image, hw), resize_state(optimizer_state, hw)
+        result = engine.run(options.steps_per_epoch, image=image, optimizer_state=optimizer_state, on_step=on_step)
+        seconds = time.perf_counter() - began
+        state = RunState(
+            epochs_done=epoch + 1,
+            image=result.image,
+            optimizer_state=result.optimizer_state,
+            losses=state.losses + result.losses,
+            seconds=state.seconds + seconds,
+            shown=result.output,
+        )
+        if on_epoch is not None:
+            on_epoch(EpochDone(epoch, state, hw[0], hw[1], precision, seconds))
+    return state
+
+
+def stylize(
+    content: np.ndarray, style: np.ndarray, options: StyleOptions, on_epoch: Callable[[EpochDone], None] | None = None
+) -> RunState:
+    """A whole run in this process: every epoch from the content photo."""
+    return run_epochs(content, style, options, RunState.start(content), on_epoch=on_epoch)

@@ -1,0 +1,58 @@
+"""How much memory one optimisation task needs, from the pixels it optimises: the model the stage planner sizes
+every task's request and limit with.
+
+Peak resident memory of a fresh task process is close to linear in the pixels of its largest epoch:
+``fixed`` (Python, TensorFlow, flytekit, VGG19's 80 MB of weights, traced graphs) plus ``per_pixel`` (VGG19's
+activations for the forward and backward pass, the image, and the optimiser's image-sized state: Adam's two
+moments, or two images per L-BFGS pair). The constants are fitted by least squares to peak RSS measured by
+
+    NST_VGG19_WEIGHTS=random python -m benchmarks.bench_stages --sizes 128 256 384 512 768 1024
+
+on a 2-core x86-64 CPU machine (benchmarks/results/stages.json, BENCHMARKS.md section "Memory per stage"),
+which also checks that every measured peak stays within the request this model gives.
+"""
+
+from __future__ import annotations
+
+import math
+
+GIB = 2**30
+MIB = 2**20
+
+#: (optimizer, precision) -> (fixed bytes, bytes per pixel), fitted as described above.
+PEAK_RSS_MODEL: dict[tuple[str, str], tuple[float, float]] = {
+    ("lbfgs", "float32"): (0.85 * GIB, 3100.0),
+    ("lbfgs", "bfloat16"): (0.85 * GIB, 3100.0),
+    ("adam", "float32"): (0.85 * GIB, 3100.0),
+    ("adam", "bfloat16"): (0.85 * GIB, 3100.0),
+}
+#: L-BFGS keeps two float32 RGB images per curvature pair; the model above was fitted with this many pairs.
+FITTED_LBFGS_HISTORY = 20
+#: Headroom over the modelled peak: allocator fragmentation and the spread between runs.
+MARGIN = 1.2
+#: Requests are whole multiples of this, and never below the smallest.
+STEP, SMALLEST = 256 * MIB, 1 * GIB
+
+
+def peak_bytes(pixels: int, optimizer: str, precisions: tuple[str, ...], lbfgs_history: int = 20) -> float:
+    """Modelled peak RSS of a task whose largest epoch has ``pixels``, over the precisions it computes in."""
+    peaks = []
+    for precision in precisions:
+        fixed, per_pixel = PEAK_RSS_MODEL[(optimizer, precision)]
+        if optimizer == "lbfgs":
+            per_pixel += 2 * 3 * 4 * (lbfgs_history - FITTED_LBFGS_HISTORY)
+        peaks.append(fixed + per_pixel * pixels)
+    return max(peaks)
+
+
+def request_bytes(pixels: int, optimizer: str, precisions: tuple[str, ...], lbfgs_history: int = 20) -> int:
+    """The memory request (and limit) for such a task: the modelled peak with headroom, rounded up."""
+    wanted = peak_bytes(pixels, optimizer, precisions, lbfgs_history) * MARGIN
+    return max(SMALLEST, math.ceil(wanted / STEP) * STEP)
+
+
+def quantity(size: int) -> str:
+    """A Kubernetes memory quantity for ``size`` bytes (a multiple of 1 MiB)."""
+    if size % GIB == 0:
+        return f"{size // GIB}Gi"
+    return f"{math.ceil(size / MIB)}Mi"

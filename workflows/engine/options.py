@@ -1,0 +1,118 @@
+"""Every optimisation option of a run, in one frozen dataclass: the one source of their defaults.
+
+``StyleOptions`` travels unchanged from the workflow (whose flat inputs take their defaults from it) through the
+``@dynamic`` and every optimisation task to the engine. It is plain data (no TensorFlow, no flytekit), so the
+workflow checks it before any download and the trigger's tests can compare their contract stub with it.
+
+Bad values raise ``OptionError`` with one line that names the workflow input and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from workflows.engine.pyramid import level_sizes, shape_for
+
+#: The TensorFlow tutorial's Adam settings: a large epsilon keeps early steps gentle.
+ADAM_SETTINGS = {"learning_rate": 0.02, "beta_1": 0.99, "epsilon": 0.1}
+OPTIMIZERS = ("lbfgs", "adam")
+PRECISIONS = ("auto", "float32", "bfloat16")
+#: The long side an image is brought to: bounds of the ``max_dim`` input.
+MAX_DIM_RANGE = (32, 4096)
+
+
+class OptionError(ValueError):
+    """An option is out of range; the one-line message names the workflow input."""
+
+
+@dataclass(frozen=True)
+class StyleOptions:
+    """What a stylization optimises and how. Field names are the workflow's input names.
+
+    * ``epochs`` x ``steps_per_epoch``: the run's length. An epoch is the unit of progress: after each one the
+      task checkpoints, publishes its Deck and (with an ``output_uri``) writes a progress record.
+    * ``max_dim``: the long side of the result in pixels.
+    * ``style_weight``, ``content_weight``, ``total_variation_weight``: the tutorial's loss weights.
+    * ``optimizer``: ``lbfgs`` (20 curvature pairs; of the configurations ``make bench`` compares, the soonest to
+      the tutorial's quality) or ``adam`` (the tutorial's). ``ema`` is Adam's iterate-averaging decay (0 = off).
+    * ``pyramid``: run the epochs coarse to fine, each about sqrt(2) larger, the last at ``max_dim``.
+    * ``precision``: ``auto`` (bfloat16 convolutions where the hardware computes them natively, float32 in the
+      last epoch), ``float32`` or ``bfloat16``.
+    * ``epochs_per_task``: 0 runs all epochs of a stage in one task; k splits a stage into tasks of k epochs
+      (1 = one pod per epoch), e.g. for spot nodes.
+    * ``lbfgs_history``: L-BFGS curvature pairs kept (memory grows with it: two images per pair).
+    """
+
+    epochs: int = 5
+    steps_per_epoch: int = 100
+    max_dim: int = 512
+    style_weight: float = 1e-2
+    content_weight: float = 1e4
+    total_variation_weight: float = 30.0
+    optimizer: str = "lbfgs"
+    ema: float = 0.0
+    pyramid: bool = False
+    precision: str = "auto"
+    epochs_per_task: int = 0
+    lbfgs_history: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "steps_per_epoch"):
+            _at_least(name, getattr(self, name), 1)
+        _at_least("epochs_per_task", self.epochs_per_task, 0)
+        _at_least("lbfgs_history", self.lbfgs_history, 1)
+        low, high = MAX_DIM_RANGE
+        if not low <= self.max_dim <= high:
+            raise OptionError(f"max_dim={self.max_dim}: must be between {low} and {high} pixels")
+        for name in ("style_weight", "content_weight", "total_variation_weight"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise OptionError(f"{name}={value}: must be a finite number of at least 0")
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("precision", self.precision, PRECISIONS)
+        if not (math.isfinite(self.ema) and 0.0 <= self.ema < 1.0):
+            raise OptionError(f"ema={self.ema}: must be in [0, 1)")
+        if self.ema and self.optimizer != "adam":
+            raise OptionError(f"ema={self.ema}: iterate averaging applies to optimizer='adam' only")
+
+    # --- what each epoch does -----------------------------------------------------------------------------
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def compute_dtype(self, epoch: int, bfloat16_native: bool) -> str:
+        """The convolutions' precision in ``epoch``.
+
+        ``auto`` runs every epoch but the last in bfloat16 where the hardware computes it natively, and the last
+        in float32: bfloat16 steps are faster, but their noise floor can sit above the tutorial's quality, which
+        the float32 epoch then reaches. Without native bfloat16 it is float32 throughout.
+        """
+        if self.precision != "auto":
+            return self.precision
+        return "bfloat16" if bfloat16_native and epoch < self.epochs - 1 else "float32"
+
+    def epoch_shape(self, epoch: int, full_hw: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) that ``epoch`` runs at, for a result of ``full_hw``: the full size or its pyramid level."""
+        if not self.pyramid:
+            return full_hw
+        return shape_for(full_hw, level_sizes(max(full_hw), self.epochs)[epoch])
+
+    def summary(self) -> dict[str, object]:
+        """The options as a flat mapping, for the Deck and the progress record."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise OptionError(f"{name}={value!r}: must be an integer of at least {low}")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise OptionError(f"{name}={value!r}: must be one of {', '.join(allowed)}")
+
+
+#: The defaults, for signatures that must spell them out (the workflow's inputs).
+DEFAULTS = StyleOptions()
