@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from lambda_trigger.settings import BUCKET_NAME
+
 Source = Literal["s3", "sqs", "eventbridge"]
 
 TEST_EVENT = "s3:TestEvent"
 EVENTBRIDGE_CREATED = "Object Created"
+#: S3's limit on key length, in bytes of UTF-8: a longer key cannot name an object, so its event is forged.
+MAX_KEY_BYTES = 1024
 
 
 class UnsupportedEvent(ValueError):
@@ -80,7 +84,12 @@ class Batch:
 
 
 class _View:
-    """Read-only access to one JSON object, with errors that say which field was missing."""
+    """Read-only access to one JSON object, with errors that say which field was missing or of the wrong kind.
+
+    Events are data from outside: every field is checked for its type before use, so a number where a string
+    belongs (or a list, or ``Infinity``) fails this record with the field named instead of surfacing later as an
+    exception somewhere else.
+    """
 
     def __init__(self, raw: Mapping[str, Any], what: str) -> None:
         if not isinstance(raw, Mapping):
@@ -98,14 +107,81 @@ class _View:
             node = node[name]
         return node
 
-    def _int(self, *path: str) -> int | None:
+    def _text(self, *path: str, required: bool = True) -> str | None:
+        """A string field, valid Unicode (S3 keys and names are UTF-8; a lone surrogate cannot be one)."""
+        value = self._get(*path, required=required)
+        if value is None:
+            return None
+        field = ".".join(path)
+        if not isinstance(value, str):
+            raise MalformedRecord(f"{self._what} has a non-string {field}: {shown(value)}")
+        position = _invalid_unicode_at(value)
+        if position is not None:
+            raise MalformedRecord(
+                f"{self._what} has a {field} that is not valid Unicode (lone surrogate at character {position}): "
+                f"{shown(value)}"
+            )
+        return value
+
+    def _required_text(self, *path: str) -> str:
+        value = self._text(*path)
+        assert value is not None  # required=True raised otherwise
+        return value
+
+    def _size(self, *path: str) -> int | None:
+        """A size in bytes: a non-negative integer (not a float, not a boolean, not ``Infinity``)."""
         value = self._get(*path, required=False)
         if value is None:
             return None
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise MalformedRecord(f"{self._what} has a non-integer {'.'.join(path)}: {value!r}") from None
+        field = ".".join(path)
+        if isinstance(value, str) and value.isdigit() and value.isascii():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MalformedRecord(f"{self._what} has a non-integer {field}: {shown(value)}")
+        if value < 0:
+            raise MalformedRecord(f"{self._what} has a negative {field}: {value}")
+        return value
+
+    def _bucket(self, *path: str) -> str:
+        value = self._required_text(*path)
+        if not BUCKET_NAME.match(value):
+            raise MalformedRecord(f"{self._what} has a {'.'.join(path)} that is not an S3 bucket name: {shown(value)}")
+        return value
+
+    def _key(self, *path: str, url_encoded: bool) -> str:
+        """The object key, decoded if the shape URL-encodes it; S3 keys are at most 1024 bytes of UTF-8."""
+        value = self._required_text(*path)
+        key = unquote_plus(value) if url_encoded else value
+        field = ".".join(path)
+        position = _invalid_unicode_at(key)
+        if position is not None:
+            raise MalformedRecord(
+                f"{self._what} has a {field} that is not valid Unicode once decoded (lone surrogate at character "
+                f"{position}): {shown(key)}"
+            )
+        size = len(key.encode("utf-8"))
+        if size > MAX_KEY_BYTES:
+            raise MalformedRecord(
+                f"{self._what} has a {field} of {size:,} bytes; S3 keys are at most {MAX_KEY_BYTES} bytes, so the "
+                f"event is forged or corrupt: {shown(key)}"
+            )
+        return key
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A short, one-line, printable rendering of a field value for an error message."""
+    if isinstance(value, (Mapping, list)):
+        return f"a JSON {'object' if isinstance(value, Mapping) else 'array'}"  # never repr: it may nest deeply
+    text = repr(value)  # escapes control characters and lone surrogates
+    return text if len(text) <= limit else text[: limit - 5] + "...'" + f" ({len(text):,} characters)"
+
+
+def _invalid_unicode_at(text: str) -> int | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 class S3NotificationRecord(_View):
@@ -114,40 +190,40 @@ class S3NotificationRecord(_View):
     @property
     def event_name(self) -> str:
         """``ObjectCreated:Put``, ``ObjectCreated:CompleteMultipartUpload``, ``ObjectRemoved:Delete``, ..."""
-        return str(self._get("eventName"))
+        return self._required_text("eventName")
 
     @property
     def event_time(self) -> str | None:
         """ISO-8601 time at which S3 finished processing the request."""
-        return self._get("eventTime", required=False)
+        return self._text("eventTime", required=False)
 
     @property
     def bucket(self) -> str:
-        return str(self._get("s3", "bucket", "name"))
+        return self._bucket("s3", "bucket", "name")
 
     @property
     def key(self) -> str:
         """The object key, decoded: notifications form-URL-encode it (space as '+', '+' as '%2B')."""
-        return unquote_plus(str(self._get("s3", "object", "key")))
+        return self._key("s3", "object", "key", url_encoded=True)
 
     @property
     def size(self) -> int | None:
         """Object size in bytes; absent from removal events."""
-        return self._int("s3", "object", "size")
+        return self._size("s3", "object", "size")
 
     @property
     def etag(self) -> str | None:
-        return self._get("s3", "object", "eTag", required=False)
+        return self._text("s3", "object", "eTag", required=False)
 
     @property
     def version_id(self) -> str | None:
         """Present only when the bucket has versioning enabled."""
-        return self._get("s3", "object", "versionId", required=False)
+        return self._text("s3", "object", "versionId", required=False)
 
     @property
     def sequencer(self) -> str | None:
         """Hex string ordering the events of one key; a new PUT of the key gets a greater one."""
-        return self._get("s3", "object", "sequencer", required=False)
+        return self._text("s3", "object", "sequencer", required=False)
 
     def to_upload(self, message_id: str | None) -> UploadRecord:
         return UploadRecord(
@@ -168,11 +244,11 @@ class S3TestEvent(_View):
 
     @property
     def bucket(self) -> str:
-        return str(self._get("Bucket", required=False) or "")
+        return self._text("Bucket", required=False) or ""
 
     @property
     def time(self) -> str | None:
-        return self._get("Time", required=False)
+        return self._text("Time", required=False)
 
     def to_upload(self, message_id: str | None) -> UploadRecord:
         return UploadRecord(self.bucket, "", None, None, None, None, TEST_EVENT, self.time, message_id)
@@ -184,36 +260,36 @@ class S3EventBridgeEvent(_View):
     @property
     def detail_type(self) -> str:
         """``Object Created``, ``Object Deleted``, ``Object Restore Completed``, ..."""
-        return str(self._get("detail-type"))
+        return self._required_text("detail-type")
 
     @property
     def time(self) -> str | None:
-        return self._get("time", required=False)
+        return self._text("time", required=False)
 
     @property
     def bucket(self) -> str:
-        return str(self._get("detail", "bucket", "name"))
+        return self._bucket("detail", "bucket", "name")
 
     @property
     def key(self) -> str:
         """The object key as stored: EventBridge does not URL-encode it."""
-        return str(self._get("detail", "object", "key"))
+        return self._key("detail", "object", "key", url_encoded=False)
 
     @property
     def size(self) -> int | None:
-        return self._int("detail", "object", "size")
+        return self._size("detail", "object", "size")
 
     @property
     def etag(self) -> str | None:
-        return self._get("detail", "object", "etag", required=False)
+        return self._text("detail", "object", "etag", required=False)
 
     @property
     def version_id(self) -> str | None:
-        return self._get("detail", "object", "version-id", required=False)
+        return self._text("detail", "object", "version-id", required=False)
 
     @property
     def sequencer(self) -> str | None:
-        return self._get("detail", "object", "sequencer", required=False)
+        return self._text("detail", "object", "sequencer", required=False)
 
     def to_upload(self, message_id: str | None) -> UploadRecord:
         return UploadRecord(
@@ -235,11 +311,11 @@ class SqsMessage(_View):
     @property
     def message_id(self) -> str:
         """What ``batchItemFailures`` names to have this message redelivered."""
-        return str(self._get("messageId"))
+        return self._required_text("messageId")
 
     @property
     def body(self) -> str:
-        return str(self._get("body"))
+        return self._required_text("body")
 
 
 def parse_event(event: Mapping[str, Any]) -> Batch:
@@ -257,7 +333,7 @@ def parse_event(event: Mapping[str, Any]) -> Batch:
         return _collect("s3", _single(lambda: S3TestEvent(event, "test event").to_upload(None)))
     raise UnsupportedEvent(
         "unsupported event: expected an S3 notification (Records[].s3), an SQS batch (Records[].body) "
-        f"or an S3 EventBridge event (source aws.s3); got keys {sorted(event)[:10]}"
+        f"or an S3 EventBridge event (source aws.s3); got keys {_shown_keys(event)}"
     )
 
 
@@ -266,9 +342,14 @@ def _parse_sqs(messages: list[Mapping[str, Any]]) -> Batch:
 
 
 def _sqs_parts(messages: list[Mapping[str, Any]]) -> Iterator[UploadRecord | Unreadable]:
-    """Each message's records; a message whose body cannot be read at all is one Unreadable."""
+    """Each message's records; a message whose body cannot be read at all is one Unreadable.
+
+    Any exception while reading a message (not only the ones foreseen: a RecursionError from JSON nested 100,000
+    deep, say) fails that message alone; it never escapes to cost the rest of the batch its launch.
+    """
     for index, raw in enumerate(messages):
-        message_id = raw.get("messageId")
+        raw_id = raw.get("messageId") if isinstance(raw, Mapping) else None
+        message_id = raw_id if isinstance(raw_id, str) and _invalid_unicode_at(raw_id) is None else None
         try:
             message = SqsMessage(raw, f"SQS message {index}")
             message_id = message.message_id
@@ -276,13 +357,16 @@ def _sqs_parts(messages: list[Mapping[str, Any]]) -> Iterator[UploadRecord | Unr
         except MalformedRecord as exc:
             yield Unreadable(str(exc), message_id)
             continue
+        except Exception as exc:  # hostile input must not escape: fail this message only
+            yield Unreadable(f"SQS message {message_id or index}: cannot be read ({_describe(exc)})", message_id)
+            continue
         yield from parts
 
 
 def _body_records(body: str, message_id: str, unwrapped_sns: bool = False) -> Iterator[UploadRecord | Unreadable]:
     """The records in one SQS message body; raises MalformedRecord when the body is not an S3 event."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
     except ValueError as exc:
         raise MalformedRecord(f"SQS message {message_id}: body is not JSON ({exc})") from None
     if not isinstance(payload, Mapping):
@@ -297,7 +381,7 @@ def _body_records(body: str, message_id: str, unwrapped_sns: bool = False) -> It
         yield S3EventBridgeEvent(payload, f"SQS message {message_id}").to_upload(message_id)
     else:
         raise MalformedRecord(
-            f"SQS message {message_id}: body is not an S3 event notification (keys {sorted(payload)[:10]})"
+            f"SQS message {message_id}: body is not an S3 event notification (keys {_shown_keys(payload)})"
         )
 
 
@@ -308,6 +392,21 @@ def _notification_records(records: list[Any], message_id: str | None) -> Iterato
             yield S3NotificationRecord(raw, f"{where}S3 record {index}").to_upload(message_id)
         except MalformedRecord as exc:
             yield Unreadable(str(exc), message_id)
+        except Exception as exc:  # hostile input must not escape: fail this record only
+            yield Unreadable(f"{where}S3 record {index}: cannot be read ({_describe(exc)})", message_id)
+
+
+def _not_json(name: str) -> Any:
+    """Python's json accepts NaN and Infinity; JSON (and so S3) has neither."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {shown(str(exc), 200)[1:-1]}"
+
+
+def _shown_keys(payload: Mapping[str, Any]) -> str:
+    return "[" + ", ".join(shown(key, 40) for key in sorted(map(str, payload))[:10]) + "]"
 
 
 def _is_eventbridge(payload: Mapping[str, Any]) -> bool:
@@ -319,6 +418,8 @@ def _single(read: Callable[[], UploadRecord]) -> Iterator[UploadRecord | Unreada
         yield read()
     except MalformedRecord as exc:
         yield Unreadable(str(exc))
+    except Exception as exc:  # hostile input must not escape
+        yield Unreadable(f"event cannot be read ({_describe(exc)})")
 
 
 def _collect(source: Source, parts: Iterator[UploadRecord | Unreadable]) -> Batch:

@@ -9,6 +9,7 @@ Each step lives in its own module:
 5. ``styles``    - the style image: NST_STYLE_URI or ``styles/<name>.<ext>`` found with S3 HeadObject
 6. ``launchers`` - remote (flyteadmin), dry-run or local execution
 7. ``pipeline`` and ``report`` - the per-record loop, logs, and the result or the raise
+8. ``budget`` and ``redaction`` - each invocation ends in time; the client secret never reaches a log or a result
 """
 
 from __future__ import annotations
@@ -19,23 +20,28 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambda_trigger.budget import Budget
 from lambda_trigger.events import parse_event
 from lambda_trigger.launchers import make_launcher
 from lambda_trigger.pipeline import Trigger
-from lambda_trigger.report import TriggerFailed
+from lambda_trigger.report import TriggerFailed, json_line
 from lambda_trigger.settings import Settings
 from lambda_trigger.styles import make_style_resolver
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "nst-trigger")
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "nst-trigger", json_serializer=json_line)
 SETTINGS = Settings.from_env()
 TRIGGER = Trigger(SETTINGS, make_style_resolver(SETTINGS), make_launcher(SETTINGS), logger)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handle every record; return the outcomes, or raise TriggerFailed after a direct invocation with failures."""
+    """Handle every record; return the outcomes, or raise TriggerFailed after a direct invocation with failures.
+
+    The invocation's time is what Lambda says is left (``budget.py``): every record ends with an outcome in time.
+    """
+    budget = Budget.from_context(context)
     batch = parse_event(event)
-    report = TRIGGER.handle(batch)
+    report = TRIGGER.handle(batch, budget)
     if report.must_raise:
         raise TriggerFailed(report.summary())
     return report.as_dict()

@@ -15,11 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lambda_trigger.budget import NotAttempted
 from lambda_trigger.flyte_connection import (
     Connection,
     ConnectionFailed,
+    authentication_required,
+    call_flyteadmin,
     connect,
     describe_flyte_error,
+    grpc_code,
     prepare_flytekit_environment,
 )
 from lambda_trigger.settings import Settings
@@ -95,28 +99,31 @@ class RemoteLauncher:
         self._connection: Connection | None = None
 
     def launch(self, request: LaunchRequest) -> LaunchReceipt:
-        from flytekit.clients.grpc_utils.deadline_interceptor import scoped_grpc_deadline
-        from flytekit.exceptions.system import FlyteSystemUnavailableException
-        from flytekit.exceptions.user import FlyteEntityAlreadyExistsException, FlyteTimeout
+        from flytekit.exceptions.user import FlyteEntityAlreadyExistsException
 
         connection = self._connect()
         spec, literals = self._execution(connection, request)
         settings = self._settings
-        detail = {"launch_plan": connection.launch_plan_ref}
-        try:
-            with scoped_grpc_deadline(settings.rpc_timeout_s):
+        name = request.execution_name
+
+        def create(attempt: int) -> LaunchReceipt:
+            detail = {"launch_plan": connection.launch_plan_ref, "attempts": attempt + 1}
+            try:
                 connection.remote.client.create_execution(
-                    settings.flyte_project, settings.flyte_domain, request.execution_name, spec, literals
+                    settings.flyte_project, settings.flyte_domain, name, spec, literals
                 )
-        except FlyteEntityAlreadyExistsException:
-            return LaunchReceipt(request.execution_name, duplicate=True, detail=detail)
-        except (FlyteSystemUnavailableException, FlyteTimeout) as exc:
-            raise LauncherUnavailable(
-                f"flyteadmin at {connection.endpoint} unavailable: {describe_flyte_error(exc)}"
-            ) from exc
+            except FlyteEntityAlreadyExistsException:
+                # On a retry, the execution is most likely this invocation's own earlier attempt, committed by
+                # flyteadmin but with its reply lost: launched, not a duplicate delivery.
+                return LaunchReceipt(name, duplicate=attempt == 0, detail=detail)
+            return LaunchReceipt(name, duplicate=False, detail=detail)
+
+        try:
+            return call_flyteadmin(settings, f"CreateExecution {name}", create)
+        except NotAttempted:
+            raise
         except Exception as exc:
-            raise LaunchError(f"CreateExecution {request.execution_name} failed: {describe_flyte_error(exc)}") from exc
-        return LaunchReceipt(request.execution_name, duplicate=False, detail=detail)
+            raise _launch_failure(connection.endpoint, name, exc) from exc
 
     def _connect(self) -> Connection:
         if self._connection is None:
@@ -219,6 +226,27 @@ def make_launcher(settings: Settings) -> Launcher:
     if settings.launch_mode == "local":
         return LocalLauncher(settings)
     return RemoteLauncher(settings)
+
+
+#: Codes after which no record of this invocation can launch: flyteadmin is away, or refuses this caller.
+_UNAVAILABLE_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
+_REFUSES_CALLER_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
+
+
+def _launch_failure(endpoint: str, name: str, exc: Exception) -> LaunchError:
+    """The failure of one CreateExecution, classified by its gRPC code (UNKNOWN stays UNKNOWN)."""
+    code = grpc_code(exc)
+    described = describe_flyte_error(exc)
+    if code in _UNAVAILABLE_CODES:
+        return LauncherUnavailable(f"flyteadmin at {endpoint} unavailable: {described}")
+    if code == "UNAUTHENTICATED":
+        return LauncherUnavailable(f"{authentication_required(endpoint)} ({described})")
+    if code in _REFUSES_CALLER_CODES:
+        return LauncherUnavailable(f"flyteadmin at {endpoint} refuses the trigger: {described}")
+    if code is None:
+        # Not an RPC status: the token endpoint or the network below gRPC failed; no launch can succeed now.
+        return LauncherUnavailable(f"flyteadmin at {endpoint} unreachable: {described}")
+    return LaunchError(f"CreateExecution {name} failed: {described}")
 
 
 def _check_interface(connection: Connection) -> None:

@@ -11,6 +11,8 @@ Failure semantics:
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +56,7 @@ class Report:
         errors = [f"{_where(item)}: {item['error']}" for item in self.failed[:_ERRORS_IN_SUMMARY]]
         more = len(self.failed) - len(errors)
         tail = f"; and {more} more" if more > 0 else ""
-        return (
+        return printable(
             f"{len(self.failed)} of {total} records failed ({len(self.launched)} launched, "
             f"{len(self.skipped)} skipped): " + "; ".join(errors) + tail
         )
@@ -64,3 +66,38 @@ def _where(item: dict[str, Any]) -> str:
     if item.get("bucket") and item.get("key"):
         return f"s3://{item['bucket']}/{item['key']}"
     return f"message {item['message_id']}" if item.get("message_id") else "record"
+
+
+#: Characters that end or break a line somewhere (terminals, CloudWatch, log shippers), beyond the C0/C1 controls.
+_LINE_BREAKERS = {"\u2028", "\u2029", "\x85"}
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control and line-breaking characters, and lone surrogates, as backslash escapes."""
+    if text.isprintable():
+        return text
+    return "".join(_escaped(char) if _breaks_lines(char) else char for char in text)
+
+
+def _breaks_lines(char: str) -> bool:
+    return char in _LINE_BREAKERS or unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
+
+
+def _escaped(char: str) -> str:
+    if unicodedata.category(char) == "Cs":  # a lone surrogate: unicode_escape cannot encode it
+        return f"\\u{ord(char):04x}"
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def json_line(value: dict[str, Any]) -> str:
+    """One log line of JSON, whatever the text in it: what powertools writes, made safe for any field.
+
+    Non-ASCII stays readable (as powertools writes it), but the characters some readers take as line ends
+    (U+2028, U+2029, U+0085) are escaped, and a lone surrogate (which UTF-8 cannot encode, so the write of the
+    whole line would fail) becomes its JSON escape. Both only ever occur inside JSON strings, so the escapes are
+    exactly what ``ensure_ascii`` would have written there.
+    """
+    text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    for char in _LINE_BREAKERS:
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from lambda_trigger.events import UploadRecord
+from lambda_trigger.events import MAX_KEY_BYTES, UploadRecord
 from lambda_trigger.settings import Settings
 
 #: Extensions accepted as uploads (compared case-insensitively).
@@ -42,11 +42,20 @@ class Skip:
     reason: str
 
 
-def decide(record: UploadRecord, settings: Settings) -> Launch | Skip:
+@dataclass(frozen=True)
+class Refuse:
+    """An upload that must not be launched: it fails (the event is kept for a person to look at), and why."""
+
+    error: str
+
+
+def decide(record: UploadRecord, settings: Settings) -> Launch | Skip | Refuse:
     """Apply the decision table (README.md) to one record."""
     key = record.key
     if record.is_test_event:
         return Skip("s3:TestEvent (sent when a notification configuration is saved)")
+    if record.bucket not in settings.allowed_buckets:
+        return Skip(f"bucket {record.bucket!r} is not in NST_ALLOWED_BUCKETS ({', '.join(settings.allowed_buckets)})")
     if not record.is_object_created:
         return Skip(f"event {record.event_name} is not an object creation")
     if key.endswith("/"):
@@ -63,10 +72,22 @@ def decide(record: UploadRecord, settings: Settings) -> Launch | Skip:
         return Skip(f"not an image ({shown}; accepted: {' '.join(IMAGE_EXTENSIONS)})")
     if record.size == 0:
         return Skip("zero-byte object")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        # A client that normalises paths would read 'stylized/a/../../x.png' as 'x.png', outside the output prefix.
+        return Refuse(
+            f"key has a '.' or '..' path segment; refused so no output can land outside {settings.output_prefix!r}"
+        )
     relative = key[len(settings.upload_prefix) :]
     folder, _, rest = relative.partition("/")
     style_name = folder if rest and folder else None
     output_key = settings.output_prefix + posixpath.splitext(relative)[0] + OUTPUT_EXTENSION
+    output_bytes = len(output_key.encode("utf-8"))
+    if output_bytes > MAX_KEY_BYTES:
+        # Found now, before any work, rather than when the finished image cannot be written.
+        return Refuse(
+            f"output key would be {output_bytes:,} bytes under {settings.output_prefix!r}; S3 keys are at most "
+            f"{MAX_KEY_BYTES} bytes (shorten the upload's name)"
+        )
     return Launch(style_name=style_name, output_key=output_key)
 
 

@@ -7,9 +7,11 @@ variable, instead of every invocation failing later in a less obvious way.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LAUNCH_MODES = ("remote", "dry-run", "local")
 DEFAULT_LAUNCH_PLAN = "workflows.neural_style_transfer.neural_style_transfer_wf"
@@ -21,6 +23,12 @@ WORKFLOW_INT_SETTINGS = {
     "steps_per_epoch": "NST_STEPS_PER_EPOCH",
     "max_dim": "NST_MAX_DIM",
 }
+#: Attempts of one AWS call, and the longest pause botocore's standard retry mode makes before the second.
+HTTP_ATTEMPTS = 2
+HTTP_BACKOFF_MAX_S = 1.0
+#: What S3 accepts as a bucket name today: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending
+#: with a letter or digit. Event fields and NST_ALLOWED_BUCKETS are both checked against it.
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class ConfigError(ValueError):
@@ -36,6 +44,8 @@ class Settings:
     style_prefix: str = "styles/"
     output_prefix: str = "stylized/"
     style_uri: str | None = None
+    #: buckets whose records are handled; others are skipped. Empty: the bucket of an s3:// style_uri.
+    allowed_buckets: tuple[str, ...] = ()
     epochs: int | None = None
     steps_per_epoch: int | None = None
     max_dim: int | None = None
@@ -45,12 +55,37 @@ class Settings:
     launch_plan_version: str | None = None
     flyte_config_file: str | None = None
     client_secret_arn: str | None = None
-    rpc_timeout_s: float = 10.0
-    rpc_retries: int = 3
+    rpc_timeout_s: float = 10.0  #: deadline of each flyteadmin RPC
+    rpc_retries: int = 3  #: retries of an RPC that failed with a transient status, with backoff
+    connect_timeout_s: float = 2.0  #: TCP connect deadline of every HTTP call (S3, Secrets Manager, token endpoint)
+    read_timeout_s: float = 5.0  #: read deadline of every HTTP call
     style_cache_s: float = 60.0
 
     def __post_init__(self) -> None:
         _check_layout(self.upload_prefix, self.style_prefix, self.output_prefix)
+        object.__setattr__(self, "allowed_buckets", _allowed_buckets(self.allowed_buckets, self.style_uri))
+
+    @property
+    def http_attempts(self) -> int:
+        """Attempts of one AWS call (S3, Secrets Manager): the first and one retry of a transient failure."""
+        return HTTP_ATTEMPTS
+
+    @property
+    def http_call_worst_s(self) -> float:
+        """The longest one AWS call may take, every attempt timing out, botocore's backoff between them included:
+        what must be left of the invocation before starting one."""
+        per_attempt = self.connect_timeout_s + self.read_timeout_s
+        return self.http_attempts * per_attempt + (self.http_attempts - 1) * HTTP_BACKOFF_MAX_S
+
+    def aws_client_config(self) -> Any:
+        """botocore's configuration for every AWS client: these deadlines, HTTP_ATTEMPTS attempts (standard mode)."""
+        from botocore.config import Config
+
+        return Config(
+            connect_timeout=self.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+            retries={"total_max_attempts": self.http_attempts, "mode": "standard"},
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +105,7 @@ class Settings:
             style_prefix=_prefix(env, "NST_STYLE_PREFIX", "styles/"),
             output_prefix=_prefix(env, "NST_OUTPUT_PREFIX", "stylized/"),
             style_uri=_style_uri(env),
+            allowed_buckets=_bucket_list(env, "NST_ALLOWED_BUCKETS"),
             **{field: _positive_int(env, name) for field, name in WORKFLOW_INT_SETTINGS.items()},
             flyte_project=_optional(env, "NST_FLYTE_PROJECT") or "flytesnacks",
             flyte_domain=_optional(env, "NST_FLYTE_DOMAIN") or "development",
@@ -79,6 +115,8 @@ class Settings:
             client_secret_arn=_optional(env, "NST_FLYTE_CLIENT_SECRET_ARN"),
             rpc_timeout_s=_positive_float(env, "NST_FLYTE_RPC_TIMEOUT_S", 10.0),
             rpc_retries=_count(env, "NST_FLYTE_RPC_RETRIES", 3),
+            connect_timeout_s=_positive_float(env, "NST_CONNECT_TIMEOUT_S", 2.0),
+            read_timeout_s=_positive_float(env, "NST_READ_TIMEOUT_S", 5.0),
             style_cache_s=_non_negative_float(env, "NST_STYLE_CACHE_S", 60.0),
         )
 
@@ -117,6 +155,29 @@ def _check_layout(upload: str, style: str, output: str) -> None:
             raise ConfigError(
                 f"NST_UPLOAD_PREFIX={upload!r} lies inside {name}={prefix!r}: every upload would be skipped"
             )
+
+
+def _bucket_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of bucket names, each checked."""
+    buckets = tuple(dict.fromkeys(part.strip() for part in env.get(name, "").split(",") if part.strip()))
+    for bucket in buckets:
+        if not BUCKET_NAME.match(bucket):
+            raise ConfigError(f"{name}: {bucket!r} is not a valid S3 bucket name")
+    return buckets
+
+
+def _allowed_buckets(given: tuple[str, ...], style_uri: str | None) -> tuple[str, ...]:
+    """The allow-list: as given, else the bucket of an s3:// NST_STYLE_URI; no bucket at all is a refusal to start."""
+    if given:
+        return tuple(given)
+    if style_uri is not None and style_uri.startswith("s3://"):
+        bucket = style_uri[len("s3://") :].partition("/")[0]
+        if BUCKET_NAME.match(bucket):
+            return (bucket,)
+    raise ConfigError(
+        "NST_ALLOWED_BUCKETS is unset and NST_STYLE_URI names no S3 bucket: set NST_ALLOWED_BUCKETS to the "
+        "comma-separated buckets whose uploads may start executions"
+    )
 
 
 def _style_uri(env: Mapping[str, str]) -> str | None:

@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from lambda_trigger import budget as budgets
 from lambda_trigger import rules
 from lambda_trigger.settings import Settings
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+#: The budget's name for S3: once a lookup finds it down, the invocation's other lookups fail at once.
+S3 = "S3"
 
 
 class StyleError(Exception):
@@ -52,7 +55,7 @@ class S3StyleResolver:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._client_factory = client_factory or _s3_client
+        self._client_factory = client_factory or (lambda: _s3_client(settings))
         self._client: Any = None
         self._clock = clock
         self._hits: dict[tuple[str, str], tuple[str, float]] = {}
@@ -70,10 +73,14 @@ class S3StyleResolver:
     def _lookup(self, bucket: str, style_name: str, upload_uri: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        budget = budgets.current()
+        budget.check_up(S3)
         if self._client is None:
             self._client = self._client_factory()
         keys = rules.style_keys(self._settings, style_name)
         for key in keys:
+            where = f"s3://{bucket}/{key}"
+            budget.require(self._settings.http_call_worst_s, f"style {style_name!r} lookup at {where}")
             try:
                 self._client.head_object(Bucket=bucket, Key=key)
             except ClientError as exc:
@@ -82,15 +89,17 @@ class S3StyleResolver:
                     continue
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 hint = " (the trigger's role needs s3:GetObject and s3:ListBucket)" if status == 403 else ""
-                raise StyleError(
-                    f"style {style_name!r} lookup failed at s3://{bucket}/{key}: {code or status}{hint} "
-                    f"(upload {upload_uri})"
-                ) from None
+                error = f"style {style_name!r} lookup failed at {where}: {code or status}{hint} (upload {upload_uri})"
+                if isinstance(status, int) and status >= 500:
+                    budget.mark_down(S3, f"S3 failed earlier in this invocation: {code or status} at {where}")
+                raise StyleError(error) from None
             except BotoCoreError as exc:
+                # Timeouts and connection failures: S3 is away, so the rest of the invocation does not wait on it.
+                budget.mark_down(S3, f"S3 did not answer earlier in this invocation ({type(exc).__name__} at {where})")
                 raise StyleError(
-                    f"style {style_name!r} lookup failed at s3://{bucket}/{key}: {exc} (upload {upload_uri})"
+                    f"style {style_name!r} lookup failed at {where}: {exc} (upload {upload_uri})"
                 ) from None
-            return f"s3://{bucket}/{key}"
+            return where
         tried = ", ".join(f"s3://{bucket}/{key}" for key in keys)
         raise StyleError(f"style {style_name!r} not found: tried {tried} (upload {upload_uri})")
 
@@ -115,10 +124,8 @@ def make_style_resolver(settings: Settings) -> StyleResolver:
     return S3StyleResolver(settings)
 
 
-def _s3_client() -> Any:
-    """An S3 client with short timeouts; boto3 honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 (local stacks)."""
+def _s3_client(settings: Settings) -> Any:
+    """An S3 client with the settings' deadlines; boto3 honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 (local stacks)."""
     import boto3
-    from botocore.config import Config
 
-    config = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("s3", config=config)
+    return boto3.client("s3", config=settings.aws_client_config())

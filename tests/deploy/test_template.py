@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
-from flytekit.configuration import AuthType
 from flytekit.configuration import internal as flytekit_settings
 
 from lambda_trigger import rules, settings
@@ -128,7 +127,8 @@ def test_notifications_cover_the_upload_prefix_and_every_image_suffix_only(templ
 
 def test_results_and_style_images_never_match_the_notification_filter(template: Template) -> None:
     upload, style, output = (template.parameters[name] for name in ("UploadPrefix", "StylePrefix", "OutputPrefix"))
-    settings.Settings(upload_prefix=upload, style_prefix=style, output_prefix=output)  # the trigger accepts the layout
+    # the trigger accepts the layout
+    settings.Settings(upload_prefix=upload, style_prefix=style, output_prefix=output, allowed_buckets=("nst-b",))
     for prefix in (style, output):
         for extension in rules.IMAGE_EXTENSIONS:
             assert not f"{prefix}monet/photo{extension}".startswith(upload)
@@ -371,7 +371,9 @@ def test_every_variable_the_template_sets_is_one_the_trigger_reads(with_client: 
     assert {name for name in variables if name.startswith("NST_")} == read_by_settings - {
         "NST_FLYTE_RPC_RETRIES",
         "NST_STYLE_CACHE_S",
-    }, "every trigger setting is deployable, except the two whose defaults need no tuning"
+        "NST_CONNECT_TIMEOUT_S",
+        "NST_READ_TIMEOUT_S",
+    }, "every trigger setting is deployable, except those whose defaults need no tuning"
 
 
 @pytest.mark.parametrize("client_id", ["", "nst-trigger"])
@@ -391,13 +393,17 @@ def test_the_deployed_environment_is_accepted_by_the_trigger(client_id: str, mon
     assert (loaded.upload_prefix, loaded.style_prefix, loaded.output_prefix) == ("uploads/", "styles/", "stylized/")
     assert loaded.workflow_overrides() == {"max_dim": 256}
     assert loaded.rpc_timeout_s == 10.0 and loaded.style_uri == "s3://b/styles/default.jpg"
+    # the stack's own bucket, and only it, may start executions (not the style URI's bucket)
+    assert loaded.allowed_buckets == (function(template)["Environment"]["Variables"]["NST_ALLOWED_BUCKETS"],)
+    assert loaded.allowed_buckets == (template.properties("ImageBucket")["BucketName"],)
     assert (loaded.client_secret_arn is not None) == bool(client_id)
     config = load_flyte_config(loaded, "the-secret" if client_id else None)
     assert config.platform.endpoint == "flyte.example.com"
     assert config.platform.insecure is False
     if client_id:
         assert config.platform.client_id == client_id
-        assert config.platform.auth_mode == AuthType.CLIENTSECRET
+        # flytekit's client-credentials flow, with the trigger's deadlines on the token request
+        assert config.platform.auth_mode == "nst-trigger-client-credentials"
 
 
 # --- parameters and outputs --------------------------------------------------------------------------------------

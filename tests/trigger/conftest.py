@@ -17,8 +17,10 @@ import base64
 import importlib
 import json
 import logging
+import socket
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
@@ -64,9 +66,14 @@ class LambdaContextStub:
     memory_limit_in_mb: int = 512
     log_group_name: str = "/aws/lambda/nst-trigger"
     log_stream_name: str = "2024/01/01/[$LATEST]abcdef"
+    #: the invocation's time, as Lambda's clock counts it down from the first call of get_remaining_time_in_millis
+    timeout_s: float = 60.0
+    _started: float | None = field(default=None, repr=False)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        if self._started is None:
+            self._started = time.monotonic()
+        return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
 
 # --------------------------------------------------------------------------------------------------- AWS (moto)
@@ -172,6 +179,11 @@ class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
             self.executions: dict[tuple[str, str, str], execution_pb2.ExecutionCreateRequest] = {}
             self.fail_with: grpc.StatusCode | None = None
             self.required_token: str | None = None
+            #: consumed one per CreateExecution: (code, committed); committed=True stores the execution first, as
+            #: a flyteadmin whose reply is lost on the way back
+            self.create_faults: list[tuple[grpc.StatusCode, bool]] = []
+            #: seconds every RPC waits before answering (a slow flyteadmin)
+            self.delay_s: float = 0.0
             #: return a message to reject one CreateExecution with INVALID_ARGUMENT, as admin's validation does
             self.validate: Callable[[execution_pb2.ExecutionCreateRequest], str | None] = lambda request: None
 
@@ -179,6 +191,8 @@ class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
         with self._lock:
             self.calls.append(method)
             failure = self.fail_with
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if failure is not None:
             context.abort(failure, f"fake flyteadmin: {method} fails with {failure.name}")
         if self.required_token is not None:
@@ -222,9 +236,14 @@ class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
         key = (request.project, request.domain, request.name)
         with self._lock:
             self.create_requests.append(request)
+            fault = self.create_faults.pop(0) if self.create_faults else None
+            if fault is not None and not fault[1]:
+                context.abort(fault[0], f"fake flyteadmin: CreateExecution fails with {fault[0].name}")
             if key in self.executions:
                 context.abort(grpc.StatusCode.ALREADY_EXISTS, f"execution {request.name} already exists")
             self.executions[key] = request
+            if fault is not None:
+                context.abort(fault[0], f"fake flyteadmin: CreateExecution committed, reply lost ({fault[0].name})")
         identifier = identifier_pb2.WorkflowExecutionIdentifier(
             project=request.project, domain=request.domain, name=request.name
         )
@@ -329,6 +348,46 @@ def flyteadmin(_admin_server: AdminServer) -> AdminServer:
     return _admin_server
 
 
+# --------------------------------------------------------------------------------------------------- black hole
+
+
+class BlackHole:
+    """A TCP server on loopback that accepts every connection and never answers: the worst a dependency can do."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.endpoint = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.endpoint}"
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self._held.append(connection)  # read nothing, answer nothing, keep it open
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for connection in self._held:
+            connection.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.stop()
+
+
 # --------------------------------------------------------------------------------------------------- the handler
 
 
@@ -352,6 +411,9 @@ TRIGGER_VARIABLES = (
     "NST_STYLE_PREFIX",
     "NST_OUTPUT_PREFIX",
     "NST_STYLE_URI",
+    "NST_ALLOWED_BUCKETS",
+    "NST_CONNECT_TIMEOUT_S",
+    "NST_READ_TIMEOUT_S",
     "NST_EPOCHS",
     "NST_STEPS_PER_EPOCH",
     "NST_MAX_DIM",
@@ -405,12 +467,20 @@ def _clean_trigger_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Handler]]:
-    """``handler(NST_LAUNCH_MODE="dry-run", ...)``: a fresh container whose environment adds these variables."""
+    """``handler(NST_LAUNCH_MODE="dry-run", ...)``: a fresh container whose environment adds these variables.
+
+    The container is deployed for the fixtures' bucket (``NST_ALLOWED_BUCKETS``) unless the test says otherwise;
+    ``NST_ALLOWED_BUCKETS=""`` leaves the variable unset.
+    """
     attached: list[tuple[logging.Logger, logging.Handler]] = []
 
     def start(**env: str) -> Handler:
+        env.setdefault("NST_ALLOWED_BUCKETS", BUCKET)
         for name, value in env.items():
-            monkeypatch.setenv(name, value)
+            if value == "" and name == "NST_ALLOWED_BUCKETS":
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
         sys.modules.pop("lambda_trigger.lambda_function", None)
         module = importlib.import_module("lambda_trigger.lambda_function")
         records: list[logging.LogRecord] = []

@@ -98,7 +98,10 @@ def test_sqs_batch_reads_every_body_shape_and_keeps_message_ids() -> None:
         ("[1, 2]", "body is not a JSON object"),
         ('{"hello": "world"}', "body is not an S3 event notification (keys ['hello'])"),
         ('{"Type": "Notification", "Message": "nope"}', "body is not JSON"),
-        ('{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}}}]}', "has no s3.object.key"),
+        (
+            '{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "nst-b"}}}]}',
+            "has no s3.object.key",
+        ),
     ],
 )
 def test_unusable_sqs_bodies_become_unreadable_items(body: str, expected: str) -> None:

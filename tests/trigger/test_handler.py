@@ -75,6 +75,7 @@ def test_one_upload_becomes_one_execution_with_the_expected_inputs(remote, flyte
                 "duplicate": False,
                 "mode": "remote",
                 "launch_plan": f"{LAUNCH_PLAN}:v2",
+                "attempts": 1,
                 "inputs": {
                     "content_img": f"s3://{BUCKET}/uploads/monet/beach.jpg",
                     "style_img": f"s3://{BUCKET}/styles/monet.jpg",
@@ -293,7 +294,7 @@ def test_dry_run_does_not_even_import_flytekit_or_boto3(tmp_path) -> None:
         "print(json.dumps({'launched': len(result['launched']), "
         "'loaded': sorted({'flytekit', 'boto3'} & set(sys.modules) - before)}))\n"
     )
-    env = {**os.environ, "NST_LAUNCH_MODE": "dry-run", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "NST_LAUNCH_MODE": "dry-run", "NST_ALLOWED_BUCKETS": BUCKET, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"launched": 1, "loaded": []}
 

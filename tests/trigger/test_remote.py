@@ -17,6 +17,7 @@ from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, Settings
 from tests.trigger.conftest import BUCKET, FakeFlyteAdmin, TokenEndpoint, load_event, start_admin
 
 STYLE = f"s3://{BUCKET}/styles/default.jpg"
+SETTINGS = Settings(allowed_buckets=(BUCKET,))
 
 
 @pytest.fixture
@@ -124,14 +125,15 @@ def test_flyte_config_yaml_without_a_yaml_extension_is_read(tmp_path: Path, monk
     monkeypatch.delenv("FLYTE_PLATFORM_URL", raising=False)
     config = tmp_path / "flyte.config"
     config.write_text("admin:\n  endpoint: dns:///flyte.example.com:443\n  insecure: false\n")
-    platform = load_flyte_config(Settings(flyte_config_file=str(config))).platform
-    assert (platform.endpoint, platform.insecure, platform.rpc_retries) == ("flyte.example.com:443", False, 3)
+    platform = load_flyte_config(Settings(flyte_config_file=str(config), allowed_buckets=(BUCKET,))).platform
+    # flytekit's own retries are off: the trigger retries transient codes only, with backoff
+    assert (platform.endpoint, platform.insecure, platform.rpc_retries) == ("flyte.example.com:443", False, 0)
 
 
 def test_the_repository_flyte_config_reaches_the_demo_cluster(monkeypatch) -> None:
     if not DEFAULT_FLYTE_CONFIG.is_file():
         pytest.skip("flyte.config is not in the repository yet")
-    platform = load_flyte_config(Settings.from_env({})).platform
+    platform = load_flyte_config(Settings.from_env({"NST_ALLOWED_BUCKETS": BUCKET})).platform
     assert (platform.endpoint, platform.insecure) == ("localhost:30080", True)
 
 
@@ -140,7 +142,7 @@ def test_environment_overrides_the_file_entry_by_entry(tmp_path: Path, monkeypat
     config.write_text("admin:\n  endpoint: dns:///localhost:30080\n  insecure: true\n  clientId: from-file\n")
     monkeypatch.setenv("FLYTE_PLATFORM_URL", "flyte.example.com:443")
     monkeypatch.setenv("FLYTE_PLATFORM_INSECURE", "false")
-    settings = dataclasses.replace(Settings(flyte_config_file=str(config)), rpc_retries=0)
+    settings = dataclasses.replace(Settings(flyte_config_file=str(config), allowed_buckets=(BUCKET,)), rpc_retries=0)
     platform = load_flyte_config(settings).platform
     assert (platform.endpoint, platform.insecure, platform.client_id) == ("flyte.example.com:443", False, "from-file")
     assert platform.rpc_retries == 0
@@ -149,7 +151,7 @@ def test_environment_overrides_the_file_entry_by_entry(tmp_path: Path, monkeypat
 def test_an_ini_flyte_config_is_still_read_as_ini(tmp_path: Path, monkeypatch) -> None:
     config = tmp_path / "flyte.config"
     config.write_text("# legacy\n[platform]\nurl = flyte.internal:81\ninsecure = True\n")
-    platform = load_flyte_config(Settings(flyte_config_file=str(config))).platform
+    platform = load_flyte_config(Settings(flyte_config_file=str(config), allowed_buckets=(BUCKET,))).platform
     assert (platform.endpoint, platform.insecure) == ("flyte.internal:81", True)
 
 
@@ -157,7 +159,7 @@ def test_a_broken_config_file_is_a_connection_failure_naming_it(tmp_path: Path) 
     config = tmp_path / "flyte.config"
     config.write_text("[platform\nurl: nowhere\n")
     with pytest.raises(ConnectionFailed, match=f"cannot read Flyte configuration {config}"):
-        load_flyte_config(Settings(flyte_config_file=str(config)))
+        load_flyte_config(Settings(flyte_config_file=str(config), allowed_buckets=(BUCKET,)))
 
 
 # ----------------------------------------------------------------------------------------------- client secret
@@ -171,19 +173,22 @@ def test_secret_from_secrets_manager_plain_or_json(aws) -> None:
     plain = client.create_secret(Name="flyte-plain", SecretString=f"{SECRET}\n")["ARN"]
     as_json = client.create_secret(Name="flyte-json", SecretString=json.dumps({"client_secret": SECRET}))["ARN"]
     wrong = client.create_secret(Name="flyte-wrong", SecretString=json.dumps({"password": SECRET}))["ARN"]
-    assert read_client_secret(plain) == SECRET and read_client_secret(as_json) == SECRET
+    assert read_client_secret(plain, SETTINGS) == SECRET and read_client_secret(as_json, SETTINGS) == SECRET
     with pytest.raises(ConnectionFailed) as caught:
-        read_client_secret(wrong)
+        read_client_secret(wrong, SETTINGS)
     assert "JSON secret has no 'client_secret' string" in str(caught.value) and SECRET not in str(caught.value)
     with pytest.raises(ConnectionFailed, match="ResourceNotFoundException"):
-        read_client_secret(plain.replace("flyte-plain", "flyte-missing"))
+        read_client_secret(plain.replace("flyte-plain", "flyte-missing"), SETTINGS)
 
 
 def test_a_secret_implies_client_credentials_unless_a_mode_is_set(monkeypatch) -> None:
-    platform = load_flyte_config(Settings(), client_secret=SECRET).platform
-    assert platform.client_credentials_secret == SECRET and str(platform.auth_mode) == "AuthType.CLIENTSECRET"
+    platform = load_flyte_config(Settings(allowed_buckets=(BUCKET,)), client_secret=SECRET).platform
+    # flytekit's client-credentials flow, registered with deadlines on the token request and the metadata RPCs
+    assert platform.client_credentials_secret == SECRET and platform.auth_mode == "nst-trigger-client-credentials"
     monkeypatch.setenv("FLYTE_CREDENTIALS_AUTH_MODE", "DeviceFlow")
-    assert load_flyte_config(Settings(), client_secret=SECRET).platform.auth_mode == "DeviceFlow"
+    assert (
+        load_flyte_config(Settings(allowed_buckets=(BUCKET,)), client_secret=SECRET).platform.auth_mode == "DeviceFlow"
+    )
 
 
 def test_without_a_secret_an_auth_demanding_flyteadmin_fails_fast_instead_of_waiting_for_a_browser(
@@ -196,15 +201,15 @@ def test_without_a_secret_an_auth_demanding_flyteadmin_fails_fast_instead_of_wai
     with pytest.raises(TriggerFailed) as caught:
         handler(NST_STYLE_URI=STYLE)(load_event("s3_put.json"))
     assert time.monotonic() - started < 5
-    assert f"AuthenticationRequired: flyteadmin at {flyteadmin.endpoint} requires authentication" in str(caught.value)
+    assert f"flyteadmin at {flyteadmin.endpoint} requires authentication" in str(caught.value)
     assert "FLYTE_CREDENTIALS_CLIENT_ID" in str(caught.value) and not flyteadmin.servicer.executions
 
 
 def test_an_explicit_auth_mode_is_respected(monkeypatch) -> None:
     monkeypatch.setenv("FLYTE_CREDENTIALS_AUTH_MODE", "Pkce")
-    assert load_flyte_config(Settings()).platform.auth_mode == "Pkce"
+    assert load_flyte_config(Settings(allowed_buckets=(BUCKET,))).platform.auth_mode == "Pkce"
     monkeypatch.delenv("FLYTE_CREDENTIALS_AUTH_MODE")
-    assert load_flyte_config(Settings()).platform.auth_mode == "nst-trigger-no-login"
+    assert load_flyte_config(Settings(allowed_buckets=(BUCKET,))).platform.auth_mode == "nst-trigger-no-login"
 
 
 def test_the_client_secret_authenticates_and_is_never_logged(handler, flyteadmin, flyte_env, monet, capsys) -> None:

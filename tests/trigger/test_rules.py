@@ -12,11 +12,11 @@ from lambda_trigger.events import UploadRecord
 from lambda_trigger.rules import IMAGE_EXTENSIONS, Launch, Skip, decide, style_keys
 from lambda_trigger.settings import ConfigError, Settings
 
-DEFAULTS = Settings()
+DEFAULTS = Settings(allowed_buckets=("nst-b",))
 
 
 def record(key: str, event_name: str = "ObjectCreated:Put", size: int | None = 1000) -> UploadRecord:
-    return UploadRecord("b", key, size, "etag", None, "0A", event_name, None)
+    return UploadRecord("nst-b", key, size, "etag", None, "0A", event_name, None)
 
 
 @pytest.mark.parametrize(

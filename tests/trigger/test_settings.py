@@ -8,9 +8,12 @@ import pytest
 
 from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, ConfigError, Settings
 
+#: The least a deployment must say: which buckets may start executions.
+ALLOWED = {"NST_ALLOWED_BUCKETS": "nst-uploads"}
+
 
 def test_defaults() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env(ALLOWED)
     assert (settings.launch_mode, settings.upload_prefix, settings.style_prefix, settings.output_prefix) == (
         "remote",
         "uploads/",
@@ -21,6 +24,8 @@ def test_defaults() -> None:
     assert settings.launch_plan == "workflows.neural_style_transfer.neural_style_transfer_wf"
     assert settings.launch_plan_version is None and settings.style_uri is None
     assert settings.workflow_overrides() == {}
+    assert settings.allowed_buckets == ("nst-uploads",)
+    assert (settings.connect_timeout_s, settings.read_timeout_s, settings.rpc_timeout_s) == (2.0, 5.0, 10.0)
     expected_config = str(DEFAULT_FLYTE_CONFIG) if DEFAULT_FLYTE_CONFIG.is_file() else None
     assert settings.flyte_config_file == expected_config
 
@@ -42,8 +47,13 @@ def test_everything_set() -> None:
             "NST_FLYTE_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:flyte-AbCdEf",
             "NST_FLYTE_RPC_TIMEOUT_S": "2.5",
             "NST_STYLE_CACHE_S": "0",
+            "NST_ALLOWED_BUCKETS": " nst-a, nst-b.example ,nst-a,",
+            "NST_CONNECT_TIMEOUT_S": "0.5",
+            "NST_READ_TIMEOUT_S": "1.5",
         }
     )
+    assert settings.allowed_buckets == ("nst-a", "nst-b.example")
+    assert (settings.connect_timeout_s, settings.read_timeout_s) == (0.5, 1.5)
     assert settings.launch_mode == "dry-run"
     assert (settings.upload_prefix, settings.style_prefix, settings.output_prefix) == ("in/", "looks/", "out/")
     assert settings.workflow_overrides() == {"epochs": 2, "max_dim": 256}
@@ -52,7 +62,20 @@ def test_everything_set() -> None:
 
 
 def test_empty_upload_prefix_means_the_whole_bucket() -> None:
-    assert Settings.from_env({"NST_UPLOAD_PREFIX": ""}).upload_prefix == ""
+    assert Settings.from_env({"NST_UPLOAD_PREFIX": "", **ALLOWED}).upload_prefix == ""
+
+
+def test_the_allow_list_defaults_to_the_bucket_of_the_style_uri() -> None:
+    assert Settings.from_env({"NST_STYLE_URI": "s3://nst-art/styles/a.jpg"}).allowed_buckets == ("nst-art",)
+    given = {"NST_STYLE_URI": "s3://nst-art/styles/a.jpg", "NST_ALLOWED_BUCKETS": "nst-photos"}
+    assert Settings.from_env(given).allowed_buckets == ("nst-photos",)  # given: exactly that list
+
+
+@pytest.mark.parametrize("env", [{}, {"NST_STYLE_URI": "https://example.com/starry.jpg"}, {"NST_ALLOWED_BUCKETS": ","}])
+def test_no_allowed_bucket_at_all_refuses_to_start_naming_both_variables(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert "NST_ALLOWED_BUCKETS" in str(caught.value) and "NST_STYLE_URI" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -73,18 +96,21 @@ def test_empty_upload_prefix_means_the_whole_bucket() -> None:
         ({"NST_FLYTE_RPC_TIMEOUT_S": "0"}, "NST_FLYTE_RPC_TIMEOUT_S=0 must be positive"),
         ({"NST_STYLE_CACHE_S": "nan"}, "NST_STYLE_CACHE_S='nan' must not be negative"),
         ({"FLYTECTL_CONFIG": "/nonexistent/flyte.yaml"}, "FLYTECTL_CONFIG='/nonexistent/flyte.yaml' is not a file"),
+        ({"NST_ALLOWED_BUCKETS": "good-one,Bad_Bucket"}, "NST_ALLOWED_BUCKETS: 'Bad_Bucket' is not a valid S3 bucket"),
+        ({"NST_CONNECT_TIMEOUT_S": "0"}, "NST_CONNECT_TIMEOUT_S=0 must be positive"),
+        ({"NST_READ_TIMEOUT_S": "soon"}, "NST_READ_TIMEOUT_S='soon' is not a number"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env)
+        Settings.from_env({**ALLOWED, **env})
     assert message in str(caught.value)
 
 
 def test_flytectl_config_overrides_the_default_file(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("admin:\n  endpoint: dns:///flyte.example.com\n")
-    assert Settings.from_env({"FLYTECTL_CONFIG": str(config)}).flyte_config_file == str(config)
+    assert Settings.from_env({"FLYTECTL_CONFIG": str(config), **ALLOWED}).flyte_config_file == str(config)
 
 
 def test_a_bad_mode_fails_the_lambda_init_phase(handler) -> None:
@@ -94,7 +120,7 @@ def test_a_bad_mode_fails_the_lambda_init_phase(handler) -> None:
 
 
 def test_rpc_retries_default_to_flytekits_and_accept_zero() -> None:
-    assert Settings.from_env({}).rpc_retries == 3
-    assert Settings.from_env({"NST_FLYTE_RPC_RETRIES": "0"}).rpc_retries == 0
+    assert Settings.from_env(ALLOWED).rpc_retries == 3
+    assert Settings.from_env({"NST_FLYTE_RPC_RETRIES": "0", **ALLOWED}).rpc_retries == 0
     with pytest.raises(ConfigError, match="NST_FLYTE_RPC_RETRIES='-1' is not a whole number"):
-        Settings.from_env({"NST_FLYTE_RPC_RETRIES": "-1"})
+        Settings.from_env({"NST_FLYTE_RPC_RETRIES": "-1", **ALLOWED})
