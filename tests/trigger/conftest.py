@@ -257,15 +257,25 @@ class TokenEndpoint:
 
     def __init__(self) -> None:
         self.secrets_seen: list[str] = []
+        #: answer 401 with the whole request (headers and body) echoed in the error, as some proxies and IdPs do
+        self.echo_request_in_error = False
         endpoint = self
 
         class _Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
                 if scheme == "Basic":
                     _, _, secret = base64.b64decode(encoded).decode().partition(":")
                     endpoint.secrets_seen.append(urllib.parse.unquote_plus(secret))
+                if endpoint.echo_request_in_error:
+                    echoed = f"{self.requestline}\n{self.headers}\n{request_body.decode()}"
+                    body = json.dumps({"error": "invalid_client", "error_description": f"rejected: {echoed}"})
+                    self.send_response(401)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(body.encode())
+                    return
                 body = json.dumps({"access_token": endpoint.ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -316,12 +326,15 @@ class AdminServer:
             self.tokens.stop()
 
 
-def start_admin(servicer: FakeFlyteAdmin, port: int = 0) -> AdminServer:
-    """Serve ``servicer`` (and the auth metadata) on a loopback port; 0 picks a free one."""
+def start_admin(servicer: FakeFlyteAdmin, port: int = 0, token_url: str | None = None) -> AdminServer:
+    """Serve ``servicer`` (and the auth metadata) on a loopback port; 0 picks a free one.
+
+    The auth metadata names this server's own token endpoint, or ``token_url`` (say, a black hole's).
+    """
     tokens = TokenEndpoint()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     admin_pb2_grpc.add_AdminServiceServicer_to_server(servicer, server)
-    auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server(FakeAuthMetadata(tokens.url), server)
+    auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server(FakeAuthMetadata(token_url or tokens.url), server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     return AdminServer(servicer=servicer, endpoint=f"127.0.0.1:{bound}", server=server, tokens=tokens)
@@ -345,6 +358,7 @@ def flyteadmin(_admin_server: AdminServer) -> AdminServer:
     _admin_server.servicer.reset()
     if _admin_server.tokens is not None:
         _admin_server.tokens.secrets_seen.clear()
+        _admin_server.tokens.echo_request_in_error = False
     return _admin_server
 
 
