@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 #: Largest accepted image, in pixels (about 89 MP). Pillow only *warns* at
 #: this size and refuses at twice it; we refuse at the warning threshold. That
@@ -32,9 +32,37 @@ MIN_SIDE = 16
 #: single step needs tens of GB.
 MAX_DIM_RANGE = (32, 4096)
 
+#: Memory bound of one decode, in bytes: the decoded image as Pillow stores it plus what converting it before the
+#: first reduction needs. The ``preprocess`` task's limit is 2 GiB and it holds the content and the style image
+#: one after the other, so this leaves room for the interpreter, NumPy, Pillow and the other (small) result.
+#: At the pixel limit every accepted mode needs at most 4 bytes per pixel (358 MB, 0.45 GB for a palette image
+#: with transparency), so this refuses only what no camera produces.
+MAX_DECODE_BYTES = 1_200_000_000
+
+#: Pillow's bytes per stored pixel: multi-band 8-bit modes use four (RGB is stored as RGBX).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 4, "La": 4, "PA": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+#: What converting a mode before the reduction adds per pixel: palettes become RGB(A), 16-bit and float become L.
+_CONVERSION_BYTES = {"1": 1, "P": 4, "PA": 4, "I;16": 1, "I;16B": 1, "I;16L": 1, "I;16N": 1, "I": 1, "F": 1}
+#: High-bit-depth images are scaled to 8 bits in strips of about this many bytes of float64 work.
+_STRIP_BYTES = 16 << 20
+#: The reduction before colour conversion keeps at least this many times ``max_dim`` (as Pillow's ``reducing_gap``),
+#: so the final Lanczos resize still sees three source pixels per output pixel.
+_REDUCING_GAP = 3
+#: EXIF orientation -> the transpose that displays the image upright (what ImageOps.exif_transpose applies).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _LAB_TO_SRGB = ImageCms.buildTransform(ImageCms.createProfile("LAB"), _SRGB_PROFILE, "LAB", "RGB")
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageInputError(ValueError):
@@ -64,11 +92,17 @@ def load_rgb(
     max_dim: int,
     source: str | None = None,
     max_pixels: int = MAX_PIXELS,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
 ) -> np.ndarray:
     """Decode an image file into float32 sRGB pixels in [0, 1], shape (H, W, 3), long side ``max_dim``.
 
     ``role`` ("content" or "style") and ``source`` (the URI the user gave) only
     shape error messages; ``path`` is the local file to read.
+
+    Memory is bounded by bytes, not only pixels: the decoded size is checked against ``max_decode_bytes`` before
+    decoding; JPEGs decode at a reduced scale; a big image is reduced (box filter, integer factor) right after
+    decoding, before any orientation or colour conversion copies it; 16-bit and float images are scaled to 8 bits
+    in strips. The peak is then about the decoded image itself (see ``benchmarks/bench_images.py``).
     """
     validate_max_dim(max_dim)
     where = f"{role} image {source or path}"
@@ -78,9 +112,12 @@ def load_rgb(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 _check_pixel_count(opened.size, max_pixels, where)
+                _check_decode_bytes(opened, max_decode_bytes, where)
+                _check_min_side(opened.size, where, "")
+                orientation = opened.getexif().get(_EXIF_ORIENTATION)
                 opened.draft("RGB", (2 * max_dim, 2 * max_dim))  # JPEG only: decode at a reduced scale
                 opened.load()
-                image = ImageOps.exif_transpose(opened)
+                image = _reduce(_before_reduction(opened), max_dim)
     except FileNotFoundError:
         raise ImageInputError(f"{where}: file not found") from None
     except UnidentifiedImageError:
@@ -96,8 +133,10 @@ def load_rgb(
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageInputError(f"{where}: cannot be decoded, the file is truncated or corrupt ({exc})") from None
 
-    _check_min_side(image.size, where, "")
+    if orientation in _ORIENTATION:
+        image = image.transpose(_ORIENTATION[orientation])
     rgb = to_srgb(image, where)
+    del image
     resized = _resize_long_side(rgb, max_dim)
     _check_min_side(resized.size, where, f" after resizing to max_dim={max_dim}")
     return np.asarray(resized, dtype=np.float32) / np.float32(255.0)
@@ -168,15 +207,65 @@ def _check_min_side(size: tuple[int, int], where: str, when: str) -> None:
         raise ImageInputError(f"{where}: too small ({width} x {height}{when}; each side needs {MIN_SIDE} px)")
 
 
+def _check_decode_bytes(image: Image.Image, max_bytes: int, where: str) -> None:
+    """Refuse, before decoding, an image whose decode and first conversion would need more than ``max_bytes``."""
+    width, height = image.size
+    per_pixel = _STORED_BYTES.get(image.mode, 4) + _CONVERSION_BYTES.get(image.mode, 0)
+    needed = width * height * per_pixel
+    if needed > max_bytes:
+        raise ImageInputError(
+            f"{where}: too large to decode ({width} x {height} {image.mode} needs {needed / 1e6:,.1f} MB; "
+            f"the limit is {max_bytes / 1e6:,.1f} MB)"
+        )
+
+
+def _before_reduction(image: Image.Image) -> Image.Image:
+    """The modes a box reduction cannot average: palettes (indices) and bilevel become RGB(A) / L, and 16-bit and
+    float images become 8-bit L (in strips)."""
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        return _high_bit_depth_to_l(image)
+    if image.mode in ("P", "PA"):
+        has_alpha = image.mode == "PA" or "transparency" in image.info
+        converted = image.convert("RGBA" if has_alpha else "RGB")
+        if "icc_profile" in image.info:
+            converted.info["icc_profile"] = image.info["icc_profile"]
+        return converted
+    if image.mode == "1":
+        return image.convert("L")
+    return image
+
+
+def _reduce(image: Image.Image, max_dim: int) -> Image.Image:
+    """Shrink by an integer factor (box filter) while the result keeps ``_REDUCING_GAP`` x ``max_dim`` pixels."""
+    factor = max(image.size) // (_REDUCING_GAP * max_dim)
+    if factor < 2:
+        return image
+    try:
+        reduced = image.reduce(factor)
+    except ValueError:  # a mode Pillow cannot reduce: convert it whole instead
+        return image
+    reduced.info = dict(image.info)
+    return reduced
+
+
 def _high_bit_depth_to_l(image: Image.Image) -> Image.Image:
-    """16-bit and float greyscale to 8-bit L, scaled by the format's range rather than clipped."""
-    values = np.asarray(image, dtype=np.float64)
+    """16-bit and float greyscale to 8-bit L, scaled by the format's range rather than clipped.
+
+    Converted in strips of rows, so the float work is a few MB, not 8 bytes for every pixel of the image.
+    """
+    width, height = image.size
+    extrema = image.getextrema() if width and height else (0, 0)
+    high = float(extrema[1])  # type: ignore[arg-type]  # one band: (min, max) numbers
     if image.mode == "F":
-        peak = float(values.max()) if values.size else 1.0
-        scale = 1.0 if peak <= 1.0 else peak
+        scale = 1.0 if high <= 1.0 else high
     else:
-        scale = 65535.0 if image.mode != "I" or values.max() > 255 else 255.0
-    eight_bit = np.round(np.clip(values / scale, 0.0, 1.0) * 255.0).astype(np.uint8)
+        scale = 65535.0 if image.mode != "I" or high > 255 else 255.0
+    eight_bit = np.empty((height, width), np.uint8)
+    rows = max(1, _STRIP_BYTES // max(1, 8 * width))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        strip = np.asarray(image.crop((0, top, width, bottom)), dtype=np.float64)
+        eight_bit[top:bottom] = np.round(np.clip(strip / scale, 0.0, 1.0) * 255.0)
     converted = Image.fromarray(eight_bit, "L")
     converted.info = dict(image.info)
     return converted

@@ -218,3 +218,65 @@ def test_file_digest_tracks_content_not_name(tmp_path: Path) -> None:
     (tmp_path / "c").write_bytes(b"other bytes")
     assert images.file_digest(tmp_path / "a") == images.file_digest(tmp_path / "b")
     assert images.file_digest(tmp_path / "a") != images.file_digest(tmp_path / "c")
+
+
+# --- memory: bounded by bytes, not pixels (the peak itself is measured in benchmarks/bench_images.py) ---------
+
+
+@pytest.mark.parametrize(("mode", "fmt", "rgb"), MODES, ids=[f"{m}-{f}" for m, f, _ in MODES])
+def test_every_mode_survives_the_reduction_before_conversion(
+    tmp_path: Path, mode: str, fmt: str, rgb: tuple[int, int, int]
+) -> None:
+    """A big image is box-reduced right after decoding, before any conversion: every mode still converts right."""
+    small, save_args = _mode_image(mode)
+    big = small.resize((400, 300), Image.Resampling.NEAREST)  # 400 // (3 * 32) = a 4x reduction first
+    path = tmp_path / f"big.{fmt.lower()}"
+    big.save(path, format=fmt, **save_args)
+    pixels = load_rgb(path, role="content", max_dim=32)
+    assert pixels.shape == (24, 32, 3)
+    np.testing.assert_allclose(pixels[12, 16] * 255, rgb, atol=3)
+
+
+@pytest.mark.parametrize(
+    ("array", "mode"),
+    [
+        (np.arange(60 * 50, dtype=np.uint16).reshape(50, 60) * 21, "I;16"),
+        (np.arange(60 * 50, dtype=np.int32).reshape(50, 60) * 21, "I"),
+        (np.linspace(0, 3.0, 60 * 50, dtype=np.float32).reshape(50, 60), "F"),
+    ],
+)
+def test_high_bit_depth_is_scaled_in_strips_exactly_as_at_once(monkeypatch, array: np.ndarray, mode: str) -> None:
+    image = Image.fromarray(array) if mode == "I;16" else Image.fromarray(array, mode)
+    assert image.mode == mode
+    scale = 65535.0 if mode != "F" else float(array.max())
+    expected = np.round(np.clip(array.astype(np.float64) / scale, 0, 1) * 255).astype(np.uint8)
+    monkeypatch.setattr(images, "_STRIP_BYTES", 8 * 60 * 3)  # three rows a strip: 17 strips, the last one short
+    np.testing.assert_array_equal(np.asarray(images._high_bit_depth_to_l(image)), expected)
+
+
+def test_orientation_is_applied_after_the_reduction(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    path = tmp_path / "rotated.png"
+    halves(800, 400, (255, 0, 0), (0, 0, 255)).save(path, exif=exif)  # reduced 4x, then rotated
+    pixels = load_rgb(path, role="content", max_dim=64)
+    assert pixels.shape == (64, 32, 3)
+    assert pixels[:24].mean(axis=(0, 1))[0] > 0.8 and pixels[-24:].mean(axis=(0, 1))[2] > 0.8
+
+
+def test_the_reduced_path_matches_a_direct_resize(write_image) -> None:
+    path = write_image("big.png", 960, 720)
+    reduced = load_rgb(path, role="content", max_dim=80)  # reduced 4x, then Lanczos
+    with Image.open(path) as image:
+        direct = np.asarray(image.convert("RGB").resize((80, 60), Image.Resampling.LANCZOS), np.float32) / 255
+    assert np.abs(reduced - direct).mean() < 0.01
+
+
+def test_an_image_too_large_to_decode_within_memory_is_refused_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "grey16.png"
+    Image.fromarray(np.zeros((300, 400), np.uint16)).save(path)
+    with pytest.raises(ImageInputError) as caught:
+        load_rgb(path, role="style", max_dim=64, source="s3://b/styles/x.png", max_decode_bytes=200_000)
+    assert str(caught.value) == (
+        "style image s3://b/styles/x.png: too large to decode (400 x 300 I;16 needs 0.4 MB; the limit is 0.2 MB)"
+    )
