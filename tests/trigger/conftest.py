@@ -181,7 +181,7 @@ class FakeFlyteAdmin(admin_pb2_grpc.AdminServiceServicer):
             self.required_token: str | None = None
             #: consumed one per CreateExecution: (code, committed); committed=True stores the execution first, as
             #: a flyteadmin whose reply is lost on the way back
-            self.create_faults: list[tuple[grpc.StatusCode, bool]] = []
+            self.create_faults: list[tuple[grpc.StatusCode, bool] | None] = []  # None: no fault for that call
             #: seconds every RPC waits before answering (a slow flyteadmin)
             self.delay_s: float = 0.0
             #: return a message to reject one CreateExecution with INVALID_ARGUMENT, as admin's validation does
