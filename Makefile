@@ -50,6 +50,14 @@ bench: $(STAMP)  ## benchmarks (about 45 min on 2 cores; offline: NST_VGG19_WEIG
 	$(BIN)/python benchmarks/bench_trigger.py
 	$(BIN)/python -m benchmarks.report
 
+# The commit before preprocess memory was bounded by bytes: bench_images measures it too, for the before column.
+IMAGES_BASELINE ?= a8335427601c
+.PHONY: soak
+soak: $(STAMP)  ## trigger storm and faults vs the Lambda timeout, preprocess memory per mode (~8 min) -> BENCHMARKS.md
+	$(BIN)/python -m benchmarks.soak_trigger
+	$(BIN)/python -m benchmarks.bench_images --baseline $(IMAGES_BASELINE)
+	$(BIN)/python -m benchmarks.report
+
 package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for IMAGE
 	$(BIN)/pyflyte --pkgs workflows package --image $(IMAGE) --output flyte-package.tgz --force
 

@@ -213,11 +213,103 @@ def render(engine: dict, trigger: dict | None, plot: str) -> str:
         for name, row in trigger["results"].items():
             lines.append(f"| {name.replace('_', ' ')} | {row['n']} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} |")
         lines.append("")
+        section, checks = render_reliability(trigger.get("soak"), trigger.get("images"))
+        lines += section
+        targets += checks
 
     lines += ["## Targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     lines += [f"| {name} | {value} | {ok} |" for name, value, ok in targets]
     lines.append("")
     return "\n".join(lines)
+
+
+def render_reliability(soak: dict | None, images: dict | None) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The trigger under a redelivery storm and under each fault (``make soak``), and preprocess memory per mode."""
+    lines: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    if soak:
+        s = soak["storm"]
+        lines += [
+            "## The trigger under a redelivery storm and under faults",
+            "",
+            "`make soak` (`benchmarks/soak_trigger.py`). **Storm:** "
+            f"{s['events']:,} S3 events for {s['distinct_uploads']} distinct uploads ({s['deliveries_each']} deliveries "
+            "each), shuffled, in SQS batches of 10, through `lambda_handler` with the real FlyteRemote over gRPC to the "
+            "in-process fake flyteadmin; 1 % of CreateExecution calls are committed and their reply lost, 1 % refused "
+            "UNAVAILABLE. Per-record time is the pipeline's step for one record (decide, name, style, launch, log).",
+            "",
+            "| events | executions created | CreateExecution calls | launched (of which duplicate) | failed | "
+            "events/s | p50 / p99 / max per record |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {s['events']:,} | {s['executions_created']} | {s['create_execution_calls']:,} | "
+            f"{s['launched']:,} ({s['duplicate']}) | {s['failed']} | {s['events_per_s']:.0f} | "
+            f"{s['per_record_ms']['p50']:.1f} / {s['per_record_ms']['p99']:.1f} / {s['per_record_ms']['max']:.0f} ms |",
+            "",
+            f"{s['retried']} records needed a retry. A retry whose CreateExecution finds the execution already there is "
+            "reported launched, not duplicate (its own earlier attempt was committed and the reply lost); when the first "
+            "attempt was a redelivery refused UNAVAILABLE the trigger cannot tell the two apart, so "
+            f"{s['launched'] - s['duplicate'] - s['executions_created']} redeliveries were reported as launched: either "
+            "way, one execution per upload. The p99 is the retries' backoff.",
+            "",
+            "**Faults:** one 10-message SQS batch per fault in a fresh container, production deadlines "
+            "(NST_CONNECT_TIMEOUT_S=2, NST_READ_TIMEOUT_S=5, NST_FLYTE_RPC_TIMEOUT_S=10, NST_FLYTE_RPC_RETRIES=3), "
+            "against the SAM template's Lambda timeout. A black hole accepts connections and never answers.",
+            "",
+            "| fault | invocation | Lambda timeout | launched | failed (item failures) | nothing lost |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for f in soak["faults"]:
+            lines.append(
+                f"| {f['fault']} | {f['seconds']:.1f} s | {f['lambda_timeout_s']:.0f} s | {f['launched']} | "
+                f"{f['failed']} ({f['item_failures']}) | {'yes' if f['nothing_lost'] else '**no**'} |"
+            )
+        lines.append("")
+        worst = max(soak["faults"], key=lambda f: f["seconds"])
+        targets.append(
+            (
+                "every invocation under a fault ends inside the Lambda timeout, every message reported",
+                f"worst {worst['seconds']:.1f} s of {worst['lambda_timeout_s']:.0f} s ({worst['fault']})",
+                verdict(all(f["seconds"] < f["lambda_timeout_s"] and f["nothing_lost"] for f in soak["faults"])),
+            )
+        )
+        targets.append(
+            (
+                "redelivery storm: one execution per distinct upload, no record failed",
+                f"{s['executions_created']} of {s['distinct_uploads']}, {s['failed']} failed",
+                verdict(s["executions_created"] == s["distinct_uploads"] and s["failed"] == 0),
+            )
+        )
+    if images:
+        limit = images["task_limit_gib"]
+        baseline = f" and as of `{images['baseline']}` (before)" if images.get("baseline") else ""
+        lines += [
+            "## Preprocess memory per image mode",
+            "",
+            "`benchmarks/bench_images.py`: a fresh process imports the task module, then `load_rgb` decodes one image "
+            f"at `max_dim=512`; peak RSS (VmHWM) of that process against the `preprocess` task's {limit:.0f} GiB "
+            f"limit, with `workflows/images.py` now{baseline}.",
+            "",
+            "| image | file | peak RSS now | before | outcome |",
+            "| --- | ---: | ---: | ---: | --- |",
+        ]
+        for r in images["results"]:
+            now, before = r["now"].get("peak_gib"), r.get("baseline", {}).get("peak_gib")
+            shown_now = f"{now:.2f} GiB" if now is not None else "failed"
+            shown_before = "" if before is None else f"{before:.2f} GiB" + (" **over**" if before > limit else "")
+            lines.append(
+                f"| {r['case']} | {r['file_mb']:.1f} MB | {shown_now} | {shown_before} | {r['now']['outcome']} |"
+            )
+        lines.append("")
+        peaks = [r["now"]["peak_gib"] for r in images["results"]]
+        worst_peak = max((p for p in peaks if p is not None), default=float("inf"))
+        targets.append(
+            (
+                f"preprocess decode of every measured mode and size <= {limit:.0f} GiB",
+                f"{worst_peak:.2f} GiB",
+                verdict(None not in peaks and worst_peak <= limit),
+            )
+        )
+    return lines, targets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = json.loads(args.engine.read_text())
     trigger = json.loads(args.trigger.read_text()) if args.trigger.exists() else None
+    if trigger is not None:  # make soak's results, beside the trigger's (benchmarks/soak_trigger.py, bench_images.py)
+        for name in ("soak", "images"):
+            extra = args.trigger.parent / f"{name}.json"
+            if extra.exists():
+                trigger[name] = json.loads(extra.read_text())
     args.output.write_text(render(engine, trigger, args.plot))
     print(f"wrote {args.output}")
     return 0
