@@ -224,3 +224,14 @@ def test_unauthenticated_without_credentials_says_what_to_configure(remote, flyt
     result = remote(sqs_batch(uploads(2)))
     assert result["failed"][0]["error"].startswith(f"flyteadmin at {flyteadmin.endpoint} requires authentication")
     assert result["failed"][1]["error"].startswith("not attempted: flyteadmin at")
+
+
+def test_a_silent_flyteadmin_is_bounded_with_client_credentials_too(handler, aws, flyte_env, black_hole) -> None:
+    """With a client secret, flytekit asks flyteadmin's auth metadata first, on a channel without any deadline."""
+    flyte_env(black_hole.endpoint)
+    handle = handler(**FAST, FLYTE_CREDENTIALS_CLIENT_ID="nst", FLYTE_CREDENTIALS_CLIENT_SECRET="s3cr3t-value")
+    result, took = run(handle, sqs_batch(uploads(5)), timeout_s=6)
+    assert took < 6
+    assert_nothing_lost(result, 5) and len(result["failed"]) == 5
+    assert "cannot fetch launch plan" in result["failed"][0]["error"]
+    assert "DEADLINE_EXCEEDED" in result["failed"][0]["error"]
