@@ -10,7 +10,7 @@ STYLE ?= samples/swirls.jpg
 PORT ?= 5055
 BENCH_SIZE ?= 512
 
-.PHONY: help venv lint format test demo dev smoke package bench clean task-image lambda-image register deploy
+.PHONY: help venv lint format test demo dev smoke package bench bench-gpu clean task-image lambda-image register deploy
 
 help:  ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,12 +41,14 @@ demo: $(STAMP)  ## upload a photo to a local S3, let the trigger stylize it, dow
 dev: $(STAMP)  ## the same local stack kept running on PORT: upload as often as you like, Ctrl-C stops it
 	$(BIN)/python -m devstack dev --port $(PORT) --style "$(STYLE)"
 
-smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow, no S3 or trigger involved
-	$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
+smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow (random weights unless NST_VGG19_WEIGHTS is set), no S3
+	NST_VGG19_WEIGHTS="$${NST_VGG19_WEIGHTS:-random}" $(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
 bench: $(STAMP)  ## benchmarks (about 45 min on 2 cores; offline: NST_VGG19_WEIGHTS=random) -> BENCHMARKS.md
+	@$(BIN)/python -m devstack.weights bench
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
+	$(BIN)/python -m benchmarks.bench_stages
 	$(BIN)/python benchmarks/bench_trigger.py
 	$(BIN)/python -m benchmarks.report
 
@@ -57,6 +59,12 @@ soak: $(STAMP)  ## trigger storm and faults vs the Lambda timeout, preprocess me
 	$(BIN)/python -m benchmarks.soak_trigger
 	$(BIN)/python -m benchmarks.bench_images --baseline $(IMAGES_BASELINE)
 	$(BIN)/python -m benchmarks.report
+
+bench-gpu: $(STAMP)  ## the engine and stage benchmarks on a GPU machine (CUDA TensorFlow) -> BENCHMARKS-GPU.md
+	@$(BIN)/python -c "import tensorflow as tf, sys; sys.exit(0 if tf.config.list_physical_devices('GPU') else 'bench-gpu: TensorFlow sees no GPU; install tensorflow[and-cuda]==2.21.0 on a GPU machine')"
+	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE) --out benchmarks/results/engine-gpu.json --plot benchmarks/results/time_to_quality-gpu.png
+	$(BIN)/python -m benchmarks.bench_stages --sizes 256 512 1024 2048 --out benchmarks/results/stages-gpu.json
+	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --trigger /nonexistent --plot benchmarks/results/time_to_quality-gpu.png --output BENCHMARKS-GPU.md
 
 package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for IMAGE
 	$(BIN)/pyflyte --pkgs workflows package --image $(IMAGE) --output flyte-package.tgz --force

@@ -10,12 +10,13 @@ no assertion here, and none of this runs in the test suite.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,18 +30,22 @@ import tensorflow as tf
 
 tf.get_logger().setLevel("ERROR")  # the per-step recipe retraces every step on purpose; no warning for that
 
-from workflows import images, pyramid  # noqa: E402
-from workflows.recipe import ADAM_SETTINGS, EpochPlan, Optimizer  # noqa: E402
-from workflows.style_engine import StyleTransfer, prepare_epoch  # noqa: E402
-from workflows.vgg19_features import (  # noqa: E402
+from workflows import images  # noqa: E402
+from workflows.engine.chain import EpochDone, RunState, run_epochs  # noqa: E402
+from workflows.engine.features import (  # noqa: E402
     CONTENT_LAYERS,
     RANDOM_SEED,
     STYLE_LAYERS,
     _he_normal_init,
     weights_from_env,
 )
+from workflows.engine.options import ADAM_SETTINGS, StyleOptions  # noqa: E402
+from workflows.engine.resample import resize  # noqa: E402
+from workflows.engine.transfer import StyleTransfer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+#: The tutorial's recipe: the reference every configuration is timed against.
+ADAM = StyleOptions(optimizer="adam", precision="float32")
 SAMPLES = REPO / "samples"
 #: (downsampling factor, input channels, output channels) of every convolution up to block5_conv2.
 VGG_CONVS = (
@@ -118,7 +123,7 @@ def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dic
 
 
 def step_speed(content: np.ndarray, style: np.ndarray, precision: str, repeats: int) -> dict[str, float]:
-    engine = StyleTransfer(content, style, precision=precision)
+    engine = StyleTransfer(content, style, ADAM, precision=precision)
     engine.run(2)  # trace and warm up
     seconds = timed(lambda: engine.run(1), repeats=repeats, warmup=1)
     height, width = content.shape[:2]
@@ -132,7 +137,7 @@ def per_step_task_recipe_step(content: np.ndarray, style: np.ndarray, weights_fi
     """What a one-task-per-step recipe does every step: load VGG19, recompute targets, a fresh Adam, trace, step."""
     vgg = keras.applications.VGG19(include_top=False, weights=str(weights_file), input_shape=(None, None, 3))
     outputs = [vgg.get_layer(name).output for name in STYLE_LAYERS + CONTENT_LAYERS]
-    engine = StyleTransfer(content, style)  # recomputes the targets: two forward passes
+    engine = StyleTransfer(content, style, ADAM)  # recomputes the targets: two forward passes
     engine._extractor = keras.Model(vgg.input, outputs)  # and steps through the freshly loaded network
     variable = tf.Variable(content[None])
     adam = keras.optimizers.Adam(**ADAM_SETTINGS)
@@ -172,7 +177,7 @@ def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]
     clock = Stopwatch()
     times, losses = [], []
     with clock:
-        engine = StyleTransfer(content, style)
+        engine = StyleTransfer(content, style, ADAM)
     built = clock.total
 
     def record(index: int, loss: float) -> None:  # the loss before step ``index``, i.e. after ``index`` steps
@@ -189,6 +194,10 @@ def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]
     return curve, target, result.image
 
 
+class _Stop(Exception):
+    """Ends a chase from inside the chain's epoch callback: the target is reached or the budget is spent."""
+
+
 def chase(
     name: str,
     content: np.ndarray,
@@ -196,79 +205,56 @@ def chase(
     evaluator: StyleTransfer,
     target: float,
     budget_s: float,
-    optimizer: Optimizer,
+    options: StyleOptions,
     chunk: int,
-    pyramid_steps: list[int] | None = None,
-    precision: str = "float32",
-    fresh_optimizer_every_step: bool = False,
 ) -> Curve:
-    """Optimise until the evaluator's loss reaches ``target`` or ``budget_s`` runs out; the clock stops while
-    the evaluator measures. ``pyramid_steps`` gives the steps of each coarse level before the full-size one."""
+    """Run the workflow's own epoch chain (``run_epochs``) until the evaluator's loss reaches ``target`` or
+    ``budget_s`` runs out, scoring after every epoch with the clock stopped. Without a pyramid an epoch here is
+    ``chunk`` steps (the run has as many as it needs); with one, the run is exactly the workflow's pyramid
+    (``options.epochs`` levels of ``options.steps_per_epoch``), scored after each level."""
+    curve = Curve(name)
+    run = options if options.pyramid else dataclasses.replace(options, epochs=100_000, steps_per_epoch=chunk)
+    began, scoring = time.perf_counter(), 0.0
+
+    def on_epoch(done: EpochDone) -> None:
+        nonlocal scoring
+        elapsed = time.perf_counter() - began - scoring
+        scored = time.perf_counter()
+        loss = float(evaluator.loss(resize(done.state.output, content.shape[:2])))
+        scoring += time.perf_counter() - scored
+        curve.steps = len(done.state.losses)
+        curve.points.append((elapsed, loss))
+        log(f"  {name}: {curve.steps} steps, {elapsed:.0f} s, loss {loss:.4g} (target {target:.4g})")
+        if loss <= target:
+            curve.reached_at_s = elapsed
+            raise _Stop
+        if elapsed >= budget_s:
+            raise _Stop
+
+    with contextlib.suppress(_Stop):
+        run_epochs(content, style, run, RunState.start(content), on_epoch=on_epoch)
+    return curve
+
+
+def chase_fresh_adam_every_step(
+    name: str, content: np.ndarray, style: np.ndarray, evaluator: StyleTransfer, target: float, budget_s: float
+) -> Curve:
+    """The per-step-task recipe's dynamics: Adam's moments and count start from zero at every step."""
     curve, clock = Curve(name), Stopwatch()
-    levels = len(pyramid_steps or []) + 1
-    image, state = content, {}
-    for level, steps in enumerate(pyramid_steps or []):
-        plan = EpochPlan(level, levels, steps, optimizer=optimizer, pyramid=True, precision=precision)
-        with clock:
-            engine, image, state = prepare_epoch(content, style, image, state, plan)
-            result = engine.run(steps, image=image, optimizer_state=state or None, optimizer=optimizer)
-        image, state = result.image, result.optimizer_state
-        curve.steps += steps
-        curve.points.append((clock.total, float(evaluator.loss(pyramid.resize(result.shown, content.shape[:2])))))
-    plan = EpochPlan(levels - 1, levels, chunk, optimizer=optimizer, pyramid=bool(pyramid_steps), precision=precision)
     with clock:
-        engine, image, state = prepare_epoch(content, style, image, state, plan)
+        engine = StyleTransfer(content, style, ADAM)
+    image = content
     while clock.total < budget_s:
         with clock:
-            if fresh_optimizer_every_step:  # Adam's moments and count start from zero at every step
-                for _ in range(chunk):
-                    image = engine.run(1, image=image, optimizer=optimizer).image
-                output = image
-            else:
-                result = engine.run(chunk, image=image, optimizer_state=state or None, optimizer=optimizer)
-                image, state, output = result.image, result.optimizer_state, result.shown
-        curve.steps += chunk
-        loss = float(evaluator.loss(output))
+            for _ in range(25):
+                image = engine.run(1, image=image).image
+        curve.steps += 25
+        loss = float(evaluator.loss(image))
         curve.points.append((clock.total, loss))
-        log(f"  {name}: {curve.steps} steps, {clock.total:.0f} s, loss {loss:.4g} (target {target:.4g})")
         if loss <= target:
             curve.reached_at_s = clock.total
             break
     return curve
-
-
-# --- 4. peak memory of one optimisation task -------------------------------------------------------------------
-
-RSS_SCRIPT = """
-import sys, numpy as np
-from workflows.neural_style_transfer import optimize_epoch
-from workflows.recipe import Tuning
-content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
-tuning = Tuning(1e-2, 1e4, 30.0, optimizer=sys.argv[4], ema=0.0, pyramid=False, precision=sys.argv[5])
-optimize_epoch(content=content, style=style, image=content, optimizer_state={}, losses=[], epoch=0, epochs=1,
-               steps=int(sys.argv[3]), tuning=tuning)
-print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])  # peak RSS, KiB
-"""
-
-
-def peak_rss_gib(content: np.ndarray, style: np.ndarray, steps: int, optimizer: str, precision: str) -> float:
-    """Peak RSS of the optimize_epoch Flyte task run in a fresh process (flytekit local execution).
-
-    Read from the child's own VmHWM: a forked child inherits its parent's ru_maxrss, so rusage would report this
-    (large) benchmark process instead."""
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/c.npy", content)
-        np.save(f"{tmp}/s.npy", style)
-        done = subprocess.run(
-            [sys.executable, "-c", RSS_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", str(steps), optimizer, precision],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            capture_output=True,
-            text=True,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the optimisation task for {optimizer}/{precision} failed: {done.stderr[-2000:]}")
-    return int(done.stdout.strip().splitlines()[-1]) / 2**20  # KiB -> GiB
 
 
 # --- the plot ----------------------------------------------------------------------------------------------------
@@ -325,12 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="long side for time to quality and peak RSS")
     parser.add_argument("--reference-steps", type=int, default=500)
-    parser.add_argument("--coarse-steps", type=int, default=50, help="steps at each coarse pyramid level")
     parser.add_argument("--budget", type=float, default=0.6, help="each configuration's time, x the reference run")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "engine.json")
     parser.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "results" / "time_to_quality.png")
     parser.add_argument("--step-sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps recipe quality rss")
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps recipe quality")
     args = parser.parse_args(argv)
 
     # Re-measuring some sections (--skip the others) updates the results file instead of replacing it.
@@ -378,49 +363,35 @@ def main(argv: list[str] | None = None) -> int:
         log(f"recipe: {results['recipe']}")
 
     if "quality" not in args.skip:
-        evaluator = StyleTransfer(content_full, style_full)
+        evaluator = StyleTransfer(content_full, style_full, ADAM)  # the tutorial's loss, float32, full size
         reference, target, _ = reference_run(content_full, style_full, args.reference_steps)
         budget = args.budget * reference.reached_at_s  # slower than that is no contender: "not within" is reported
         log(f"reference: {reference.reached_at_s:.0f} s, target loss {target:.5g}")
-        levels = [args.coarse_steps] * 4
+        lbfgs = StyleOptions(optimizer="lbfgs", precision="float32")
+        adam = StyleOptions(optimizer="adam", precision="float32")
         configs = [
-            ("L-BFGS, 20 pairs, float32", dict(optimizer=Optimizer("lbfgs"), chunk=10)),
-            ("L-BFGS + bfloat16 convolutions", dict(optimizer=Optimizer("lbfgs"), chunk=10, precision="bfloat16")),
-            ("Adam + iterate averaging (0.95)", dict(optimizer=Optimizer("adam", ema=0.95), chunk=25)),
-            (
-                f"L-BFGS + pyramid ({args.coarse_steps} per coarse level)",
-                dict(optimizer=Optimizer("lbfgs"), chunk=10, pyramid_steps=levels),
-            ),
-            (
-                f"Adam + pyramid ({args.coarse_steps} per coarse level)",
-                dict(optimizer=Optimizer("adam"), chunk=25, pyramid_steps=levels),
-            ),
-            (
-                "per-step tasks (fresh Adam each step)",
-                dict(optimizer=Optimizer("adam"), chunk=25, fresh_optimizer_every_step=True),
-            ),
+            ("L-BFGS, 20 pairs, float32", lbfgs, 10),
+            ("L-BFGS + bfloat16 convolutions", dataclasses.replace(lbfgs, precision="bfloat16"), 10),
+            ("Adam + iterate averaging (0.95)", dataclasses.replace(adam, ema=0.95), 25),
+            ("L-BFGS + pyramid (the workflow's, 5 x 100)", dataclasses.replace(lbfgs, pyramid=True), 100),
+            ("Adam + pyramid (the workflow's, 5 x 100)", dataclasses.replace(adam, pyramid=True), 100),
         ]
         curves = [reference]
-        for name, config in configs:
+        for name, options, chunk in configs:
             log(f"time to quality: {name}")
-            curve = chase(name, content_full, style_full, evaluator, target, budget, **config)
-            if config.get("fresh_optimizer_every_step") and "recipe" in results:
-                # Same dynamics as that recipe; its clock runs at the recipe's measured seconds per step.
-                per_step = results["recipe"]["per_step_task_seconds"]
-                steps_done = [chunk_end * config["chunk"] for chunk_end in range(1, len(curve.points) + 1)]
-                curve.points = [(n * per_step, loss) for n, (_, loss) in zip(steps_done, curve.points)]
-                curve.reached_at_s = curve.steps * per_step if curve.reached_at_s is not None else None
-                curve.note = f"dynamics simulated; time = steps x {per_step:.2f} s measured per recipe step"
-            curves.append(curve)
+            curves.append(chase(name, content_full, style_full, evaluator, target, budget, options, chunk))
+        name = "per-step tasks (fresh Adam each step)"
+        log(f"time to quality: {name}")
+        curve = chase_fresh_adam_every_step(name, content_full, style_full, evaluator, target, budget)
+        if "recipe" in results:
+            # Same dynamics as that recipe; its clock runs at the recipe's measured seconds per step.
+            per_step = results["recipe"]["per_step_task_seconds"]
+            curve.points = [(25 * (n + 1) * per_step, loss) for n, (_, loss) in enumerate(curve.points)]
+            curve.reached_at_s = curve.steps * per_step if curve.reached_at_s is not None else None
+            curve.note = f"dynamics simulated; time = steps x {per_step:.2f} s measured per recipe step"
+        curves.append(curve)
         results["quality"] = {"target_loss": target, "curves": [asdict(c) for c in curves]}
         plot(curves, target, args.plot)
-
-    if "rss" not in args.skip:
-        results["peak_rss_gib"] = {
-            f"{optimizer}/{precision}": peak_rss_gib(content_full, style_full, 5, optimizer, precision)
-            for optimizer, precision in (("adam", "float32"), ("lbfgs", "float32"), ("lbfgs", "bfloat16"))
-        }
-        log(f"peak RSS: {results['peak_rss_gib']}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

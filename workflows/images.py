@@ -193,6 +193,14 @@ def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
     return buffer.getvalue()
 
 
+def resize_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Float pixels in [0, 1] resized to exactly ``height`` x ``width`` (Lanczos, through 8 bits as decoded)."""
+    image = Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.float32) / np.float32(255.0)
+
+
 def _check_pixel_count(size: tuple[int, int], max_pixels: int, where: str) -> None:
     width, height = size
     if width * height > max_pixels:

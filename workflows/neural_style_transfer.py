@@ -32,7 +32,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine import stages
-from workflows.engine.options import DEFAULTS, OptionError, StyleOptions
+from workflows.engine.options import DEFAULTS, INIT_IMAGES, OptionError, StyleOptions
 from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
@@ -52,12 +52,14 @@ else:
 
 class Pixels(typing.NamedTuple):
     content: np.ndarray
-    style: np.ndarray
+    styles: list[np.ndarray]  # style_img, then each of more_styles
+    init: np.ndarray | None  # the start image at the photo's size when init_image is a URI
 
 
 class Checked(typing.NamedTuple):
     options: StyleOptions
-    digest: str  # both images' content hashes: what the preprocessing cache keys on
+    digest: str  # every image's content hash: what the preprocessing cache keys on
+    style_max_dim: int  # the long side the styles are kept at: style_scale may analyse them above max_dim
 
 
 class Optimized(typing.NamedTuple):
@@ -100,6 +102,13 @@ def check_inputs(
     pyramid: bool,
     precision: str,
     epochs_per_task: int,
+    preserve_colors: str,
+    style_scale: float,
+    more_styles: list[FlyteFile],
+    style_blend_weights: list[float],
+    init_image: str,
+    seed: int,
+    style_strength: float,
     output_uri: str,
     optimize_cpu: str,
     optimize_mem: str,
@@ -107,7 +116,7 @@ def check_inputs(
     gpu_accelerator: str,
 ) -> Checked:
     """The flat optimisation inputs become one ``StyleOptions``; it and every other input are checked first,
-    before any download; then both images are hashed for the preprocessing cache key."""
+    before any download; then every image is hashed for the preprocessing cache key."""
     options = StyleOptions(
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
@@ -120,39 +129,69 @@ def check_inputs(
         pyramid=pyramid,
         precision=precision,
         epochs_per_task=epochs_per_task,
+        preserve_colors=preserve_colors,
+        style_scale=style_scale,
+        style_blend_weights=tuple(style_blend_weights),
+        init_image=init_image,
+        seed=seed,
+        style_strength=style_strength,
     )
+    options.blend_weights(1 + len(more_styles))
     check_output_uri(output_uri)
     optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
-    digest = "-".join(
-        images.file_digest(_fetch(image, role)) for image, role in ((content_img, "content"), (style_img, "style"))
-    )
-    return Checked(options=options, digest=digest)
+    sources = _image_inputs(content_img, style_img, more_styles, init_image)
+    digest = "-".join(images.file_digest(_fetch(source, role)) for source, role in sources)
+    style_max_dim = min(images.MAX_DIM_RANGE[1], max(max_dim, options.style_long_side(max_dim)))
+    return Checked(options=options, digest=digest, style_max_dim=style_max_dim)
 
 
 @task(
-    cache=Cache(version=PREPROCESS_CACHE_VERSION, ignored_inputs=("content_img", "style_img")),
+    cache=Cache(version=PREPROCESS_CACHE_VERSION, ignored_inputs=("content_img", "style_img", "more_styles")),
     retries=3,
     requests=Resources(cpu="1", mem="1Gi"),
     limits=Resources(cpu="1", mem="2Gi"),
 )
-def preprocess(content_img: FlyteFile, style_img: FlyteFile, max_dim: int, input_digest: str) -> Pixels:
-    """Decode, orient, convert to sRGB and resize both images; a bad image fails here, once, with its reason."""
-    log.info("preprocess: content and style at max_dim=%d", max_dim)
+def preprocess(
+    content_img: FlyteFile,
+    style_img: FlyteFile,
+    more_styles: list[FlyteFile],
+    max_dim: int,
+    style_max_dim: int,
+    init_image: str,
+    input_digest: str,
+) -> Pixels:
+    """Decode, orient, convert to sRGB and resize every image; a bad image fails here, once, with its reason."""
+    log.info("preprocess: content at max_dim=%d, styles at %d", max_dim, style_max_dim)
     images.validate_max_dim(max_dim)
-    content, style = (
-        images.load_rgb(_fetch(image, role), role=role, max_dim=max_dim, source=_uri(image))
-        for image, role in ((content_img, "content"), (style_img, "style"))
-    )
+    sources = _image_inputs(content_img, style_img, more_styles, init_image)
+    loaded = [
+        images.load_rgb(
+            _fetch(source, role),
+            role=role,
+            max_dim=style_max_dim if role.startswith("style") else max_dim,
+            source=_uri(source),
+        )
+        for source, role in sources
+    ]
+    content, styles = loaded[0], loaded[1 : 2 + len(more_styles)]
+    init = None
+    if len(loaded) > len(styles) + 1:  # an init image, brought to the photo's exact size
+        init = images.resize_to(loaded[-1], content.shape[0], content.shape[1])
     log.info(
-        "preprocess: content %dx%d, style %dx%d", content.shape[1], content.shape[0], style.shape[1], style.shape[0]
+        "preprocess: content %dx%d, %d style(s)%s",
+        content.shape[1],
+        content.shape[0],
+        len(styles),
+        ", an init image" if init is not None else "",
     )
-    return Pixels(content=content, style=style)
+    return Pixels(content=content, styles=styles, init=init)
 
 
 @task(requests=_OPTIMIZE_DEFAULT, limits=_OPTIMIZE_DEFAULT, retries=2, enable_deck=True, deck_fields=())
 def optimize(
     content: np.ndarray,
-    style: np.ndarray,
+    styles: list[np.ndarray],
+    init: np.ndarray | None,
     options: StyleOptions,
     first_epoch: int,
     stop_epoch: int,
@@ -163,22 +202,25 @@ def optimize(
     state; none for the first task). After every epoch: an intratask checkpoint (a retry resumes from the last
     finished epoch), the Progress Deck, published while the task runs, and with ``output_uri`` a progress record
     and preview beside it."""
-    from workflows.engine.chain import RunState, run_epochs  # TensorFlow loads only in the tasks that need it
+    from workflows.engine.chain import RunState, result_image, run_epochs  # TensorFlow loads only where needed
     from workflows.engine.features import weights_from_env
 
     context = current_context()
     checkpoint = _checkpoint_of(context)
     state = _restored(checkpoint, first_epoch, stop_epoch)
     if state is None:
-        state = (
-            RunState.from_bytes(Path(resume.download()).read_bytes()) if resume is not None else RunState.start(content)
-        )
-    if state.epochs_done != first_epoch and not first_epoch <= state.epochs_done <= stop_epoch:
+        if resume is not None:
+            state = RunState.from_bytes(Path(resume.download()).read_bytes())
+        else:
+            state = RunState.start(content, options, init)
+    if not first_epoch <= state.epochs_done <= stop_epoch:
         raise ValueError(
             f"the state handed over is after {state.epochs_done} epochs, this task starts at {first_epoch}"
         )
     weights = weights_from_env().kind
-    progress = _Progress(options, output_uri, weights, first_epoch=state.epochs_done)
+    progress = _Progress(
+        options, output_uri, weights, first_epoch=state.epochs_done, show=lambda s: result_image(content, options, s)
+    )
     steps = options.steps_per_epoch
     report_every = max(1, steps // 10)
 
@@ -191,16 +233,17 @@ def optimize(
             checkpoint.write(done.state.to_bytes())
         progress.epoch_done(done)
 
-    state = run_epochs(content, style, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step)
+    state = run_epochs(content, styles, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step)
     path = Path(context.working_directory) / "run-state.npz"
     path.write_bytes(state.to_bytes())
-    return Optimized(state=FlyteFile(str(path)), image=state.output)
+    return Optimized(state=FlyteFile(str(path)), image=result_image(content, options, state))
 
 
 @dynamic(requests=Resources(cpu="500m", mem="1Gi"), limits=Resources(cpu="500m", mem="1Gi"), retries=1)
 def stylize(
     content: np.ndarray,
-    style: np.ndarray,
+    styles: list[np.ndarray],
+    init: np.ndarray | None,
     options: StyleOptions,
     output_uri: str,
     optimize_cpu: str,
@@ -218,7 +261,8 @@ def stylize(
         overrides = optimize_overrides(optimize_cpu, memory, optimize_gpu, gpu_accelerator)
         result = optimize(
             content=content,
-            style=style,
+            styles=styles,
+            init=init,
             options=options,
             first_epoch=part.first_epoch,
             stop_epoch=part.stop_epoch,
@@ -266,6 +310,13 @@ def neural_style_transfer_wf(
     pyramid: bool = DEFAULTS.pyramid,
     precision: str = DEFAULTS.precision,
     epochs_per_task: int = DEFAULTS.epochs_per_task,
+    preserve_colors: str = DEFAULTS.preserve_colors,
+    style_scale: float = DEFAULTS.style_scale,
+    more_styles: list[FlyteFile] = [],  # noqa: B006  (flytekit stores the default as a literal; never mutated)
+    style_blend_weights: list[float] = [],  # noqa: B006
+    init_image: str = DEFAULTS.init_image,
+    seed: int = DEFAULTS.seed,
+    style_strength: float = DEFAULTS.style_strength,
     optimize_cpu: str = OPTIMIZE_CPU,
     optimize_mem: str = OPTIMIZE_MEM,
     optimize_gpu: str = "0",
@@ -288,16 +339,32 @@ def neural_style_transfer_wf(
         pyramid=pyramid,
         precision=precision,
         epochs_per_task=epochs_per_task,
+        preserve_colors=preserve_colors,
+        style_scale=style_scale,
+        more_styles=more_styles,
+        style_blend_weights=style_blend_weights,
+        init_image=init_image,
+        seed=seed,
+        style_strength=style_strength,
         output_uri=output_uri,
         optimize_cpu=optimize_cpu,
         optimize_mem=optimize_mem,
         optimize_gpu=optimize_gpu,
         gpu_accelerator=gpu_accelerator,
     )
-    pixels = preprocess(content_img=content_img, style_img=style_img, max_dim=max_dim, input_digest=checked.digest)
+    pixels = preprocess(
+        content_img=content_img,
+        style_img=style_img,
+        more_styles=more_styles,
+        max_dim=max_dim,
+        style_max_dim=checked.style_max_dim,
+        init_image=init_image,
+        input_digest=checked.digest,
+    )
     stylized = stylize(
         content=pixels.content,
-        style=pixels.style,
+        styles=pixels.styles,
+        init=pixels.init,
         options=checked.options,
         output_uri=output_uri,
         optimize_cpu=optimize_cpu,
@@ -337,8 +404,15 @@ class _Progress:
     """After each epoch: the Progress Deck, published while the task runs, and the progress record and preview
     next to ``output_uri`` (overwritten each time; a failure to write them is logged, never fatal)."""
 
-    def __init__(self, options: StyleOptions, output_uri: str, weights: str, first_epoch: int) -> None:
-        self.options, self.output_uri, self.weights = options, output_uri, weights
+    def __init__(
+        self,
+        options: StyleOptions,
+        output_uri: str,
+        weights: str,
+        first_epoch: int,
+        show: typing.Callable[[typing.Any], np.ndarray],
+    ) -> None:
+        self.options, self.output_uri, self.weights, self.show = options, output_uri, weights, show
         self.epoch = first_epoch
         self.epoch_ends: list[int] = []
         self._deck: Deck | None = None
@@ -351,8 +425,9 @@ class _Progress:
             f"Epoch {done.epoch + 1} of {self.options.epochs} ({done.width}x{done.height}, "
             f"{self.options.optimizer}, {done.precision})"
         )
+        shown = self.show(state)
         page = progress_html(
-            state.output,
+            shown,
             state.losses,
             title=title,
             epoch_ends=self.epoch_ends,
@@ -370,7 +445,7 @@ class _Progress:
                 weights=self.weights,
                 done=done.epoch + 1 == self.options.epochs,
             )
-            self._write_beside_output(".preview.png", images.encode_png(state.output))
+            self._write_beside_output(".preview.png", images.encode_png(shown))
             self._write_beside_output(".progress.json", json.dumps(record).encode())
 
     def _publish_deck(self, page: str) -> None:
@@ -444,15 +519,38 @@ def _write_atomically(path: Path, data: bytes) -> Path:
     return path
 
 
-def _uri(image: FlyteFile) -> str:
-    return str(image.remote_source or image.path)
+def _image_inputs(
+    content_img: FlyteFile, style_img: FlyteFile, more_styles: list[FlyteFile], init_image: str
+) -> list[tuple[FlyteFile | str, str]]:
+    """Every image a run reads, with the role its error messages name: the photo, the styles, the init image."""
+    sources: list[tuple[FlyteFile | str, str]] = [(content_img, "content"), (style_img, "style")]
+    sources += [(image, f"style {index + 2} (more_styles[{index}])") for index, image in enumerate(more_styles)]
+    if init_image not in INIT_IMAGES:
+        sources.append((init_image, "init"))
+    return sources
 
 
-def _fetch(image: FlyteFile, role: str) -> str:
-    """Download an input image; a missing one is the user's error, a failed transfer is retried."""
+def _uri(image: FlyteFile | str) -> str:
+    return image if isinstance(image, str) else str(image.remote_source or image.path)
+
+
+def _fetch(image: FlyteFile | str, role: str) -> str:
+    """Download an input image (a FlyteFile input, or a URI or local path given as a string); a missing one is the
+    user's error, a failed transfer is retried."""
     uri = _uri(image)
     try:
-        return image.download()
+        if isinstance(image, FlyteFile):
+            return image.download()
+        if "://" not in uri:
+            if not Path(uri).is_file():
+                raise images.ImageInputError(f"{role} image {uri}: not found")
+            return uri
+        access = FlyteContextManager.current_context().file_access
+        local = access.get_random_local_path(Path(uri).name)
+        access.get_data(uri, local)
+        return local
+    except images.ImageInputError:
+        raise
     except FlyteDataNotFoundException:
         # flytekit also reports an unreachable server as "not found"; ask the store itself which it is.
         if _is_missing(uri):

@@ -71,9 +71,16 @@ def step_log():
 def run_task(checkpoint: SyncCheckpoint, tmp_path: Path, output_uri: str = "", **inputs: object) -> dict:
     """Execute ``optimize`` as a pod would (dispatch_execute), with ``checkpoint`` as its intratask checkpoint."""
     values = {
-        "content": CONTENT, "style": STYLE, "options": OPTIONS, "first_epoch": 0, "stop_epoch": OPTIONS.epochs,
-        "resume": None, "output_uri": output_uri, **inputs,
-    }  # fmt: skip
+        "content": CONTENT,
+        "styles": [STYLE],
+        "init": None,
+        "options": OPTIONS,
+        "first_epoch": 0,
+        "stop_epoch": OPTIONS.epochs,
+        "resume": None,
+        "output_uri": output_uri,
+        **inputs,
+    }
     context = FlyteContextManager.current_context()
     params = ExecutionParameters.new_builder(context.user_space_params)
     params.checkpoint = checkpoint

@@ -63,7 +63,7 @@ def test_preprocess_is_cached_by_content_digest(package) -> None:
     metadata = task(package, "preprocess").metadata
     assert metadata.discoverable is True
     assert metadata.discovery_version == "1"
-    assert list(metadata.cache_ignore_input_vars) == ["content_img", "style_img"]
+    assert list(metadata.cache_ignore_input_vars) == ["content_img", "style_img", "more_styles"]
     assert metadata.retries.retries == 3
 
 
@@ -107,7 +107,8 @@ def compile_stylize(options: StyleOptions | None = None, size: tuple[int, int] =
     pixels = np.zeros((*size, 3), np.float32)
     inputs = {
         "content": pixels,
-        "style": pixels,
+        "styles": [pixels],
+        "init": None,
         "options": options or StyleOptions(epochs=3, steps_per_epoch=4),
         "output_uri": "",
         "optimize_cpu": "2",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from workflows.engine import pyramid
-from workflows.engine.options import StyleOptions
+from workflows.engine.colors import keep_photo_chroma, match_color_statistics
+from workflows.engine.options import OptionError, StyleOptions
 from workflows.engine.resample import resize, resize_state
 from workflows.engine.transfer import OptimizerState, StepCallback, StyleTransfer, bfloat16_is_native
 
@@ -40,8 +41,24 @@ class RunState:
     shown: np.ndarray | None = None
 
     @classmethod
-    def start(cls, content: np.ndarray) -> RunState:
-        return cls(0, np.asarray(content, np.float32))
+    def start(
+        cls, content: np.ndarray, options: StyleOptions | None = None, init: np.ndarray | None = None
+    ) -> RunState:
+        """Before the first epoch: the image the options' ``init_image`` names (the photo by default; noise
+        drawn from ``seed``; or ``init``, an image already at the photo's size)."""
+        content = np.asarray(content, np.float32)
+        choice = "content" if options is None else options.init_image
+        if choice == "content":
+            return cls(0, content)
+        if choice == "noise":
+            assert options is not None
+            return cls(0, np.random.default_rng(options.seed).uniform(0.0, 1.0, content.shape).astype(np.float32))
+        if init is None or init.shape != content.shape:
+            found = "none" if init is None else str(init.shape)
+            raise OptionError(
+                f"init_image={choice!r}: its pixels must come at the photo's size {content.shape}, got {found}"
+            )
+        return cls(0, np.asarray(init, np.float32))
 
     @property
     def output(self) -> np.ndarray:
@@ -90,7 +107,7 @@ class EpochDone:
 
 def run_epochs(
     content: np.ndarray,
-    style: np.ndarray,
+    style: np.ndarray | Sequence[np.ndarray],
     options: StyleOptions,
     state: RunState,
     stop_epoch: int | None = None,
@@ -99,13 +116,18 @@ def run_epochs(
 ) -> RunState:
     """Run epochs ``state.epochs_done`` up to ``stop_epoch`` (default: the last) and return the new state.
 
-    ``content`` and ``style`` are the full-size (max_dim) pixels; the state's image may be at any size (an
-    earlier pyramid level) and is brought to each epoch's size here.
+    ``content`` is the full-size (max_dim) photo and ``style`` one style image or several (blended by the
+    options' weights), each at least at the size ``style_scale`` asks for; the state's image may be at any size
+    (an earlier pyramid level) and is brought to each epoch's size here.
     """
     stop = options.epochs if stop_epoch is None else stop_epoch
     if not 0 <= state.epochs_done <= stop <= options.epochs:
         raise ValueError(f"cannot run epochs {state.epochs_done}..{stop} of {options.epochs}")
     full_hw = (content.shape[0], content.shape[1])
+    styles = [style] if isinstance(style, np.ndarray) else list(style)
+    options.blend_weights(len(styles))  # a count that does not match fails before any work
+    if options.preserve_colors == "histogram":
+        styles = [match_color_statistics(s, content) for s in styles]
     native = bfloat16_is_native()
     engine: StyleTransfer | None = None
     engine_key: tuple[tuple[int, int], str] | None = None
@@ -114,9 +136,10 @@ def run_epochs(
         hw = options.epoch_shape(epoch, full_hw)
         precision = options.compute_dtype(epoch, native)
         if engine is None or engine_key != (hw, precision):
+            style_side = options.style_long_side(max(hw))
             engine = StyleTransfer(
                 resize(content, hw),
-                resize(style, pyramid.shape_for(style.shape, max(hw))),
+                [resize(s, pyramid.shape_for(s.shape, style_side)) for s in styles],
                 options,
                 precision=precision,
                 reference_pixels=full_hw[0] * full_hw[1] if options.pyramid else None,
@@ -143,8 +166,21 @@ def run_epochs(
     return state
 
 
+def result_image(content: np.ndarray, options: StyleOptions, state: RunState) -> np.ndarray:
+    """The image to show or save after ``state``: its output, with the photo's chroma under
+    ``preserve_colors="luminance"`` (the photo brought to the output's size, e.g. at a pyramid level)."""
+    output = state.output
+    if options.preserve_colors != "luminance":
+        return output
+    return keep_photo_chroma(output, resize(content, output.shape[:2]))
+
+
 def stylize(
-    content: np.ndarray, style: np.ndarray, options: StyleOptions, on_epoch: Callable[[EpochDone], None] | None = None
+    content: np.ndarray,
+    style: np.ndarray | Sequence[np.ndarray],
+    options: StyleOptions,
+    on_epoch: Callable[[EpochDone], None] | None = None,
+    init: np.ndarray | None = None,
 ) -> RunState:
-    """A whole run in this process: every epoch from the content photo."""
-    return run_epochs(content, style, options, RunState.start(content), on_epoch=on_epoch)
+    """A whole run in this process: every epoch from the start the options name."""
+    return run_epochs(content, style, options, RunState.start(content, options, init), on_epoch=on_epoch)

@@ -20,6 +20,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("auto", "float32", "bfloat16")
 #: The long side an image is brought to: bounds of the ``max_dim`` input.
 MAX_DIM_RANGE = (32, 4096)
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+INIT_IMAGES = ("content", "noise")  # or the URI of an image to start from
+STYLE_SCALE_RANGE = (0.25, 4.0)
 
 
 class OptionError(ValueError):
@@ -42,6 +45,19 @@ class StyleOptions:
     * ``epochs_per_task``: 0 runs all epochs of a stage in one task; k splits a stage into tasks of k epochs
       (1 = one pod per epoch), e.g. for spot nodes.
     * ``lbfgs_history``: L-BFGS curvature pairs kept (memory grows with it: two images per pair).
+
+    Creative controls (each default leaves the result unchanged):
+
+    * ``preserve_colors``: ``none``; ``luminance`` transfers the style to the luminance only and keeps the photo's
+      chroma (jcjohnson/neural-style's ``-original_colors``); ``histogram`` gives the style image the photo's
+      colour mean and covariance before optimising (Gatys et al. 2017, "Controlling perceptual factors").
+    * ``style_scale``: the size the style image is analysed at, relative to the output (0.25 to 4); bigger means
+      bigger brush strokes.
+    * ``style_blend_weights``: weights of ``style_img`` and then each of ``more_styles``, whose Gram targets are
+      mixed (normalised; empty means equal weights).
+    * ``init_image``: ``content`` (the photo), ``noise`` (uniform noise from ``seed``), or the URI of an image.
+    * ``seed``: every random choice of a run comes from it: the same inputs and seed give the same PNG.
+    * ``style_strength``: a multiplier on ``style_weight`` relative to ``content_weight`` (2 = twice the style).
     """
 
     epochs: int = 5
@@ -56,6 +72,12 @@ class StyleOptions:
     precision: str = "auto"
     epochs_per_task: int = 0
     lbfgs_history: int = 20
+    preserve_colors: str = "none"
+    style_scale: float = 1.0
+    style_blend_weights: tuple[float, ...] = ()
+    init_image: str = "content"
+    seed: int = 0
+    style_strength: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch"):
@@ -75,12 +97,47 @@ class StyleOptions:
             raise OptionError(f"ema={self.ema}: must be in [0, 1)")
         if self.ema and self.optimizer != "adam":
             raise OptionError(f"ema={self.ema}: iterate averaging applies to optimizer='adam' only")
+        _one_of("preserve_colors", self.preserve_colors, PRESERVE_COLORS)
+        low_scale, high_scale = STYLE_SCALE_RANGE
+        if not (math.isfinite(self.style_scale) and low_scale <= self.style_scale <= high_scale):
+            raise OptionError(f"style_scale={self.style_scale}: must be between {low_scale} and {high_scale}")
+        if not math.isfinite(self.style_strength) or self.style_strength < 0:
+            raise OptionError(f"style_strength={self.style_strength}: must be a finite number of at least 0")
+        weights = list(self.style_blend_weights)
+        if any(not math.isfinite(w) or w < 0 for w in weights):
+            raise OptionError(f"style_blend_weights={weights}: every weight must be a finite number of at least 0")
+        if weights and sum(weights) == 0:
+            raise OptionError(f"style_blend_weights={weights}: at least one weight must be above 0")
+        if not self.init_image.strip():
+            raise OptionError("init_image='': use 'content', 'noise' or the URI of an image")
+        _at_least("seed", self.seed, 0)
 
     # --- what each epoch does -----------------------------------------------------------------------------
 
     @property
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
+
+    @property
+    def effective_style_weight(self) -> float:
+        """The style term's weight: ``style_weight`` times ``style_strength``."""
+        return self.style_weight * self.style_strength
+
+    def blend_weights(self, styles: int) -> tuple[float, ...]:
+        """Normalised weights of ``styles`` style images; a count that does not match is refused."""
+        if not self.style_blend_weights:
+            return tuple(1.0 / styles for _ in range(styles))
+        if len(self.style_blend_weights) != styles:
+            raise OptionError(
+                f"style_blend_weights has {len(self.style_blend_weights)} weights for {styles} styles "
+                "(style_img, then each of more_styles)"
+            )
+        total = sum(self.style_blend_weights)
+        return tuple(w / total for w in self.style_blend_weights)
+
+    def style_long_side(self, output_long_side: int) -> int:
+        """The long side the style images are analysed at for an epoch whose result has ``output_long_side``."""
+        return max(16, round(output_long_side * self.style_scale))
 
     def compute_dtype(self, epoch: int, bfloat16_native: bool) -> str:
         """The convolutions' precision in ``epoch``.

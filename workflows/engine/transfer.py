@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +64,8 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
 
 
 class StyleTransfer:
-    """Stylizes toward one content photo and one style image at one size; see the module docstring.
+    """Stylizes toward one content photo and one or more style images (blended) at one size; see the module
+    docstring.
 
     ``options`` gives the loss weights and the optimiser; ``precision`` is the convolutions' dtype here (default:
     the options', float32 for ``auto``). ``reference_pixels`` normalises the total-variation term per pixel,
@@ -76,7 +77,7 @@ class StyleTransfer:
     def __init__(
         self,
         content: np.ndarray,
-        style: np.ndarray,
+        style: np.ndarray | Sequence[np.ndarray],
         options: StyleOptions = DEFAULTS,
         precision: str | None = None,
         reference_pixels: int | None = None,
@@ -92,9 +93,13 @@ class StyleTransfer:
         pixels = self.content.shape[1] * self.content.shape[2]
         self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
         self._extractor = feature_extractor(extractor_weights, precision)
-        style_features = self._features(_as_batch(style, "style"))
+        styles = [style] if isinstance(style, np.ndarray) else list(style)
+        # Several styles blend by mixing their Gram matrices (each computed at its own size) with the weights.
+        self._style_targets = [tf.zeros(()) for _ in STYLE_LAYERS]
+        for weight, pixels in zip(options.blend_weights(len(styles)), styles):
+            grams = [gram_matrix(f) for f in self._features(_as_batch(pixels, "style"))[: len(STYLE_LAYERS)]]
+            self._style_targets = [t + weight * g for t, g in zip(self._style_targets, grams)]
         content_features = self._features(self.content)
-        self._style_targets = [gram_matrix(f) for f in style_features[: len(STYLE_LAYERS)]]
         self._content_targets = content_features[len(STYLE_LAYERS) :]
         # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
         self._value_and_grad = tf.function(self._value_and_grad_eager)
@@ -113,7 +118,7 @@ class StyleTransfer:
         )
         variation = tf.reduce_sum(tf.image.total_variation(image)) * self._variation_scale
         return (
-            style_loss * (self.options.style_weight / len(STYLE_LAYERS))
+            style_loss * (self.options.effective_style_weight / len(STYLE_LAYERS))
             + content_loss * (self.options.content_weight / len(CONTENT_LAYERS))
             + variation * self.options.total_variation_weight
         )

@@ -1,0 +1,272 @@
+"""What a run costs as tasks: peak memory per stage against pixels (the memory model's data), the fixed cost of
+an optimisation task in a fresh process, and the wall time of a whole run, for ``epochs_per_task`` 0 against 1.
+
+    NST_VGG19_WEIGHTS=random python -m benchmarks.bench_stages --out benchmarks/results/stages.json
+
+Every task runs as it would in a pod: a fresh Python process executing the real ``optimize`` Flyte task (flytekit
+local execution), handed the previous task's state file. Peak memory is the child's own VmHWM. The memory model
+in ``workflows/engine/memory.py`` is checked against every measured peak: a peak above the request the model
+gives fails the benchmark (not the test suite: speed and memory are measured here, never asserted in tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench_engine import REPO, SAMPLES, log, machine
+from workflows import images
+from workflows.engine import memory, stages
+from workflows.engine.options import DEFAULTS, StyleOptions
+
+TASK_SCRIPT = """
+import json, sys
+import numpy as np
+from flytekit.types.file import FlyteFile
+from workflows.engine.options import StyleOptions
+from workflows.neural_style_transfer import optimize
+
+job = json.loads(sys.argv[1])
+result = optimize(
+    content=np.load(job["content"]), styles=[np.load(job["style"])], init=None, options=StyleOptions(**job["options"]),
+    first_epoch=job["first_epoch"], stop_epoch=job["stop_epoch"],
+    resume=FlyteFile(job["resume"]) if job["resume"] else None, output_uri="",
+)
+open(job["state_out"], "wb").write(open(result.state.path, "rb").read())
+peak_kib = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
+import tensorflow as tf
+gpu = tf.config.experimental.get_memory_info("GPU:0")["peak"] if tf.config.list_physical_devices("GPU") else None
+print(json.dumps({"peak_bytes": int(peak_kib) * 1024, "gpu_peak_bytes": gpu}))
+"""
+
+#: (optimizer, precision) pairs whose peak memory the model covers; "auto" computes in both precisions.
+MEMORY_CONFIGS = [
+    ("lbfgs", "float32"),
+    ("lbfgs", "bfloat16"),
+    ("adam", "float32"),
+    ("adam", "bfloat16"),
+    ("lbfgs", "auto"),
+]
+
+
+def load_pair(long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    content = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=long_side)
+    style = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=long_side)
+    return content, style
+
+
+def run_task(
+    folder: Path, content: np.ndarray, style: np.ndarray, options: StyleOptions, part: stages.StageTask, resume: str
+) -> dict[str, float]:
+    """One optimisation task in a fresh process: wall seconds (interpreter start included), peak RSS, and on a
+    GPU machine TensorFlow's peak GPU memory."""
+    np.save(folder / "content.npy", content)
+    np.save(folder / "style.npy", style)
+    state_out = folder / f"state-{part.stop_epoch}.npz"
+    job = {
+        "content": str(folder / "content.npy"),
+        "style": str(folder / "style.npy"),
+        "options": dataclasses.asdict(options),
+        "first_epoch": part.first_epoch,
+        "stop_epoch": part.stop_epoch,
+        "resume": resume,
+        "state_out": str(state_out),
+    }
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", TASK_SCRIPT, json.dumps(job)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"task {part.node_name} failed: {done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "wall_s": wall,
+        "peak_bytes": report["peak_bytes"],
+        "gpu_peak_bytes": report["gpu_peak_bytes"],
+        "state": str(state_out),
+    }
+
+
+def warm_step_seconds(content: np.ndarray, style: np.ndarray, options: StyleOptions, precision: str) -> float:
+    """Seconds per step once everything is built and traced (median of chunks of 3 steps), in this process."""
+    from workflows.engine.transfer import StyleTransfer
+
+    engine = StyleTransfer(content, style, options, precision=precision)
+    result = engine.run(3)
+    samples = []
+    for _ in range(3):
+        began = time.perf_counter()
+        result = engine.run(3, image=result.image, optimizer_state=result.optimizer_state)
+        samples.append((time.perf_counter() - began) / 3)
+    return statistics.median(samples)
+
+
+# --- 1. memory per stage against pixels ----------------------------------------------------------------------
+
+
+def memory_section(sizes: list[int], steps: int) -> dict[str, object]:
+    measured: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for optimizer, precision in MEMORY_CONFIGS:
+            for long_side in sizes:
+                content, style = load_pair(long_side)
+                options = StyleOptions(
+                    epochs=1, steps_per_epoch=steps, max_dim=long_side, optimizer=optimizer, precision=precision
+                )
+                (part,) = stages.plan(content.shape[:2], options)
+                result = run_task(Path(tmp), content, style, options, part, "")
+                pixels = content.shape[0] * content.shape[1]
+                precisions = ("float32", "bfloat16") if precision == "auto" else (precision,)
+                request = memory.request_bytes(pixels, optimizer, precisions)
+                row = {
+                    "optimizer": optimizer,
+                    "precision": precision,
+                    "size": f"{content.shape[1]}x{content.shape[0]}",
+                    "pixels": pixels,
+                    "peak_bytes": result["peak_bytes"],
+                    "gpu_peak_bytes": result["gpu_peak_bytes"],
+                    "request_bytes": request,
+                    "within_request": result["peak_bytes"] <= request,
+                }
+                log(f"memory: {row}")
+                measured.append(row)
+    fits = {}
+    for optimizer, precision in MEMORY_CONFIGS:
+        rows = [r for r in measured if (r["optimizer"], r["precision"]) == (optimizer, precision)]
+        per_pixel, fixed = np.polyfit([r["pixels"] for r in rows], [r["peak_bytes"] for r in rows], 1)
+        fits[f"{optimizer}/{precision}"] = {"fixed_bytes": float(fixed), "per_pixel_bytes": float(per_pixel)}
+    log(f"fitted (fixed, per pixel): {fits}")
+    return {"steps": steps, "measured": measured, "fits": fits}
+
+
+# --- 2. tasks per run: fixed cost in fresh processes, wall time --------------------------------------------------
+
+
+def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
+    from workflows.engine.transfer import bfloat16_is_native
+
+    content, style = load_pair(long_side)
+    base = dataclasses.replace(DEFAULTS, epochs=epochs, steps_per_epoch=steps, max_dim=long_side)
+    native = bfloat16_is_native()
+    step_s = {
+        p: warm_step_seconds(content, style, base, p) for p in {base.compute_dtype(e, native) for e in range(epochs)}
+    }
+    log(f"warm seconds per step: {step_s}")
+    runs = {}
+    for per_task in (0, 1):
+        options = dataclasses.replace(base, epochs_per_task=per_task)
+        plan = stages.plan(content.shape[:2], options)
+        resume, walls, fixed = "", [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for part in plan:
+                result = run_task(Path(tmp), content, style, options, part, resume)
+                resume = str(result["state"])
+                compute = sum(
+                    steps * step_s[options.compute_dtype(e, native)] for e in range(part.first_epoch, part.stop_epoch)
+                )
+                walls.append(result["wall_s"])
+                fixed.append(result["wall_s"] - compute)
+        runs[str(per_task)] = {
+            "tasks": len(plan),
+            "node_names": [p.node_name for p in plan],
+            "task_wall_s": walls,
+            "fixed_s_per_task": fixed,
+            "summed_fixed_s": sum(fixed),
+            "summed_wall_s": sum(walls),
+        }
+        log(f"epochs_per_task={per_task}: {runs[str(per_task)]}")
+    return {
+        "size": f"{content.shape[1]}x{content.shape[0]}",
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "warm_step_s": step_s,
+        "runs": runs,
+    }
+
+
+# --- 3. a whole run: the workflow under local execution, and make demo ------------------------------------------
+
+WORKFLOW_SCRIPT = """
+import sys
+from workflows.neural_style_transfer import neural_style_transfer_wf
+neural_style_transfer_wf(content_img=sys.argv[1], style_img=sys.argv[2], epochs=int(sys.argv[3]),
+                         steps_per_epoch=int(sys.argv[4]), max_dim=int(sys.argv[5]), epochs_per_task=int(sys.argv[6]))
+"""
+
+
+def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> dict[str, object]:
+    """The workflow in a fresh process (what `make demo`'s worker runs in-process), both ways; then `make demo`."""
+    walls = {}
+    for per_task in (0, 1):
+        began = time.perf_counter()
+        arguments = [SAMPLES / "landscape.jpg", SAMPLES / "swirls.jpg", epochs, steps, long_side, per_task]
+        subprocess.run(
+            [sys.executable, "-c", WORKFLOW_SCRIPT, *map(str, arguments)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=True,
+            capture_output=True,
+        )
+        walls[str(per_task)] = time.perf_counter() - began
+        log(f"workflow, epochs_per_task={per_task}: {walls[str(per_task)]:.1f} s")
+    result: dict[str, object] = {"epochs": epochs, "steps_per_epoch": steps, "max_dim": long_side, "workflow_s": walls}
+    if demo:
+        with tempfile.TemporaryDirectory() as tmp:
+            began = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "devstack", "demo", "--workdir", f"{tmp}/stack", "--out", f"{tmp}/out"],
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                check=True,
+                capture_output=True,
+            )
+            result["make_demo_s"] = time.perf_counter() - began
+            log(f"make demo: {result['make_demo_s']:.1f} s")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 768, 1024, 1536])
+    parser.add_argument("--memory-steps", type=int, default=2)
+    parser.add_argument("--size", type=int, default=512, help="long side of the per-run task comparison")
+    parser.add_argument("--task-steps", type=int, default=5, help="steps per epoch in the per-run comparison")
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: memory tasks run demo")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stages.json")
+    args = parser.parse_args(argv)
+
+    previous = json.loads(args.out.read_text()) if args.skip and args.out.exists() else {}
+    results: dict[str, object] = {**previous, "machine": machine()}
+    if "memory" not in args.skip:
+        results["memory"] = memory_section(args.sizes, args.memory_steps)
+    if "tasks" not in args.skip:
+        results["tasks"] = tasks_section(args.size, DEFAULTS.epochs, args.task_steps)
+    if "run" not in args.skip:
+        results["whole_run"] = whole_run_section(2, 50, 256, demo="demo" not in args.skip)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    log(f"wrote {args.out}")
+    over = [r for r in results.get("memory", {}).get("measured", []) if not r["within_request"]]
+    if over:
+        log(f"PEAK ABOVE THE MODEL'S REQUEST: {over}; refit workflows/engine/memory.py from 'fits'")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
