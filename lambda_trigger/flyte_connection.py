@@ -59,10 +59,6 @@ class ConnectionFailed(Exception):
     """flyteadmin, the client secret or the launch plan cannot be reached; nothing can launch right now."""
 
 
-class AuthenticationRequired(Exception):
-    """flyteadmin demands credentials and the trigger has none it may use."""
-
-
 @dataclass(frozen=True)
 class Connection:
     """A FlyteRemote and the fetched launch plan, reused by every invocation of the container."""
