@@ -12,10 +12,11 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from devstack.processes import terminate_on_sigterm
-from devstack.stack import REPO, LocalStack, StackError, StackSettings
+from devstack.stack import REPO, LocalStack, StackError, StackSettings, describe_decks
 
 SAMPLES = REPO / "samples"
 #: A demo should finish in about a minute on a laptop CPU; the workflow's own defaults (5 x 100 steps at 512 px)
@@ -24,8 +25,13 @@ DEMO_DEFAULTS = {"NST_EPOCHS": "2", "NST_STEPS_PER_EPOCH": "50", "NST_MAX_DIM": 
 PASS_THROUGH = ("NST_VGG19_WEIGHTS", "NST_EPOCHS", "NST_STEPS_PER_EPOCH", "NST_MAX_DIM")
 
 
-def say(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
+def speaker(command: str) -> Callable[[str], None]:
+    """Progress lines prefixed with the command that prints them: ``[demo]`` or ``[dev]``."""
+
+    def say(message: str) -> None:
+        print(f"[{command}] {message}", flush=True)
+
+    return say
 
 
 def workflow_env() -> dict[str, str]:
@@ -33,90 +39,126 @@ def workflow_env() -> dict[str, str]:
     return {**DEMO_DEFAULTS, **env}
 
 
-def check_weights() -> None:
-    """Fetch (once) or find the VGG19 weights before anything starts, so a missing file fails in seconds."""
-    setting = os.environ.get("NST_VGG19_WEIGHTS") or "imagenet"
-    say(f"checking the VGG19 weights (NST_VGG19_WEIGHTS={setting}) ...")
-    from workflows.vgg19_features import WeightsUnavailableError, feature_extractor, weights_from_env
+def check_weights(say: Callable[[str], None], command: str) -> bool:
+    """Fetch (once) or find the VGG19 weights before anything starts, so a missing file fails in seconds and in
+    one line; True when they are random (the results are then not real stylizations)."""
+    from devstack import weights  # TensorFlow loads here, not for --help or a missing photo
 
-    try:
-        feature_extractor(weights_from_env())
-    except WeightsUnavailableError as exc:
-        raise SystemExit(
-            f"[demo] {exc}\n[demo] offline? `make demo NST_VGG19_WEIGHTS=random` runs without them "
-            "(the output is then not a real stylization)"
-        ) from None
+    say(f"checking the VGG19 weights (NST_VGG19_WEIGHTS={os.environ.get('NST_VGG19_WEIGHTS') or 'imagenet'}) ...")
+    return weights.check(command).kind == "random"
 
 
-def demo(args: argparse.Namespace) -> int:
+def stopped(stack: LocalStack) -> str:
+    if stack.temp_bytes_removed is None:
+        return "stopped the worker and the server"
+    return (
+        f"stopped the worker and the server; removed their temporary files "
+        f"({stack.temp_dir}, {stack.temp_bytes_removed / 2**20:.0f} MiB)"
+    )
+
+
+def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     content, style = Path(args.content), Path(args.style)
     for label, path in (("content", content), ("style", style)):
         if not path.is_file():
             raise SystemExit(f"[demo] {label} image {path} does not exist")
-    check_weights()
+    random_weights = check_weights(say, "demo")
     settings = workflow_env()
     say("settings: " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items())))
-    stack_settings = StackSettings(workdir=Path(args.workdir), default_style=style, workflow_env=settings)
-    with LocalStack(stack_settings) as stack:
-        resources = stack.resources
-        say(f"S3/SQS server on {resources.endpoint}; bucket {resources.bucket}; trigger worker running")
-        key = f"{resources.upload_prefix}{content.name}"
-        resources.s3().upload_file(str(content), resources.bucket, key)
-        say(f"uploaded {content} to s3://{resources.bucket}/{key}; waiting for the trigger and the workflow ...")
-        started = time.monotonic()
-        outcome = stack.wait_for_outcome(key, args.timeout)
-        if outcome["outcome"] != "launched":
-            detail = outcome.get("reason") or outcome.get("error")
-            say(f"no result for s3://{resources.bucket}/{key}: {outcome['outcome']}: {detail}")
-            return 1
-        output_key = outcome["output_uri"].split(f"s3://{resources.bucket}/", 1)[1]
-        local = Path(args.out) / Path(output_key).name
-        local.parent.mkdir(parents=True, exist_ok=True)
-        resources.s3().download_file(resources.bucket, output_key, str(local))
-        say(f"done in {time.monotonic() - started:.0f} s")
-        print(f"result in the bucket: s3://{resources.bucket}/{output_key}")
-        print(f"result on disk:       {local.resolve()}")
-    say("stopped the worker and the server")
+    stack = LocalStack(
+        StackSettings(
+            workdir=Path(args.workdir), decks=Path(args.out) / "decks", default_style=style, workflow_env=settings
+        )
+    )
+    try:
+        with stack:
+            resources = stack.resources
+            say(f"S3/SQS server on {resources.endpoint}; bucket {resources.bucket}; trigger worker running")
+            say(f"temporary files go to {stack.temp_dir}, removed when the stack stops")
+            key = f"{resources.upload_prefix}{content.name}"
+            resources.s3().upload_file(str(content), resources.bucket, key)
+            say(f"uploaded {content} to s3://{resources.bucket}/{key}; waiting for the trigger and the workflow ...")
+            started = time.monotonic()
+            outcome = stack.wait_for_outcome(key, args.timeout)
+            if outcome["outcome"] != "launched":
+                detail = outcome.get("reason") or outcome.get("error")
+                say(f"no result for s3://{resources.bucket}/{key}: {outcome['outcome']}: {detail}")
+                return 1
+            output_key = outcome["output_uri"].split(f"s3://{resources.bucket}/", 1)[1]
+            local = Path(args.out) / Path(output_key).name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            resources.s3().download_file(resources.bucket, output_key, str(local))
+            say(f"done in {time.monotonic() - started:.0f} s")
+    finally:
+        say(stopped(stack))
+    print(f"result in the bucket: s3://{resources.bucket}/{output_key}")
+    print(f"result on disk:       {local.resolve()}")
+    if outcome.get("decks"):
+        print(f"Decks (a browser):    {describe_decks(outcome['decks'])}")
+    if random_weights:
+        print(
+            "weights:              random (NST_VGG19_WEIGHTS=random): this is NOT a real stylization and looks much "
+            "like the photo; run without it (or with a weights file) for the real thing"
+        )
     return 0
 
 
-def dev(args: argparse.Namespace) -> int:
-    check_weights()
+def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    random_weights = check_weights(say, "dev")
     settings = workflow_env()
-    stack_settings = StackSettings(
-        workdir=Path(args.workdir), port=args.port, default_style=Path(args.style), workflow_env=settings
-    )
-    with LocalStack(stack_settings) as stack:
-        r = stack.resources
-        python = Path(sys.executable).relative_to(REPO) if Path(sys.executable).is_relative_to(REPO) else sys.executable
-        client = (
-            f"import boto3; s3 = boto3.client('s3', endpoint_url='{r.endpoint}', region_name='us-east-1', "
-            "aws_access_key_id='testing', aws_secret_access_key='testing')"
+    stack = LocalStack(
+        StackSettings(
+            workdir=Path(args.workdir),
+            port=args.port,
+            decks=Path(args.out) / "decks",
+            default_style=Path(args.style),
+            workflow_env=settings,
         )
-        print(
-            f"""
+    )
+    try:
+        with stack:
+            print(dev_instructions(stack, Path(args.style), settings, random_weights), flush=True)
+            while True:
+                stack.check_alive()
+                time.sleep(0.5)
+    finally:
+        say(stopped(stack))
+
+
+def dev_instructions(stack: LocalStack, style: Path, settings: dict[str, str], random_weights: bool) -> str:
+    r = stack.resources
+    python = Path(sys.executable).relative_to(REPO) if Path(sys.executable).is_relative_to(REPO) else sys.executable
+    client = (
+        f"import boto3; s3 = boto3.client('s3', endpoint_url='{r.endpoint}', region_name='us-east-1', "
+        "aws_access_key_id='testing', aws_secret_access_key='testing')"
+    )
+    weights_note = (
+        "\n  weights              random: the results are NOT real stylizations (NST_VGG19_WEIGHTS=random)"
+        if random_weights
+        else ""
+    )
+    return f"""
 The local stack is up (Ctrl-C stops it):
   S3 and SQS endpoint  {r.endpoint}
   bucket               {r.bucket}: upload to {r.upload_prefix}, results appear in {r.output_prefix}
-  default style        {r.style_prefix}{Path(args.style).name}; settings {", ".join(f"{k}={v}" for k, v in sorted(settings.items()))}
+  default style        {r.style_prefix}{style.name}; settings {", ".join(f"{k}={v}" for k, v in sorted(settings.items()))}
+  Decks                {stack.decks}/<execution name>/deck-N.html, one folder per run (open in a browser)
+  logs                 {stack.trigger_log} (the trigger's JSON lines), {stack.outcomes_path}
+  temporary files      {stack.temp_dir} (removed when the stack stops){weights_note}
 
-Upload a photo:
+Upload a photo with boto3:
   {python} -c "{client}; s3.upload_file('photo.jpg', '{r.bucket}', '{r.upload_prefix}photo.jpg')"
-  aws --endpoint-url {r.endpoint} s3 cp photo.jpg s3://{r.bucket}/{r.upload_prefix}        (with the AWS CLI)
+or with the AWS CLI, in a shell that has these set first (moto takes any keys; these keep real ones out of it):
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+  aws --endpoint-url {r.endpoint} s3 cp photo.jpg s3://{r.bucket}/{r.upload_prefix}
 Add a style and use it by folder ({r.upload_prefix}<style>/photo.jpg uses {r.style_prefix}<style>.jpg):
   aws --endpoint-url {r.endpoint} s3 cp monet.jpg s3://{r.bucket}/{r.style_prefix}monet.jpg
   aws --endpoint-url {r.endpoint} s3 cp photo.jpg s3://{r.bucket}/{r.upload_prefix}monet/
 Fetch the results:
   aws --endpoint-url {r.endpoint} s3 sync s3://{r.bucket}/{r.output_prefix} out/
-(the AWS CLI needs any credentials, e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)
 
 Each upload's outcome is printed below as the trigger handles it.
-""",
-            flush=True,
-        )
-        while True:
-            stack.check_alive()
-            time.sleep(0.5)
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,22 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     run_demo = commands.add_parser("demo", help="stylize one photo through the whole event-driven flow, then stop")
     run_demo.add_argument("--content", default=str(SAMPLES / "landscape.jpg"))
     run_demo.add_argument("--style", default=str(SAMPLES / "swirls.jpg"))
-    run_demo.add_argument("--out", default="out", help="folder for the downloaded result")
+    run_demo.add_argument("--out", default="out", help="folder for the downloaded result and OUT/decks/")
     run_demo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the result")
     run_demo.add_argument("--workdir", default="out/devstack", help="logs and the outcome journal")
     run_dev = commands.add_parser("dev", help="keep the stack running and stylize every upload")
     run_dev.add_argument("--port", type=int, default=5055)
     run_dev.add_argument("--style", default=str(SAMPLES / "swirls.jpg"), help="the default style")
+    run_dev.add_argument("--out", default="out", help="each run's Decks go to OUT/decks/<execution name>/")
     run_dev.add_argument("--workdir", default="out/devstack")
     args = parser.parse_args(argv)
+    say = speaker(args.command)
     terminate_on_sigterm()
     try:
-        return demo(args) if args.command == "demo" else dev(args)
+        return demo(args, say) if args.command == "demo" else dev(args, say)
     except KeyboardInterrupt:
-        print("\n[demo] interrupted; stopped the worker and the server", flush=True)
+        say("interrupted")
         return 130
     except (StackError, TimeoutError) as exc:
-        print(f"[demo] {exc}", file=sys.stderr, flush=True)
+        print(f"[{args.command}] {exc}", file=sys.stderr, flush=True)
         return 1
 
 

@@ -26,7 +26,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class Child:
-    """One supervised subprocess: ``with Child(...) as child:`` guarantees it is gone afterwards."""
+    """One supervised subprocess; :meth:`stop` makes sure it and everything it started are gone."""
 
     def __init__(
         self,
@@ -65,12 +65,6 @@ class Child:
                 self._process.wait(timeout=grace_s)
         _signal_group(self._process.pid, signal.SIGKILL)  # stragglers the child itself started
         self._process.wait()
-
-    def __enter__(self) -> Child:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -1,12 +1,18 @@
 """The whole product on one machine: moto's S3/SQS server, the bucket wiring, and the trigger worker.
 
 ``with LocalStack(...) as stack:`` starts them in order and stops them in reverse, whatever happens inside.
+
+Everything the children write to the temporary directory (flytekit's sandbox: each run's intermediate arrays,
+about 136 MB for the demo's 2 x 50 steps at 256 px; moto's spooled objects) goes to one folder,
+``<workdir>/tmp``, which is removed when the stack stops (and, after a ``kill -9``, when it next starts). What a
+person keeps is written elsewhere: the outcome journal and the logs in ``workdir``, each run's Decks in ``decks``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -27,9 +33,13 @@ class StackError(RuntimeError):
 
 @dataclass
 class StackSettings:
-    """What to start; ``workflow_env`` holds NST_* settings passed to the trigger and the workflow."""
+    """What to start; ``workflow_env`` holds NST_* settings passed to the trigger and the workflow.
+
+    ``decks`` receives a folder of Decks per run (default ``<workdir>/decks``).
+    """
 
     workdir: Path
+    decks: Path | None = None
     port: int | None = None
     bucket: str = "nst-local"
     default_style: Path | None = None
@@ -46,6 +56,11 @@ class LocalStack:
         self.settings = settings
         self._resources: Resources | None = None
         self.outcomes_path = settings.workdir / "outcomes.jsonl"
+        self.trigger_log = settings.workdir / "trigger.log"
+        self.temp_dir = settings.workdir / "tmp"
+        self.decks = settings.decks or settings.workdir / "decks"
+        #: Bytes the temporary folder held when :meth:`stop` removed it (None until then).
+        self.temp_bytes_removed: int | None = None
         self.server: Child | None = None
         self.worker: Child | None = None
 
@@ -68,10 +83,13 @@ class LocalStack:
         self.stop()
 
     def stop(self) -> None:
-        """Worker first (it talks to the server), then the server; both are gone when this returns."""
+        """Worker first (it talks to the server), then the server, then their temporary folder; all gone after."""
         for child in (self.worker, self.server):
             if child is not None:
                 child.stop()
+        if self.temp_dir.exists():
+            self.temp_bytes_removed = disk_usage(self.temp_dir)
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     # --- while running ---------------------------------------------------------------------------------
 
@@ -103,6 +121,8 @@ class LocalStack:
         settings = self.settings
         settings.workdir.mkdir(parents=True, exist_ok=True)
         self.outcomes_path.write_text("")
+        shutil.rmtree(self.temp_dir, ignore_errors=True)  # left by a stack that was killed
+        self.temp_dir.mkdir()
         port = settings.port or _free_port()
         if not _port_is_free(port):
             raise StackError(f"port {port} on 127.0.0.1 is in use; choose another (PORT=... or --port)")
@@ -111,6 +131,7 @@ class LocalStack:
         self.server = Child(
             "S3/SQS server",
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, **self._temp_env()},
             stdout=log,
             stderr=log,
         )
@@ -129,6 +150,10 @@ class LocalStack:
                 self.resources.queue_arn,
                 "--outcomes",
                 str(self.outcomes_path),
+                "--log",
+                str(self.trigger_log),
+                "--decks",
+                str(self.decks),
                 "--max-receives",
                 str(settings.max_receives),
                 "--retry-delay",
@@ -165,7 +190,8 @@ class LocalStack:
                 "FLYTE_AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "FLYTE_AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 "NST_LAUNCH_MODE": "local",
-                "POWERTOOLS_LOG_LEVEL": env.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                "POWERTOOLS_LOG_LEVEL": env.get("POWERTOOLS_LOG_LEVEL", "INFO"),  # to trigger.log, not the screen
+                **self._temp_env(),
                 **self.settings.workflow_env,
             }
         )
@@ -174,6 +200,10 @@ class LocalStack:
         if style_uri:
             env["NST_STYLE_URI"] = style_uri
         return env
+
+    def _temp_env(self) -> dict[str, str]:
+        """Python's tempfile, which flytekit and moto use, reads TMPDIR."""
+        return {"TMPDIR": str(self.temp_dir.resolve())}
 
     def _worker_ready(self) -> bool:
         self.check_alive()
@@ -184,6 +214,24 @@ def _is_final(outcome: dict[str, Any]) -> bool:
     return outcome["outcome"] in ("launched", "skipped") or (
         outcome["outcome"] == "failed" and bool(outcome.get("final"))
     )
+
+
+def describe_decks(decks: list[str]) -> str:
+    """The latest Deck of a run (its final state), and how many its folder holds."""
+    more = f" (the latest of {len(decks)} in that folder, in the order written)" if len(decks) > 1 else ""
+    return f"{decks[-1]}{more}"
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes allocated to the files under ``folder``, as ``du`` counts them."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:  # removed while we walk
+                continue
+    return total
 
 
 def _free_port() -> int:

@@ -2,10 +2,14 @@
 
 It behaves like the mapping with ``ReportBatchItemFailures``: messages that succeeded are deleted, the ones the
 handler names in ``batchItemFailures`` come back after ``--retry-delay`` seconds, and the queue's redrive policy
-moves a message that keeps failing to the dead-letter queue. Every outcome is printed as a line a person can
-read and appended as JSON to ``--outcomes`` (what ``make dev`` and the tests follow).
+moves a message that keeps failing to the dead-letter queue. The workflow runs in this process
+(:class:`~devstack.launcher.InProcessLauncher`): a run that fails on the upload is a finished record, reported
+once; only a failure to launch is retried.
 
-    python -m devstack.worker --queue-url URL --queue-arn ARN --outcomes out/outcomes.jsonl
+Every outcome is printed as one line a person can read, as soon as its record is handled, and appended as JSON to
+``--outcomes`` (what ``make dev`` and the tests follow). The trigger's own JSON log lines go to ``--log``.
+
+    python -m devstack.worker --queue-url URL --queue-arn ARN --outcomes OUTCOMES.jsonl --log TRIGGER.log --decks DIR
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from devstack.launcher import InProcessLauncher
 from devstack.processes import terminate_on_sigterm
 from devstack.provision import REGION, client
+from devstack.stack import describe_decks
+
+#: One message per invocation. On AWS a launch takes milliseconds; here it runs the whole workflow, so a batch of
+#: ten would hold back every outcome (and the deletion of every finished message) until the tenth run ends.
+MESSAGES_PER_INVOCATION = 1
 
 
 @dataclass
@@ -65,9 +76,19 @@ def outcome_lines(result: dict[str, Any], attempts: dict[str, int], max_receives
     """(human line, JSON record) for every launched, skipped and failed item of a handler result."""
     lines = []
     for item in result.get("launched", []):
+        if item.get("execution_error"):  # the workflow ran and failed on this upload: finished, never retried
+            lines.append(
+                (
+                    f"failed   {_where(item)}: {item['execution_error']} "
+                    f"(the workflow failed{' in ' + item['failed_task'] if item.get('failed_task') else ''}; not retried)",
+                    {"outcome": "failed", "attempt": 1, "final": True, **_brief(item)},
+                )
+            )
+            continue
         output = item.get("inputs", {}).get("output_uri", "")
         note = " (duplicate delivery, already done)" if item.get("duplicate") else ""
-        lines.append((f"done     {_where(item)} -> {output}{note}", {"outcome": "launched", **_brief(item)}))
+        decks = f"\n         Decks: {describe_decks(item['decks'])}" if item.get("decks") else ""
+        lines.append((f"done     {_where(item)} -> {output}{note}{decks}", {"outcome": "launched", **_brief(item)}))
     for item in result.get("skipped", []):
         lines.append((f"skipped  {_where(item)}: {item['reason']}", {"outcome": "skipped", **_brief(item)}))
     for item in result.get("failed", []):
@@ -83,31 +104,48 @@ def outcome_lines(result: dict[str, Any], attempts: dict[str, int], max_receives
 
 
 def serve(
-    queue_url: str, queue_arn: str, outcomes: Path, max_receives: int, retry_delay_s: int, wait_s: int = 2
+    queue_url: str,
+    queue_arn: str,
+    outcomes: Path,
+    log: Path,
+    decks: Path,
+    max_receives: int,
+    retry_delay_s: int,
+    wait_s: int = 2,
 ) -> None:
     """Poll forever (until SIGTERM or Ctrl-C)."""
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from lambda_trigger.lambda_function import lambda_handler  # reads and validates the NST_ settings now
+    from lambda_trigger import lambda_function  # reads and validates the NST_ settings now
 
+    _keep_local_cache_in(Path(tempfile.gettempdir()))
+    # One readable line per outcome on the terminal; the trigger's JSON line for the same record goes to the log.
+    handler = lambda_function.logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(log.open("a", encoding="utf-8", buffering=1))
+    lambda_function.TRIGGER.launcher = InProcessLauncher(lambda_function.SETTINGS.launch_plan, decks)
     sqs = client("sqs", os.environ["AWS_ENDPOINT_URL"])
     _append(outcomes, {"outcome": "ready", "pid": os.getpid()})
     while True:
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s, AttributeNames=["All"]
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=MESSAGES_PER_INVOCATION,
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             continue
         attempts = {m["MessageId"]: int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) for m in messages}
         try:
-            result = lambda_handler(sqs_event(messages, queue_arn), cast(LambdaContext, LocalContext()))
+            result = lambda_function.lambda_handler(sqs_event(messages, queue_arn), cast(LambdaContext, LocalContext()))
         except Exception as exc:  # the whole invocation failed: Lambda returns every message to the queue
             result = {
                 "failed": [{"message_id": m["MessageId"], "error": f"{type(exc).__name__}: {exc}"} for m in messages]
             }
             result["batchItemFailures"] = [{"itemIdentifier": m["MessageId"]} for m in messages]
-        for line, record in outcome_lines(result, attempts, max_receives):
-            print(f"[trigger] {line}", flush=True)
+        for text, record in outcome_lines(result, attempts, max_receives):
+            for line in text.splitlines():
+                print(f"[trigger] {line}", flush=True)
             _append(outcomes, record)
         failed = {entry["itemIdentifier"] for entry in result.get("batchItemFailures", [])}
         for message in messages:
@@ -119,6 +157,15 @@ def serve(
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def _keep_local_cache_in(folder: Path) -> None:
+    """flytekit's local cache records paths of files in the stack's temporary folder, which is removed when the
+    stack stops: kept in ~/.flyte, its entries would point at deleted files in the next run (a cache hit that
+    fails with "File not found"). Imported only after the trigger has prepared flytekit's environment."""
+    from flytekit.core import local_cache
+
+    local_cache.CACHE_LOCATION = str(folder / "flyte-local-cache")
+
+
 def _where(item: dict[str, Any]) -> str:
     if item.get("bucket") and item.get("key"):
         return f"s3://{item['bucket']}/{item['key']}"
@@ -126,8 +173,21 @@ def _where(item: dict[str, Any]) -> str:
 
 
 def _brief(item: dict[str, Any]) -> dict[str, Any]:
-    keys = ("bucket", "key", "execution_name", "reason", "error", "duplicate", "output", "message_id")
+    keys = (
+        "bucket",
+        "key",
+        "execution_name",
+        "reason",
+        "error",
+        "failed_task",
+        "duplicate",
+        "output",
+        "decks",
+        "message_id",
+    )
     brief = {k: item[k] for k in keys if k in item}
+    if item.get("execution_error"):
+        brief["error"] = item["execution_error"]
     if "inputs" in item:
         brief["output_uri"] = item["inputs"].get("output_uri")
     return brief
@@ -143,12 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue-url", required=True)
     parser.add_argument("--queue-arn", required=True)
     parser.add_argument("--outcomes", required=True, type=Path)
+    parser.add_argument("--log", required=True, type=Path, help="where the trigger's JSON log lines go")
+    parser.add_argument("--decks", required=True, type=Path, help="each run's Decks are copied to DECKS/<execution>/")
     parser.add_argument("--max-receives", type=int, default=3)
     parser.add_argument("--retry-delay", type=int, default=5, help="seconds before a failed message is retried")
     args = parser.parse_args(argv)
     terminate_on_sigterm()
     try:
-        serve(args.queue_url, args.queue_arn, args.outcomes, args.max_receives, args.retry_delay)
+        serve(args.queue_url, args.queue_arn, args.outcomes, args.log, args.decks, args.max_receives, args.retry_delay)
     except (KeyboardInterrupt, SystemExit):
         return 0
     except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -49,13 +50,18 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_uploads_become_results_and_bad_uploads_are_reported(tmp_path: Path, write_image) -> None:
+def outcome_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if re.match(r"\[trigger\] (done|failed|skipped) ", line)]
+
+
+def test_uploads_become_results_and_bad_uploads_are_reported_once(tmp_path: Path, write_image) -> None:
     photo = write_image("photo.jpg", 96, 72, quality=95)
     portrait = write_image("portrait.png", 64, 96)
     style = write_image("default-style.png", 64, 64, style=True)
     log = (tmp_path / "worker.log").open("w")
     settings = StackSettings(
         workdir=tmp_path / "stack",
+        decks=tmp_path / "decks",
         default_style=style,
         workflow_env=TINY,
         max_receives=2,
@@ -67,7 +73,9 @@ def test_uploads_become_results_and_bad_uploads_are_reported(tmp_path: Path, wri
         "uploads/stripes/portrait.png": portrait.read_bytes(),  # a style chosen by folder
         "uploads/notes.txt": b"not a picture",
         "uploads/broken.jpg": b"a text file with an image's name",
+        "uploads/truncated.jpg": photo.read_bytes()[: len(photo.read_bytes()) // 2],
     }
+    workflow_failures = {"uploads/broken.jpg", "uploads/truncated.jpg", "uploads/late.jpg"}
 
     with LocalStack(settings) as stack:
         s3, bucket = stack.resources.s3(), stack.resources.bucket
@@ -75,35 +83,97 @@ def test_uploads_become_results_and_bad_uploads_are_reported(tmp_path: Path, wri
         for key, body in uploads.items():
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         outcomes = {key: stack.wait_for_outcome(key, timeout_s=240) for key in uploads}
+        # The default style disappears: the next workflow fails on it, in preprocess.
+        s3.delete_object(Bucket=bucket, Key="styles/default-style.png")
+        s3.put_object(Bucket=bucket, Key="uploads/late.jpg", Body=uploads["uploads/My Photo+1 été.jpg"])
+        uploads["uploads/late.jpg"] = uploads["uploads/My Photo+1 été.jpg"]
+        outcomes["uploads/late.jpg"] = stack.wait_for_outcome("uploads/late.jpg", timeout_s=240)
 
         results = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket, Prefix="stylized/").get("Contents", [])}
-        assert set(results) == {"stylized/My Photo+1 été.png", "stylized/stripes/portrait.png"}, (
-            "one result per good upload"
-        )
+        assert {"stylized/My Photo+1 été.png", "stylized/stripes/portrait.png"} <= set(results), "each good upload"
+        for name in ("notes", "broken", "truncated", "late"):
+            assert not [key for key in results if f"/{name}." in key], f"no result from the {name} upload"
         for key, size in (("stylized/My Photo+1 été.png", (48, 36)), ("stylized/stripes/portrait.png", (32, 48))):
             with Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as image:
                 assert (image.format, image.size) == ("PNG", size), key
 
-        assert outcomes["uploads/My Photo+1 été.jpg"]["outcome"] == "launched"
-        assert outcomes["uploads/stripes/portrait.png"]["outcome"] == "launched"
+        for key in ("uploads/My Photo+1 été.jpg", "uploads/stripes/portrait.png"):
+            assert outcomes[key]["outcome"] == "launched"
+            decks = [Path(deck) for deck in outcomes[key]["decks"]]
+            assert decks and all(deck.parent.parent == (tmp_path / "decks").resolve() for deck in decks), key
+            assert len({deck.read_text() for deck in decks}) == len(decks), "no copy is a duplicate"
+            assert "<html" in decks[-1].read_text()
         assert outcomes["uploads/notes.txt"]["outcome"] == "skipped"
         assert ".txt" in outcomes["uploads/notes.txt"]["reason"]
-        broken = outcomes["uploads/broken.jpg"]
-        assert broken["outcome"] == "failed" and broken["final"] and broken["attempt"] == 2
-        assert re.search(r"content image s3://nst-local/uploads/broken.jpg: not an image", broken["error"])
+
+        # A workflow that fails on the upload is a finished record: reported once, with its reason, not retried.
+        for key in workflow_failures:
+            assert outcomes[key]["outcome"] == "failed" and outcomes[key]["final"], key
+            assert outcomes[key]["attempt"] == 1, f"{key} was retried"
+        assert re.search(
+            r"content image s3://nst-local/uploads/broken.jpg: not an image", outcomes["uploads/broken.jpg"]["error"]
+        )
+        assert "content image s3://nst-local/uploads/truncated.jpg: " in outcomes["uploads/truncated.jpg"]["error"]
+        late = outcomes["uploads/late.jpg"]
+        assert late["error"] == "style image s3://nst-local/styles/default-style.png: not found" and late["failed_task"]
+        sqs = stack.resources.sqs()
+        assert "Messages" not in sqs.receive_message(QueueUrl=stack.resources.dead_letter_url, WaitTimeSeconds=1)
 
         for key, body in uploads.items():  # nothing is lost: every upload is still there, unchanged
             assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
-        sqs = stack.resources.sqs()
-        moved = sqs.receive_message(QueueUrl=stack.resources.dead_letter_url, WaitTimeSeconds=5)["Messages"]
-        assert "broken.jpg" in moved[0]["Body"], "the failed event is kept in the dead-letter queue for a replay"
 
         pids = [stack.server.pid, stack.worker.pid]
         port = int(stack.resources.endpoint.rsplit(":", 1)[1])
+        temp_dir = stack.temp_dir
+        assert temp_dir.is_dir() and any(temp_dir.iterdir()), "the children's temporary files go to the stack's folder"
 
     assert not any(alive(pid) for pid in pids), "no server or worker left behind"
     assert not port_open(port)
-    assert "done     s3://nst-local/uploads/My Photo+1 été.jpg" in (tmp_path / "worker.log").read_text()
+    assert not temp_dir.exists() and stack.temp_bytes_removed, "the temporary folder is removed, its size reported"
+
+    worker_log = (tmp_path / "worker.log").read_text()
+    lines = outcome_lines(worker_log)
+    for key in workflow_failures:
+        assert len([line for line in lines if f"s3://nst-local/{key}:" in line]) == 1, f"{key} reported once"
+    assert "done     s3://nst-local/uploads/My Photo+1 été.jpg" in worker_log
+    assert '"level"' not in worker_log, "the trigger's JSON log lines stay off the terminal"
+    logged = [json.loads(line) for line in stack.trigger_log.read_text().splitlines()]
+    assert {record.get("key") for record in logged} >= set(uploads), "... and go to trigger.log"
+    # Each outcome is printed as soon as its record is handled: every run's [nst] progress comes before its own
+    # outcome line and after the previous run's, never several runs' progress and then their outcomes together.
+    # (The late upload's run fails before it prints any progress.)
+    runs = [line for line in worker_log.splitlines() if line.startswith("[nst]") or line in lines]
+    outcomes_in_order = [line for line in runs if line.startswith(("[trigger] done", "[trigger] failed"))]
+    outcomes_in_order = [line for line in outcomes_in_order if "late.jpg" not in line]
+    assert len(outcomes_in_order) == 4
+    for previous, line in zip(runs, runs[1:]):
+        if line in outcomes_in_order:
+            assert previous.startswith("[nst]"), f"outcome without its own run's progress before it: {line}"
+
+
+def test_a_failure_to_launch_is_retried_then_dead_lettered(tmp_path: Path, write_image) -> None:
+    log = (tmp_path / "worker.log").open("w")
+    settings = StackSettings(
+        workdir=tmp_path / "stack",
+        default_style=write_image("style.png", 64, 64, style=True),
+        workflow_env={**TINY, "NST_LAUNCH_PLAN": "workflows.no_such_module.wf"},
+        max_receives=2,
+        retry_delay_s=1,
+        worker_output=log,
+    )
+    with LocalStack(settings) as stack:
+        s3, bucket = stack.resources.s3(), stack.resources.bucket
+        s3.upload_file(str(write_image("photo.jpg", 64, 48)), bucket, "uploads/photo.jpg")
+        outcome = stack.wait_for_outcome("uploads/photo.jpg", timeout_s=120)
+        assert outcome["outcome"] == "failed" and outcome["final"] and outcome["attempt"] == 2
+        assert "cannot import workflow 'workflows.no_such_module.wf'" in outcome["error"]
+        moved = stack.resources.sqs().receive_message(QueueUrl=stack.resources.dead_letter_url, WaitTimeSeconds=5)
+        assert "photo.jpg" in moved["Messages"][0]["Body"], "the event is kept in the dead-letter queue for a replay"
+    lines = outcome_lines((tmp_path / "worker.log").read_text())
+    assert [line.rsplit("(", 1)[1] for line in lines if "photo.jpg" in line] == [
+        "attempt 1 of 2, will retry)",
+        "attempt 2 of 2, moving to the dead-letter queue)",
+    ]
 
 
 def run_cli(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
@@ -124,13 +194,37 @@ def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
     output, _ = demo.communicate(timeout=300)
 
     assert demo.returncode == 0, output[-3000:]
-    assert "result in the bucket: s3://nst-local/stylized/landscape.png" in output
-    assert f"result on disk:       {tmp_path / 'out' / 'landscape.png'}" in output
     assert re.search(r"\[nst\] epoch 1/1: step 2/2, loss", output), "progress a person can follow"
     with Image.open(tmp_path / "out" / "landscape.png") as image:
         assert image.size == (48, 36)
     port = int(re.search(r"S3/SQS server on http://127.0.0.1:(\d+)", output).group(1))
     assert not port_open(port) and not processes_mentioning(str(workdir))
+
+    bucket, disk, decks, weights = output.splitlines()[-4:]  # the last lines: where everything is, and a warning
+    assert (bucket, disk) == (
+        "result in the bucket: s3://nst-local/stylized/landscape.png",
+        f"result on disk:       {tmp_path / 'out' / 'landscape.png'}",
+    )
+    deck = Path(decks.split("Decks (a browser):", 1)[1].split()[0])
+    assert deck.parent.parent == (tmp_path / "out" / "decks").resolve() and "<html" in deck.read_text()
+    assert weights.startswith("weights:              random (NST_VGG19_WEIGHTS=random): this is NOT a real")
+    assert re.search(
+        rf"\[demo\] stopped the worker and the server; removed their temporary files \({workdir}/tmp, \d+ MiB\)", output
+    )
+    assert not (workdir / "tmp").exists()
+
+
+def test_demo_stops_in_one_line_when_the_weights_cannot_be_loaded(tmp_path: Path) -> None:
+    missing = tmp_path / "vgg19.h5"
+    demo = run_cli("demo", "--workdir", str(tmp_path / "w"), env={**TINY, "NST_VGG19_WEIGHTS": str(missing)})
+    output, _ = demo.communicate(timeout=120)
+    assert demo.returncode == 1
+    ours = [line for line in output.splitlines() if line.startswith("[demo]")]
+    assert ours[1:] == [
+        f"[demo] NST_VGG19_WEIGHTS={missing}: no such file. Offline? `make demo NST_VGG19_WEIGHTS=random` runs "
+        "without them (the output is then not a real stylization)"
+    ]
+    assert "Traceback" not in output and not (tmp_path / "w").exists(), "nothing started"
 
 
 def test_demo_reports_a_missing_photo_without_starting_anything(tmp_path: Path) -> None:
@@ -152,6 +246,9 @@ def test_dev_stack_leaves_nothing_behind(tmp_path: Path, stop: signal.Signals) -
     text = "".join(lines)
     assert f"S3 and SQS endpoint  http://127.0.0.1:{port}" in text, text[-2000:]
     assert "s3.upload_file('photo.jpg', 'nst-local', 'uploads/photo.jpg')" in text
+    credentials = text.index("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+    assert credentials < text.index("aws --endpoint-url"), "the AWS CLI commands work when pasted in order"
+    assert "[dev] checking the VGG19 weights" in text and "[demo]" not in text
     children = processes_mentioning(str(workdir))
     assert children, "the worker runs while the stack is up"
 
@@ -164,3 +261,6 @@ def test_dev_stack_leaves_nothing_behind(tmp_path: Path, stop: signal.Signals) -
     assert not processes_mentioning(str(workdir)), "the worker is gone"
     if stop == signal.SIGINT:
         assert dev.returncode == 130
+        rest = dev.stdout.read()
+        assert re.search(r"\[dev\] stopped the worker and the server; removed their temporary files", rest), rest
+        assert not (workdir / "tmp").exists()

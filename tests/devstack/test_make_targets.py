@@ -1,0 +1,44 @@
+"""The make targets that run the workflow on this machine: what they do about the VGG19 weights."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MAKE = shutil.which("make")
+pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+
+
+def make(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``make`` as a user runs it (not as a sub-make of ``make test``); never remakes the virtual environment."""
+    inherited = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
+    clean = {k: v for k, v in os.environ.items() if k not in inherited and k != "NST_VGG19_WEIGHTS"}
+    command = [MAKE, "--no-print-directory", "-o", ".venv/.installed", *arguments]
+    return subprocess.run(command, cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_smoke_runs_offline_with_random_weights_when_none_are_configured(tmp_path: Path) -> None:
+    # A fresh HOME: no Keras cache to find ImageNet weights in, and flytekit's local cache stays out of ~/.flyte.
+    (tmp_path / "tmp").mkdir()
+    result = make("smoke", env={"HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp")})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "NST_VGG19_WEIGHTS=random: VGG19 has random weights" in result.stdout + result.stderr
+    png = Path(result.stdout.strip().splitlines()[-1].split()[-1])
+    assert png.suffix == ".png" and png.is_file()
+
+
+def test_bench_stops_in_one_line_before_benchmarking_when_the_weights_cannot_be_loaded(tmp_path: Path) -> None:
+    missing = tmp_path / "vgg19.h5"
+    result = make("bench", f"NST_VGG19_WEIGHTS={missing}", env={})
+    assert result.returncode != 0
+    assert [line for line in result.stderr.splitlines() if line.startswith("[bench]")] == [
+        f"[bench] NST_VGG19_WEIGHTS={missing}: no such file. Offline? `make bench NST_VGG19_WEIGHTS=random` runs "
+        "without them (the output is then not a real stylization)"
+    ]
+    assert "Traceback" not in result.stderr and "bench_engine" not in result.stdout, "no benchmark started"
