@@ -62,6 +62,7 @@ soak: $(STAMP)  ## trigger storm and faults vs the Lambda timeout, preprocess me
 
 bench-gpu: $(STAMP)  ## the engine and stage benchmarks on a GPU machine (CUDA TensorFlow) -> BENCHMARKS-GPU.md
 	@$(BIN)/python -c "import tensorflow as tf, sys; sys.exit(0 if tf.config.list_physical_devices('GPU') else 'bench-gpu: TensorFlow sees no GPU; install tensorflow[and-cuda]==2.21.0 on a GPU machine')"
+	@$(BIN)/python -m devstack.weights bench-gpu
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE) --out benchmarks/results/engine-gpu.json --plot benchmarks/results/time_to_quality-gpu.png
 	$(BIN)/python -m benchmarks.bench_stages --sizes 256 512 1024 2048 --out benchmarks/results/stages-gpu.json
 	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --trigger /nonexistent --plot benchmarks/results/time_to_quality-gpu.png --output BENCHMARKS-GPU.md
