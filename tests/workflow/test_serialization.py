@@ -37,6 +37,8 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
         "finalize",
         "neural_style_transfer_wf",
         "neural_style_transfer_gpu",
+        *(f"workflows.style_sheet.{n}" for n in ("sheet_options", "plan_sheet", "stylize_item", "contact_sheet")),
+        "workflows.style_sheet.style_sheet_wf",
     }
     assert f"{PREFIX}neural_style_transfer_wf:3" in package
     assert "neural_style_transfer_gpu:3" in package
@@ -186,3 +188,33 @@ def test_dynamic_requests_a_gpu_and_accelerator_without_code_changes() -> None:
         assert {e.name: e.value for e in overrides.resources.requests} == {CPU: "2", MEMORY: "3Gi", GPU: "1"}
         assert {e.name: e.value for e in overrides.resources.limits}[GPU] == "1"
         assert overrides.extended_resources.gpu_accelerator.device == "nvidia-tesla-t4"
+
+
+def test_the_style_sheet_maps_one_task_per_pair_with_failure_tolerance_and_sized_resources() -> None:
+    from workflows.style_sheet import plan_sheet
+
+    settings = SerializationSettings(
+        project="p", domain="d", version="v", image_config=ImageConfig(default_image=Image(name="d", fqn="i", tag="t"))
+    )
+    inputs = {
+        "photos": ["s3://b/a.jpg", "s3://b/b.jpg"],
+        "styles": ["s3://b/monet.jpg"],
+        "style_names": [],
+        "options": StyleOptions(max_dim=1024),
+        "output_prefix": "s3://b/sheet/",
+        "min_success_ratio": 0.5,
+        "concurrency": 4,
+    }
+    plan_sheet._wf = None
+    context = FlyteContextManager.current_context().with_serialization_settings(settings)
+    with FlyteContextManager.with_context(context) as context:
+        state = context.execution_state.with_params(mode=ExecutionState.Mode.TASK_EXECUTION)
+        with FlyteContextManager.with_context(context.with_execution_state(state)) as context:
+            literals = TypeEngine.dict_to_literal_map(context, inputs, type_hints=plan_sheet.python_interface.inputs)
+            spec = plan_sheet.dispatch_execute(context, literals).to_flyte_idl()
+    mapped = next(node for node in spec.nodes if node.HasField("array_node"))
+    assert mapped.array_node.min_success_ratio == pytest.approx(0.5) and mapped.array_node.parallelism == 4
+    items = mapped.inputs[0].binding.collection.bindings
+    assert len(items) == 2, "one item per (photo, style) pair"
+    expected = memory.quantity(memory.request_bytes(1024 * 1024, "lbfgs", ("float32", "bfloat16")))
+    assert {e.name: e.value for e in mapped.array_node.node.task_node.overrides.resources.requests}[MEMORY] == expected

@@ -1,0 +1,189 @@
+"""A style sheet: one photo in many styles, or many photos in one style (or every pair), fanned out with
+``map_task``, and a contact sheet PNG with the style names.
+
+    NST_VGG19_WEIGHTS=random pyflyte run workflows/style_sheet.py style_sheet_wf \\
+        --photos '["samples/landscape.jpg"]' --styles '["samples/swirls.jpg", "s3://b/styles/monet.jpg"]'
+
+Each pair is one task of the map (the whole stylization of that pair: decode, optimise, encode), so pairs run in
+parallel on a cluster, up to ``concurrency`` at a time; ``min_success_ratio`` lets the sheet finish when some
+items fail (a photo that is not an image, say): their tiles on the sheet say "failed", and their result is None.
+
+When to use it: comparing styles or settings for a photo, or stylizing a fixed set in one go. The trigger keeps
+launching one ``neural_style_transfer_wf`` execution per upload: each upload is then retried, reported and
+watched on its own, and nothing measured here says one map over a batch of uploads would finish sooner (the
+tasks are the same; a map only saves the per-execution overhead, which the trigger's batches do not pay twice).
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from flytekit import Resources, current_context, dynamic, map_task, task, workflow
+from flytekit.types.file import FlyteFile
+
+from workflows import images
+from workflows.engine import memory
+from workflows.engine.options import DEFAULTS, StyleOptions
+from workflows.neural_style_transfer import OPTIMIZE_CPU, PngFile, _fetch, _uri, log
+
+#: One sheet tile's long side, in pixels.
+TILE = 256
+
+
+@dataclass(frozen=True)
+class SheetItem:
+    """One pair of a sheet: the photo and the style (URIs or local paths), the style's name, where to write."""
+
+    photo: str
+    style: str
+    style_name: str
+    output_uri: str
+    options: StyleOptions
+
+
+@task(requests=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), limits=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), retries=2)
+def stylize_item(item: SheetItem) -> PngFile:
+    """The whole stylization of one pair in one task (a map's items cannot chain tasks)."""
+    from workflows.engine.chain import result_image, stylize
+
+    options = item.options
+    content = images.load_rgb(_fetch(item.photo, "content"), role="content", max_dim=options.max_dim, source=item.photo)
+    style_side = min(images.MAX_DIM_RANGE[1], max(options.max_dim, options.style_long_side(options.max_dim)))
+    style = images.load_rgb(_fetch(item.style, "style"), role="style", max_dim=style_side, source=item.style)
+    log.info("sheet: %s in the style %s", item.photo, item.style_name)
+    state = stylize(content, style, options)
+    path = Path(current_context().working_directory) / "stylized.png"
+    path.write_bytes(images.encode_png(result_image(content, options, state)))
+    return PngFile(str(path), remote_path=item.output_uri) if item.output_uri else PngFile(str(path))
+
+
+@task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=2)
+def contact_sheet(results: list[PngFile | None], labels: list[str], output_uri: str) -> PngFile:
+    """A grid of the results, each tile labelled; an item that failed is a grey tile that says so."""
+    from PIL import Image, ImageDraw
+
+    columns = min(4, max(1, len(results)))
+    rows = -(-len(results) // columns)
+    label_height = 18
+    sheet = Image.new("RGB", (columns * TILE, rows * (TILE + label_height)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (result, label) in enumerate(zip(results, labels)):
+        x, y = (index % columns) * TILE, (index // columns) * (TILE + label_height)
+        if result is None:
+            draw.rectangle([x + 4, y + 4, x + TILE - 4, y + TILE - 4], fill=(200, 200, 200))
+            draw.text((x + 12, y + TILE // 2), "failed", fill="black")
+        else:
+            with Image.open(result.download()) as tile:
+                tile.thumbnail((TILE, TILE))
+                sheet.paste(tile, (x + (TILE - tile.width) // 2, y + (TILE - tile.height) // 2))
+        draw.text((x + 4, y + TILE + 3), label[:40], fill="black")
+    path = Path(current_context().working_directory) / "sheet.png"
+    sheet.save(path, format="PNG")
+    return PngFile(str(path), remote_path=output_uri) if output_uri else PngFile(str(path))
+
+
+class Sheet(typing.NamedTuple):
+    results: list[PngFile | None]  # one per pair (photo-major order); None where the item failed
+    sheet: PngFile
+
+
+@dynamic(requests=Resources(cpu="500m", mem="1Gi"), limits=Resources(cpu="500m", mem="1Gi"), retries=1)
+def plan_sheet(
+    photos: list[FlyteFile],
+    styles: list[FlyteFile],
+    style_names: list[str],
+    options: StyleOptions,
+    output_prefix: str,
+    min_success_ratio: float,
+    concurrency: int,
+) -> Sheet:
+    """Every (photo, style) pair as one item of a map, each sized for max_dim by the memory model."""
+    if not photos or not styles:
+        raise ValueError("photos and styles must each name at least one image")
+    if style_names and len(style_names) != len(styles):
+        raise ValueError(f"style_names has {len(style_names)} names for {len(styles)} styles")
+    if not 0.0 < min_success_ratio <= 1.0:
+        raise ValueError(f"min_success_ratio={min_success_ratio}: must be in (0, 1]")
+    names = style_names or [Path(_uri(style)).stem for style in styles]
+    items, labels = [], []
+    for photo in photos:
+        for style, name in zip(styles, names):
+            stem = Path(_uri(photo)).stem
+            output = f"{output_prefix}{stem}-{name}.png" if output_prefix else ""
+            items.append(SheetItem(_uri(photo), _uri(style), name, output, options))
+            labels.append(f"{stem} / {name}" if len(photos) > 1 else name)
+    pixels = options.max_dim * options.max_dim  # the planner does not know the aspect ratios yet: the worst case
+    request = memory.quantity(memory.request_bytes(pixels, options.optimizer, ("float32", "bfloat16")))
+    resources = Resources(cpu=OPTIMIZE_CPU, mem=request)
+    mapped = map_task(stylize_item, concurrency=concurrency or None, min_success_ratio=min_success_ratio)
+    results = mapped(item=items).with_overrides(requests=resources, limits=resources)
+    sheet = contact_sheet(
+        results=results, labels=labels, output_uri=f"{output_prefix}sheet.png" if output_prefix else ""
+    )
+    return Sheet(results=results, sheet=sheet)
+
+
+@task(requests=Resources(cpu="100m", mem="256Mi"), limits=Resources(cpu="250m", mem="512Mi"))
+def sheet_options(
+    epochs: int,
+    steps_per_epoch: int,
+    max_dim: int,
+    optimizer: str,
+    preserve_colors: str,
+    style_scale: float,
+    style_strength: float,
+    seed: int,
+) -> StyleOptions:
+    """The sheet's options, checked before any image is read (the other options keep their defaults)."""
+    return StyleOptions(
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        max_dim=max_dim,
+        optimizer=optimizer,
+        preserve_colors=preserve_colors,
+        style_scale=style_scale,
+        style_strength=style_strength,
+        seed=seed,
+    )
+
+
+@workflow
+def style_sheet_wf(
+    photos: list[FlyteFile],
+    styles: list[FlyteFile],
+    style_names: list[str] = [],  # noqa: B006  (flytekit stores the default as a literal; never mutated)
+    epochs: int = DEFAULTS.epochs,
+    steps_per_epoch: int = DEFAULTS.steps_per_epoch,
+    max_dim: int = DEFAULTS.max_dim,
+    optimizer: str = DEFAULTS.optimizer,
+    preserve_colors: str = DEFAULTS.preserve_colors,
+    style_scale: float = DEFAULTS.style_scale,
+    style_strength: float = DEFAULTS.style_strength,
+    seed: int = DEFAULTS.seed,
+    output_prefix: str = "",
+    min_success_ratio: float = 0.5,
+    concurrency: int = 0,
+) -> Sheet:
+    """Each photo in each style; ``output_prefix`` (s3:// or a folder ending in /) receives every result as
+    ``<photo>-<style>.png`` and the contact sheet as ``sheet.png``. ``concurrency`` 0 means no limit."""
+    options = sheet_options(
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        max_dim=max_dim,
+        optimizer=optimizer,
+        preserve_colors=preserve_colors,
+        style_scale=style_scale,
+        style_strength=style_strength,
+        seed=seed,
+    )
+    return plan_sheet(
+        photos=photos,
+        styles=styles,
+        style_names=style_names,
+        options=options,
+        output_prefix=output_prefix,
+        min_success_ratio=min_success_ratio,
+        concurrency=concurrency,
+    )
