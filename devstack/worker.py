@@ -77,11 +77,12 @@ def outcome_lines(result: dict[str, Any], attempts: dict[str, int], max_receives
     lines = []
     for item in result.get("launched", []):
         if item.get("execution_error"):  # the workflow ran and failed on this upload: finished, never retried
+            in_task = f" in {item['failed_task']}" if item.get("failed_task") else ""
+            attempt = attempts.get(item.get("message_id", ""), 1)
             lines.append(
                 (
-                    f"failed   {_where(item)}: {item['execution_error']} "
-                    f"(the workflow failed{' in ' + item['failed_task'] if item.get('failed_task') else ''}; not retried)",
-                    {"outcome": "failed", "attempt": 1, "final": True, **_brief(item)},
+                    f"failed   {_where(item)}: {item['execution_error']} (the workflow failed{in_task}; not retried)",
+                    {"outcome": "failed", "attempt": attempt, "final": True, **_brief(item)},
                 )
             )
             continue
