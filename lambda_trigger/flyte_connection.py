@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from lambda_trigger import budget as budgets
 from lambda_trigger.redaction import install as install_redaction
-from lambda_trigger.redaction import redact, register_secret
+from lambda_trigger.redaction import redact, register_secret, scrub_exception
 from lambda_trigger.settings import Settings
 
 T = TypeVar("T")
@@ -102,6 +102,7 @@ def connect(settings: Settings) -> Connection:
     except budgets.NotAttempted:
         raise
     except Exception as exc:  # flytekit raises many types here; all mean "cannot launch now"
+        scrub_exception(exc)  # an identity provider may have echoed the Basic header into the message
         if grpc_code(exc) == "UNAUTHENTICATED" and not config.platform.client_credentials_secret:
             raise ConnectionFailed(authentication_required(endpoint)) from exc
         raise ConnectionFailed(

@@ -26,6 +26,7 @@ from lambda_trigger.flyte_connection import (
     grpc_code,
     prepare_flytekit_environment,
 )
+from lambda_trigger.redaction import scrub_exception
 from lambda_trigger.settings import Settings
 
 #: Workflow inputs that are files (FlyteFile); the others are plain values.
@@ -123,7 +124,7 @@ class RemoteLauncher:
         except NotAttempted:
             raise
         except Exception as exc:
-            raise _launch_failure(connection.endpoint, name, exc) from exc
+            raise _launch_failure(connection.endpoint, name, scrub_exception(exc)) from exc
 
     def _connect(self) -> Connection:
         if self._connection is None:

@@ -24,7 +24,7 @@ from lambda_trigger import naming, rules
 from lambda_trigger.budget import Budget, NotAttempted
 from lambda_trigger.events import Batch, UploadRecord
 from lambda_trigger.launchers import Launcher, LaunchError, LauncherUnavailable, LaunchRequest
-from lambda_trigger.redaction import redact
+from lambda_trigger.redaction import redact, scrub_exception
 from lambda_trigger.report import Report
 from lambda_trigger.settings import Settings
 from lambda_trigger.styles import StyleError, StyleResolver
@@ -52,6 +52,7 @@ class Trigger:
                 try:
                     self._handle(record, report)
                 except Exception as exc:  # a bug on one record must not cost the others their launch
+                    scrub_exception(exc)
                     self.logger.exception("unexpected error", extra=_record_fields(record))
                     self._fail(report, record, f"unexpected {type(exc).__name__}: {exc}")
         self.logger.info(

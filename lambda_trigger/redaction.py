@@ -9,6 +9,9 @@ logs and raises. So this is enforced where every log record is born, not by each
   ``id:secret`` (standard and URL-safe alphabets, with and without padding) for both spellings of the secret.
 * A log record factory replaces each of them in every record's message (and in a traceback that holds one) with
   ``<redacted>``; :func:`redact` does the same for the error strings the trigger puts into results and exceptions.
+* :func:`scrub_exception` masks them in the messages of an exception and of every exception it chains, where the
+  trigger catches flytekit's errors: a chained exception is printed whole by any traceback (logging's own error
+  report included), so the error objects must not hold the secret either.
 * botocore logs each response body at DEBUG, and Secrets Manager's body *is* the secret, before the trigger can know
   it: those lines are withheld at their source (``botocore.parsers``).
 """
@@ -19,8 +22,10 @@ import base64
 import json
 import logging
 import threading
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
+
+E = TypeVar("E", bound=BaseException)
 
 MASK = "<redacted>"
 #: Forms shorter than this are not masked: they would mask ordinary text, and cannot be a real secret's encoding.
@@ -54,6 +59,21 @@ def redact(text: str) -> str:
         if form in text:
             text = text.replace(form, MASK)
     return text
+
+
+def scrub_exception(exc: E) -> E:
+    """Mask the secret in ``exc``'s message and in every exception it chains (``__cause__``, ``__context__``)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending and _forms:
+        current = pending.pop()
+        if current is None or id(current) in seen or len(seen) > 20:
+            continue
+        seen.add(id(current))
+        if any(isinstance(arg, str) and redact(arg) != arg for arg in current.args):
+            current.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in current.args)
+        pending += [current.__cause__, current.__context__]
+    return exc
 
 
 def install() -> None:

@@ -20,7 +20,7 @@ import boto3
 import grpc
 import pytest
 
-from lambda_trigger.redaction import MASK, redact, register_secret
+from lambda_trigger.redaction import MASK, redact, register_secret, scrub_exception
 from lambda_trigger.report import TriggerFailed
 from tests.trigger.conftest import BUCKET, TokenEndpoint, load_event
 
@@ -129,3 +129,39 @@ def test_redact_masks_every_encoding() -> None:
     for form in encodings("an0ther secret+/=", "client-id").values():
         assert redact(f"before {form} after") == f"before {MASK} after"
     assert redact("nothing to hide") == "nothing to hide"
+
+
+def test_a_caught_error_and_everything_it_chains_lose_the_secret() -> None:
+    """A chained exception is printed whole by any traceback, logging's own error report included."""
+    register_secret("chained-s3cret", "client-id")
+    try:
+        try:
+            raise KeyError("echoed: chained-s3cret")
+        except KeyError as inner:
+            raise RuntimeError("IdP said", "chained-s3cret", 401) from inner
+    except RuntimeError as outer:
+        scrub_exception(outer)
+        assert outer.args == ("IdP said", MASK, 401)
+        assert outer.__cause__ is not None and outer.__cause__.args == (f"echoed: {MASK}",)
+
+
+def test_at_debug_a_secret_from_flytekits_own_variable_appears_nowhere_either(
+    handler, s3, flyteadmin, flyte_env, every_logger_at_debug, capfd
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="styles/monet.jpg", Body=b"style")
+    flyte_env(flyteadmin.endpoint)
+    flyteadmin.servicer.required_token = TokenEndpoint.ACCESS_TOKEN
+    every_logger_at_debug.attach()
+    handle = handler(NST_STYLE_URI=STYLE, FLYTE_CREDENTIALS_CLIENT_ID=CLIENT_ID, FLYTE_CREDENTIALS_CLIENT_SECRET=SECRET)
+    every_logger_at_debug.attach()
+    launched = handle(load_event("s3_put.json"))
+    assert flyteadmin.tokens.secrets_seen == [SECRET] and launched["launched"]
+    flyteadmin.tokens.echo_request_in_error = True
+    echoing = handler(
+        NST_STYLE_URI=STYLE, FLYTE_CREDENTIALS_CLIENT_ID=CLIENT_ID, FLYTE_CREDENTIALS_CLIENT_SECRET=SECRET
+    )
+    with pytest.raises(TriggerFailed) as echoed:
+        echoing(load_event("s3_reupload.json"))
+    captured = capfd.readouterr()
+    everything = [*every_logger_at_debug.lines, handle.raw_logs(), echoing.raw_logs(), str(echoed.value)]
+    assert_no_form_of_the_secret_in("\n".join([*everything, json.dumps(launched), captured.out, captured.err]))
