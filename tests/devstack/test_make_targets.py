@@ -23,14 +23,17 @@ def make(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.slow
-def test_smoke_runs_offline_with_random_weights_when_none_are_configured(tmp_path: Path) -> None:
+def test_smoke_runs_offline_with_random_weights_and_survives_a_cleaned_temp_dir(tmp_path: Path) -> None:
     # A fresh HOME: no Keras cache to find ImageNet weights in, and flytekit's local cache stays out of ~/.flyte.
-    (tmp_path / "tmp").mkdir()
-    result = make("smoke", env={"HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp")})
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "NST_VGG19_WEIGHTS=random: VGG19 has random weights" in result.stdout + result.stderr
-    png = Path(result.stdout.strip().splitlines()[-1].split()[-1])
-    assert png.suffix == ".png" and png.is_file()
+    for run in ("first", "after the temporary directory was cleaned"):
+        temp = tmp_path / "tmp"
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir()
+        result = make("smoke", env={"HOME": str(tmp_path), "TMPDIR": str(temp)})
+        assert result.returncode == 0, f"{run}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+        assert "NST_VGG19_WEIGHTS=random: VGG19 has random weights" in result.stdout + result.stderr
+        png = Path(result.stdout.strip().splitlines()[-1].split()[-1])
+        assert png.suffix == ".png" and png.is_file()
 
 
 def test_bench_stops_in_one_line_before_benchmarking_when_the_weights_cannot_be_loaded(tmp_path: Path) -> None:
