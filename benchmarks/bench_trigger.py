@@ -105,7 +105,7 @@ LOG_SINK = open(os.devnull, "w")  # noqa: SIM115
 
 def warm(records: int, env: dict[str, str]) -> dict[str, float]:
     """Per-record latency of ``lambda_handler`` in this process, after one warm-up invocation."""
-    from tests.trigger.conftest import LambdaContextStub
+    from tests.fakes import LambdaContextStub
 
     saved = dict(os.environ)
     os.environ.update(env)
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "trigger.json")
     args = parser.parse_args()
 
-    from tests.trigger.conftest import FakeFlyteAdmin, start_admin
+    from tests.fakes import FakeFlyteAdmin, start_admin
 
     base = {
         key: value

@@ -5,7 +5,7 @@ asserted; ``make soak``).
 
 1. **Redelivery storm.** ``uploads x deliveries`` S3 events (1,000 by default) for ``uploads`` distinct objects,
    shuffled, in SQS batches of 10, through ``lambda_handler`` in remote mode: the real FlyteRemote over gRPC to the
-   in-process fake flyteadmin (tests/trigger/conftest.py). 1 % of the CreateExecution calls are committed and
+   in-process fake flyteadmin (tests/fakes.py). 1 % of the CreateExecution calls are committed and
    then answered UNAVAILABLE (a lost reply) and 1 % fail UNAVAILABLE outright, so retries are in the storm too.
    Reported: executions created (must equal ``uploads``), CreateExecution calls, events/s, and p50/p99 of the time
    per record (the pipeline's per-record step, timed by this harness).
@@ -42,7 +42,7 @@ import boto3  # noqa: E402
 import grpc  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from tests.trigger.conftest import (  # noqa: E402
+from tests.fakes import (  # noqa: E402
     BUCKET,
     BlackHole,
     FakeFlyteAdmin,

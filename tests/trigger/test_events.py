@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambda_trigger.events import UnsupportedEvent, UploadRecord, parse_event
-from tests.trigger.conftest import BUCKET, load_event
+from tests.fakes import BUCKET, load_event
 
 # Object keys as S3 allows them: any Unicode text but surrogates and NUL, at most 1024 UTF-8 bytes.
 keys = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=200)

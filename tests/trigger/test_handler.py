@@ -17,7 +17,8 @@ from flyteidl.admin import execution_pb2
 
 from lambda_trigger.naming import execution_name
 from lambda_trigger.report import TriggerFailed
-from tests.trigger.conftest import BUCKET, LAUNCH_PLAN, free_port, load_event
+from tests.conftest import free_port
+from tests.fakes import BUCKET, LAUNCH_PLAN, load_event
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STYLE = f"s3://{BUCKET}/styles/default.jpg"
@@ -286,7 +287,7 @@ def test_dry_run_does_not_even_import_flytekit_or_boto3(tmp_path) -> None:
     """A fresh interpreter, as a cold Lambda: dry-run handles an event without loading either library."""
     script = (
         "import json, sys\n"
-        "from tests.trigger.conftest import LambdaContextStub, load_event\n"
+        "from tests.fakes import LambdaContextStub, load_event\n"
         "sys.modules.pop('flytekit', None)\n"
         "before = {'flytekit', 'boto3'} & set(sys.modules)\n"
         "import lambda_trigger.lambda_function as f\n"
@@ -304,7 +305,7 @@ def test_a_cold_container_with_flytectl_config_naming_yaml_flyte_config(remote, 
     assert os.environ["FLYTECTL_CONFIG"].endswith("flyte.config")  # YAML content, set by the flyte_env fixture
     script = (
         "import json\n"
-        "from tests.trigger.conftest import LambdaContextStub, load_event\n"
+        "from tests.fakes import LambdaContextStub, load_event\n"
         "import lambda_trigger.lambda_function as f\n"
         "print(json.dumps(f.lambda_handler(load_event('s3_put.json'), LambdaContextStub())))\n"
     )

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from lambda_trigger.events import MAX_KEY_BYTES, parse_event
 from lambda_trigger.report import TriggerFailed
-from tests.trigger.conftest import BUCKET
+from tests.fakes import BUCKET
 
 STYLE = f"s3://{BUCKET}/styles/default.jpg"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lambda_trigger.report import TriggerFailed
-from tests.trigger.conftest import BUCKET, load_event
+from tests.fakes import BUCKET, load_event
 
 STUB = "tests.trigger.stub_workflow.neural_style_transfer_wf"
 

@@ -9,7 +9,7 @@ from lambda_trigger.launchers import DryRunLauncher, LaunchReceipt, LaunchReques
 from lambda_trigger.pipeline import Trigger
 from lambda_trigger.settings import Settings
 from lambda_trigger.styles import UncheckedStyleResolver
-from tests.trigger.conftest import BUCKET, load_event
+from tests.fakes import BUCKET, load_event
 
 SETTINGS = Settings(launch_mode="dry-run", style_uri=f"s3://{BUCKET}/styles/default.jpg")
 

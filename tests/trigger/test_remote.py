@@ -14,7 +14,7 @@ import pytest
 from lambda_trigger.flyte_connection import ConnectionFailed, load_flyte_config, read_client_secret
 from lambda_trigger.report import TriggerFailed
 from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, Settings
-from tests.trigger.conftest import BUCKET, FakeFlyteAdmin, TokenEndpoint, load_event, start_admin
+from tests.fakes import BUCKET, FakeFlyteAdmin, TokenEndpoint, load_event, start_admin
 
 STYLE = f"s3://{BUCKET}/styles/default.jpg"
 SETTINGS = Settings(allowed_buckets=(BUCKET,))

@@ -22,7 +22,7 @@ import pytest
 
 from lambda_trigger.redaction import MASK, redact, register_secret, scrub_exception
 from lambda_trigger.report import TriggerFailed
-from tests.trigger.conftest import BUCKET, TokenEndpoint, load_event
+from tests.fakes import BUCKET, TokenEndpoint, load_event
 
 SECRET = "s3cr3t+/=&~Zq9 never-log-me"  # URL-special characters: each encoding differs
 CLIENT_ID = "nst-trigger"

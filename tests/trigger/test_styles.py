@@ -11,7 +11,8 @@ from botocore.config import Config
 
 from lambda_trigger.settings import Settings
 from lambda_trigger.styles import S3StyleResolver, StyleError, UncheckedStyleResolver, make_style_resolver
-from tests.trigger.conftest import BUCKET, free_port
+from tests.conftest import free_port
+from tests.fakes import BUCKET
 
 UPLOAD = f"s3://{BUCKET}/uploads/monet/beach.jpg"
 SETTINGS = Settings(style_uri="s3://shared/styles/default.jpg")

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from lambda_trigger.report import TriggerFailed
-from tests.trigger.conftest import BUCKET, FakeFlyteAdmin, LambdaContextStub, start_admin
+from tests.fakes import BUCKET, FakeFlyteAdmin, LambdaContextStub, start_admin
 
 STYLE = f"s3://{BUCKET}/styles/default.jpg"
 #: the deadlines every test here runs under
