@@ -128,7 +128,7 @@ def memory_section(sizes: list[int], steps: int) -> dict[str, object]:
                 options = StyleOptions(
                     epochs=1, steps_per_epoch=steps, max_dim=long_side, optimizer=optimizer, precision=precision
                 )
-                (part,) = stages.plan(content.shape[:2], options)
+                (part,) = stages.plan(content.shape[:2], options).whole
                 result = run_task(Path(tmp), content, style, options, part, "")
                 pixels = content.shape[0] * content.shape[1]
                 precisions = ("float32", "bfloat16") if precision == "auto" else (precision,)
@@ -170,7 +170,7 @@ def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
     runs = {}
     for per_task in (0, 1):
         options = dataclasses.replace(base, epochs_per_task=per_task)
-        plan = stages.plan(content.shape[:2], options)
+        plan = stages.plan(content.shape[:2], options).whole
         resume, walls, fixed = "", [], []
         with tempfile.TemporaryDirectory() as tmp:
             for part in plan:

@@ -93,8 +93,12 @@ def load_rgb(
     source: str | None = None,
     max_pixels: int = MAX_PIXELS,
     max_decode_bytes: int = MAX_DECODE_BYTES,
+    upscale: bool = True,
 ) -> np.ndarray:
     """Decode an image file into float32 sRGB pixels in [0, 1], shape (H, W, 3), long side ``max_dim``.
+
+    With ``upscale=False`` an image smaller than ``max_dim`` keeps its own size (the workflow's content photo:
+    nobody asked for invented pixels); a larger one is still brought down to ``max_dim``.
 
     ``role`` ("content" or "style") and ``source`` (the URI the user gave) only
     shape error messages; ``path`` is the local file to read.
@@ -137,7 +141,7 @@ def load_rgb(
         image = image.transpose(_ORIENTATION[orientation])
     rgb = to_srgb(image, where)
     del image
-    resized = _resize_long_side(rgb, max_dim)
+    resized = _resize_long_side(rgb, max_dim if upscale else min(max_dim, max(rgb.size)))
     _check_min_side(resized.size, where, f" after resizing to max_dim={max_dim}")
     return np.asarray(resized, dtype=np.float32) / np.float32(255.0)
 

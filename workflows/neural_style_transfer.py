@@ -21,10 +21,11 @@ import re
 import sys
 import tempfile
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from flytekit import Cache, Deck, Resources, current_context, dynamic, task, workflow
+from flytekit import Cache, Deck, Resources, current_context, dynamic, map_task, task, workflow
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.exceptions.user import FlyteDataNotFoundException, FlyteRecoverableException
 from flytekit.extras.accelerators import GPUAccelerator
@@ -34,6 +35,7 @@ from workflows import images
 from workflows.engine import stages
 from workflows.engine.options import DEFAULTS, INIT_IMAGES, OptionError, StyleOptions
 from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
+from workflows.engine.tiles import Tile
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
 PREPROCESS_CACHE_VERSION = "1"
@@ -109,6 +111,8 @@ def check_inputs(
     init_image: str,
     seed: int,
     style_strength: float,
+    upscale: bool,
+    tile_concurrency: int,
     output_uri: str,
     optimize_cpu: str,
     optimize_mem: str,
@@ -135,8 +139,11 @@ def check_inputs(
         init_image=init_image,
         seed=seed,
         style_strength=style_strength,
+        upscale=upscale,
     )
     options.blend_weights(1 + len(more_styles))
+    if tile_concurrency < 0:
+        raise OptionError(f"tile_concurrency={tile_concurrency}: must be 0 (no limit) or more")
     check_output_uri(output_uri)
     optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
     sources = _image_inputs(content_img, style_img, more_styles, init_image)
@@ -158,6 +165,7 @@ def preprocess(
     max_dim: int,
     style_max_dim: int,
     init_image: str,
+    upscale: bool,
     input_digest: str,
 ) -> Pixels:
     """Decode, orient, convert to sRGB and resize every image; a bad image fails here, once, with its reason."""
@@ -170,6 +178,7 @@ def preprocess(
             role=role,
             max_dim=style_max_dim if role.startswith("style") else max_dim,
             source=_uri(source),
+            upscale=upscale or role != "content",  # a style or init image may be resized up, the photo only if asked
         )
         for source, role in sources
     ]
@@ -202,44 +211,102 @@ def optimize(
     state; none for the first task). After every epoch: an intratask checkpoint (a retry resumes from the last
     finished epoch), the Progress Deck, published while the task runs, and with ``output_uri`` a progress record
     and preview beside it."""
-    from workflows.engine.chain import RunState, result_image, run_epochs  # TensorFlow loads only where needed
-    from workflows.engine.features import weights_from_env
+    from workflows.engine.chain import RunState, result_image  # TensorFlow loads only in the tasks that need it
 
-    context = current_context()
-    checkpoint = _checkpoint_of(context)
-    state = _restored(checkpoint, first_epoch, stop_epoch)
-    if state is None:
-        if resume is not None:
-            state = RunState.from_bytes(Path(resume.download()).read_bytes())
-        else:
-            state = RunState.start(content, options, init)
-    if not first_epoch <= state.epochs_done <= stop_epoch:
-        raise ValueError(
-            f"the state handed over is after {state.epochs_done} epochs, this task starts at {first_epoch}"
-        )
-    weights = weights_from_env().kind
-    progress = _Progress(
-        options, output_uri, weights, first_epoch=state.epochs_done, show=lambda s: result_image(content, options, s)
-    )
-    steps = options.steps_per_epoch
-    report_every = max(1, steps // 10)
-
-    def on_step(index: int, loss: float) -> None:
-        if (index + 1) % report_every == 0 or index + 1 == steps:
-            log.info("epoch %d/%d: step %d/%d, loss %.4g", progress.epoch + 1, options.epochs, index + 1, steps, loss)
-
-    def on_epoch(done) -> None:
-        if checkpoint is not None:
-            checkpoint.write(done.state.to_bytes())
-        progress.epoch_done(done)
-
-    state = run_epochs(content, styles, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step)
-    path = Path(context.working_directory) / "run-state.npz"
+    if resume is not None:
+        start = RunState.from_bytes(Path(resume.download()).read_bytes())
+    else:
+        start = RunState.start(content, options, init)
+    state = _run_task_epochs(content, styles, options, start, first_epoch, stop_epoch, output_uri)
+    path = Path(current_context().working_directory) / "run-state.npz"
     path.write_bytes(state.to_bytes())
     return Optimized(state=FlyteFile(str(path)), image=result_image(content, options, state))
 
 
-@dynamic(requests=Resources(cpu="500m", mem="1Gi"), limits=Resources(cpu="500m", mem="1Gi"), retries=1)
+@task(requests=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), limits=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), retries=2)
+def style_targets(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions, long_side: int) -> FlyteFile:
+    """The style layers' Gram targets for a tiled result, computed once at its full scale (``style_scale`` times
+    its long side) in bounded memory, and shared by every tile."""
+    from workflows.engine import pyramid
+    from workflows.engine.colors import match_color_statistics
+    from workflows.engine.resample import resize
+    from workflows.engine.transfer import gram_targets
+
+    side = options.style_long_side(long_side)
+    resized = [resize(style, pyramid.shape_for(style.shape, side)) for style in styles]
+    if options.preserve_colors == "histogram":
+        resized = [match_color_statistics(style, content) for style in resized]
+    grams = gram_targets(resized, options, precision="float32")
+    path = Path(current_context().working_directory) / "style-targets.npz"
+    np.savez(path, *grams)
+    log.info("style targets for %d style(s) at a long side of %d px", len(styles), side)
+    return FlyteFile(str(path))
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One tile of the full-size stage: its box, its own crop of the photo and of the upsampled coarse result
+    (``pixels``: an npz with ``content`` and ``start``), the shared style targets, and the run's options."""
+
+    tile: Tile
+    pixels: FlyteFile
+    targets: FlyteFile
+    options: StyleOptions
+
+
+@task(requests=Resources(cpu="1", mem="2Gi"), limits=Resources(cpu="1", mem="3Gi"), retries=2)
+def cut_tiles(
+    content: np.ndarray, coarse: np.ndarray, tiles: list[Tile], targets: FlyteFile, options: StyleOptions
+) -> list[TileJob]:
+    """Upsample the coarse result to full size and cut it and the photo into the tiles' own files, so each tile
+    task downloads only its pixels."""
+    from workflows.engine.resample import resize
+
+    start = resize(coarse, (content.shape[0], content.shape[1]))
+    folder = Path(current_context().working_directory)
+    jobs = []
+    for tile in tiles:
+        path = folder / f"{tile.name}.npz"
+        np.savez(path, content=tile.crop(content), start=tile.crop(start))
+        jobs.append(TileJob(tile=tile, pixels=FlyteFile(str(path)), targets=targets, options=options))
+    return jobs
+
+
+@task(requests=_OPTIMIZE_DEFAULT, limits=_OPTIMIZE_DEFAULT, retries=2, enable_deck=True, deck_fields=())
+def optimize_tile(job: TileJob) -> FlyteFile:
+    """One tile's whole schedule at full size, from the coarse result, against the shared style targets; it
+    checkpoints after every epoch like ``optimize``, so a retried tile resumes. A failure names the tile."""
+    from workflows.engine.chain import RunState, result_image
+
+    tile = job.tile
+    where = f"{tile.name} (rows {tile.top}-{tile.top + tile.height}, columns {tile.left}-{tile.left + tile.width})"
+    try:
+        with np.load(job.pixels.download()) as arrays:
+            content, start = arrays["content"], arrays["start"]
+        with np.load(job.targets.download()) as saved:
+            targets = [saved[f"arr_{k}"] for k in range(len(saved.files))]
+        options = stages.tile_options(job.options)
+        log.info("%s: %dx%d px", where, tile.width, tile.height)
+        state = _run_task_epochs(
+            content, [], options, RunState(0, start), 0, options.epochs, "", style_targets=targets, title=tile.name
+        )
+        path = Path(current_context().working_directory) / f"{tile.name}.npy"
+        np.save(path, result_image(content, options, state))
+    except Exception as exc:
+        raise RuntimeError(f"{where}: {exc}") from exc
+    return FlyteFile(str(path))
+
+
+@task(requests=Resources(cpu="1", mem="2Gi"), limits=Resources(cpu="1", mem="3Gi"), retries=2)
+def blend_tiles(results: list[FlyteFile], tiles: list[Tile], height: int, width: int) -> np.ndarray:
+    """The full-size result: every tile's pixels, feathered across the overlaps (no tile may be missing)."""
+    from workflows.engine.tiles import blend
+
+    images_ = [np.load(result.download()) for result in results]
+    return blend((height, width), tiles, images_)
+
+
+@dynamic(requests=Resources(cpu="500m", mem="2Gi"), limits=Resources(cpu="500m", mem="2Gi"), retries=1)
 def stylize(
     content: np.ndarray,
     styles: list[np.ndarray],
@@ -250,27 +317,45 @@ def stylize(
     optimize_mem: str,
     optimize_gpu: str,
     gpu_accelerator: str,
+    tile_concurrency: int,
 ) -> np.ndarray:
     """Plan the run's stages (``workflows/engine/stages.py``) and chain one optimisation task per stage (or per
     ``epochs_per_task`` epochs), each sized for its pixels unless the resource inputs say otherwise."""
     plan = stages.plan((content.shape[0], content.shape[1]), options)
+    whole, whole_init = content, init
+    if plan.tiled:  # the coarse stage works on the whole image at the largest size one task holds
+        whole = images.resize_to(content, *plan.whole_hw)
+        whole_init = None if init is None else images.resize_to(init, *plan.whole_hw)
     resume: typing.Any = None
     result: typing.Any = None
-    for part in plan:
-        memory = part.memory if optimize_mem == "auto" else optimize_mem
-        overrides = optimize_overrides(optimize_cpu, memory, optimize_gpu, gpu_accelerator)
+    for part in plan.whole:
         result = optimize(
-            content=content,
+            content=whole,
             styles=styles,
-            init=init,
+            init=whole_init,
             options=options,
             first_epoch=part.first_epoch,
             stop_epoch=part.stop_epoch,
             resume=resume,
             output_uri=output_uri,
-        ).with_overrides(node_name=part.node_name, **overrides)
+        ).with_overrides(
+            node_name=part.node_name,
+            **_resources(part.memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator),
+        )
         resume = result.state
-    return result.image
+    if not plan.tiled:
+        return result.image
+    targets = style_targets(content=whole, styles=styles, options=options, long_side=max(plan.full_hw))
+    jobs = cut_tiles(content=content, coarse=result.image, tiles=plan.tiles, targets=targets, options=options)
+    tiles = map_task(optimize_tile, concurrency=tile_concurrency or None)(job=jobs).with_overrides(
+        node_name="tiles", **_resources(plan.tile_memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
+    )
+    return blend_tiles(results=tiles, tiles=plan.tiles, height=plan.full_hw[0], width=plan.full_hw[1])
+
+
+def _resources(planned: str, cpu: str, mem: str, gpu: str, accelerator: str) -> dict[str, typing.Any]:
+    """A task's overrides: the planned memory unless ``optimize_mem`` names a quantity."""
+    return optimize_overrides(cpu, planned if mem == "auto" else mem, gpu, accelerator)
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=3)
@@ -317,6 +402,8 @@ def neural_style_transfer_wf(
     init_image: str = DEFAULTS.init_image,
     seed: int = DEFAULTS.seed,
     style_strength: float = DEFAULTS.style_strength,
+    upscale: bool = DEFAULTS.upscale,
+    tile_concurrency: int = 0,
     optimize_cpu: str = OPTIMIZE_CPU,
     optimize_mem: str = OPTIMIZE_MEM,
     optimize_gpu: str = "0",
@@ -346,6 +433,8 @@ def neural_style_transfer_wf(
         init_image=init_image,
         seed=seed,
         style_strength=style_strength,
+        upscale=upscale,
+        tile_concurrency=tile_concurrency,
         output_uri=output_uri,
         optimize_cpu=optimize_cpu,
         optimize_mem=optimize_mem,
@@ -359,6 +448,7 @@ def neural_style_transfer_wf(
         max_dim=max_dim,
         style_max_dim=checked.style_max_dim,
         init_image=init_image,
+        upscale=upscale,
         input_digest=checked.digest,
     )
     stylized = stylize(
@@ -371,6 +461,7 @@ def neural_style_transfer_wf(
         optimize_mem=optimize_mem,
         optimize_gpu=optimize_gpu,
         gpu_accelerator=gpu_accelerator,
+        tile_concurrency=tile_concurrency,
     )
     return finalize(pixels=stylized, output_uri=output_uri)
 
@@ -400,6 +491,62 @@ def optimize_overrides(cpu: str, mem: str, gpu: str, accelerator: str) -> dict[s
     return overrides
 
 
+def _run_task_epochs(
+    content: np.ndarray,
+    styles: list[np.ndarray],
+    options: StyleOptions,
+    start: typing.Any,
+    first_epoch: int,
+    stop_epoch: int,
+    output_uri: str,
+    style_targets: list[np.ndarray] | None = None,
+    title: str = "",
+) -> typing.Any:
+    """The epochs of one optimisation task: from the previous attempt's checkpoint if there is a usable one
+    (else from ``start``), with a checkpoint, the published Deck and the progress record after every epoch."""
+    from workflows.engine.chain import result_image, run_epochs
+    from workflows.engine.features import weights_from_env
+
+    checkpoint = _checkpoint_of(current_context())
+    state = _restored(checkpoint, first_epoch, stop_epoch) or start
+    if not first_epoch <= state.epochs_done <= stop_epoch:
+        raise ValueError(
+            f"the state handed over is after {state.epochs_done} epochs, this task starts at {first_epoch}"
+        )
+    progress = _Progress(
+        options,
+        output_uri,
+        weights_from_env().kind,
+        first_epoch=state.epochs_done,
+        show=lambda s: result_image(content, options, s),
+        title=title,
+    )
+    steps = options.steps_per_epoch
+    report_every = max(1, steps // 10)
+
+    def on_step(index: int, loss: float) -> None:
+        if (index + 1) % report_every == 0 or index + 1 == steps:
+            prefix = f"{title}: " if title else ""
+            log.info(
+                "%sepoch %d/%d: step %d/%d, loss %.4g",
+                prefix,
+                progress.epoch + 1,
+                options.epochs,
+                index + 1,
+                steps,
+                loss,
+            )
+
+    def on_epoch(done: typing.Any) -> None:
+        if checkpoint is not None:
+            checkpoint.write(done.state.to_bytes())
+        progress.epoch_done(done)
+
+    return run_epochs(
+        content, styles, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step, style_targets=style_targets
+    )
+
+
 class _Progress:
     """After each epoch: the Progress Deck, published while the task runs, and the progress record and preview
     next to ``output_uri`` (overwritten each time; a failure to write them is logged, never fatal)."""
@@ -411,8 +558,10 @@ class _Progress:
         weights: str,
         first_epoch: int,
         show: typing.Callable[[typing.Any], np.ndarray],
+        title: str = "",
     ) -> None:
         self.options, self.output_uri, self.weights, self.show = options, output_uri, weights, show
+        self.title = title
         self.epoch = first_epoch
         self.epoch_ends: list[int] = []
         self._deck: Deck | None = None
@@ -422,8 +571,8 @@ class _Progress:
         self.epoch = done.epoch + 1
         self.epoch_ends.append(len(state.losses))
         title = (
-            f"Epoch {done.epoch + 1} of {self.options.epochs} ({done.width}x{done.height}, "
-            f"{self.options.optimizer}, {done.precision})"
+            f"{self.title + ': ' if self.title else ''}Epoch {done.epoch + 1} of {self.options.epochs} "
+            f"({done.width}x{done.height}, {self.options.optimizer}, {done.precision})"
         )
         shown = self.show(state)
         page = progress_html(

@@ -108,14 +108,14 @@ def test_options_round_trip_through_flyte_unchanged() -> None:
 
 
 def test_a_stage_is_one_task_unless_split() -> None:
-    (only,) = stages.plan((384, 512), DEFAULTS)
+    (only,) = stages.plan((384, 512), DEFAULTS).whole
     assert (only.first_epoch, only.stop_epoch, only.node_name) == (0, 5, "optimize-epochs-1-5-of-5")
-    split = stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=2))
+    split = stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=2)).whole
     assert [(t.first_epoch, t.stop_epoch) for t in split] == [(0, 2), (2, 4), (4, 5)]
     assert [t.node_name for t in split][-1] == "optimize-epoch-5-of-5"
-    per_epoch = stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=1))
+    per_epoch = stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=1)).whole
     assert len(per_epoch) == 5 and {t.memory for t in per_epoch} == {only.memory}
-    assert stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=9)) == [only]
+    assert stages.plan((384, 512), dataclasses.replace(DEFAULTS, epochs_per_task=9)).whole == [only]
 
 
 def test_memory_requests_grow_with_pixels_and_history_and_never_undercut_the_model() -> None:

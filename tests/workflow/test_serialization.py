@@ -35,6 +35,10 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
         "optimize",
         "stylize",
         "finalize",
+        "style_targets",
+        "cut_tiles",
+        "optimize_tile",
+        "blend_tiles",
         "neural_style_transfer_wf",
         "neural_style_transfer_gpu",
         *(f"workflows.style_sheet.{n}" for n in ("sheet_options", "plan_sheet", "stylize_item", "contact_sheet")),
@@ -117,6 +121,7 @@ def compile_stylize(options: StyleOptions | None = None, size: tuple[int, int] =
         "optimize_mem": "auto",
         "optimize_gpu": "0",
         "gpu_accelerator": "",
+        "tile_concurrency": 0,
         **overrides,
     }
     stylize._wf = None  # flytekit compiles a dynamic once per process; each call here plays a fresh pod
@@ -168,7 +173,7 @@ def test_k_epochs_per_task_and_pyramid_tasks_sized_by_their_largest_epoch() -> N
         "optimize-epochs-3-4-of-5",
         "optimize-epoch-5-of-5",
     ]
-    planned = stages.plan((768, 1024), options)
+    planned = stages.plan((768, 1024), options).whole
     assert [(part.height, part.width) for part in planned] == [(272, 362), (543, 724), (768, 1024)]
     requests = [memory.request_bytes(p.height * p.width, "lbfgs", ("float32", "bfloat16")) for p in planned]
     assert requests == sorted(requests) and requests[0] < requests[-1], "a coarse task asks for less"

@@ -203,6 +203,7 @@ def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_pat
         epochs=3,
         steps_per_epoch=2,
         max_dim=160,
+        upscale=True,  # the 96 px photo is enlarged to 160 px only because this says so
         optimizer="lbfgs",
         pyramid=True,
         output_uri=str(target),
@@ -218,3 +219,15 @@ def test_unknown_optimizer_fails_before_any_epoch(photos) -> None:
     content, style = photos
     with pytest.raises(ValueError, match="optimizer='sgd': must be one of lbfgs, adam"):
         neural_style_transfer_wf(content_img=str(content), style_img=str(style), optimizer="sgd", **TINY)
+
+
+def test_a_small_photo_is_never_silently_enlarged(photos) -> None:
+    content, style = photos  # 96 x 72
+    kept = neural_style_transfer_wf(
+        content_img=str(content), style_img=str(style), epochs=1, steps_per_epoch=1, max_dim=160
+    )
+    assert png_pixels(Path(kept.path)).shape == (72, 96, 3), "max_dim is an upper bound for the photo"
+    enlarged = neural_style_transfer_wf(
+        content_img=str(content), style_img=str(style), epochs=1, steps_per_epoch=1, max_dim=160, upscale=True
+    )
+    assert png_pixels(Path(enlarged.path)).shape == (120, 160, 3)

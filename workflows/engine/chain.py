@@ -113,20 +113,24 @@ def run_epochs(
     stop_epoch: int | None = None,
     on_epoch: Callable[[EpochDone], None] | None = None,
     on_step: StepCallback = None,
+    style_targets: Sequence[np.ndarray] | None = None,
 ) -> RunState:
     """Run epochs ``state.epochs_done`` up to ``stop_epoch`` (default: the last) and return the new state.
 
     ``content`` is the full-size (max_dim) photo and ``style`` one style image or several (blended by the
     options' weights), each at least at the size ``style_scale`` asks for; the state's image may be at any size
-    (an earlier pyramid level) and is brought to each epoch's size here.
+    (an earlier pyramid level) and is brought to each epoch's size here. ``style_targets``, when given, are the
+    style layers' Gram targets computed elsewhere (a tile of a bigger image optimises against the whole image's);
+    ``style`` is then ignored.
     """
     stop = options.epochs if stop_epoch is None else stop_epoch
     if not 0 <= state.epochs_done <= stop <= options.epochs:
         raise ValueError(f"cannot run epochs {state.epochs_done}..{stop} of {options.epochs}")
     full_hw = (content.shape[0], content.shape[1])
     styles = [style] if isinstance(style, np.ndarray) else list(style)
-    options.blend_weights(len(styles))  # a count that does not match fails before any work
-    if options.preserve_colors == "histogram":
+    if style_targets is None:
+        options.blend_weights(len(styles))  # a count that does not match fails before any work
+    if options.preserve_colors == "histogram" and style_targets is None:
         styles = [match_color_statistics(s, content) for s in styles]
     native = bfloat16_is_native()
     engine: StyleTransfer | None = None
@@ -143,6 +147,7 @@ def run_epochs(
                 options,
                 precision=precision,
                 reference_pixels=full_hw[0] * full_hw[1] if options.pyramid else None,
+                style_targets=style_targets,
             )
             engine_key = (hw, precision)
         image, optimizer_state = state.image, dict(state.optimizer_state)

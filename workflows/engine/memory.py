@@ -32,6 +32,9 @@ FITTED_LBFGS_HISTORY = 20
 MARGIN = 1.2
 #: Requests are whole multiples of this, and never below the smallest.
 STEP, SMALLEST = 256 * MIB, 1 * GIB
+#: The most one optimisation task may ask for: a stage whose pixels need more runs as a coarse stage and tiles.
+#: 4 GiB fits the ordinary nodes of a cluster and a 2-core, 24 GiB machine several times over.
+TASK_LIMIT = 4 * GIB
 
 
 def peak_bytes(pixels: int, optimizer: str, precisions: tuple[str, ...], lbfgs_history: int = 20) -> float:
@@ -56,3 +59,15 @@ def quantity(size: int) -> str:
     if size % GIB == 0:
         return f"{size // GIB}Gi"
     return f"{math.ceil(size / MIB)}Mi"
+
+
+def max_pixels(optimizer: str, precisions: tuple[str, ...], lbfgs_history: int = 20, limit: int = TASK_LIMIT) -> int:
+    """The most pixels one task may optimise within ``limit`` (its request, headroom included)."""
+    low, high = 1, 1 << 26
+    while low < high:  # the request only grows with pixels
+        middle = (low + high + 1) // 2
+        if request_bytes(middle, optimizer, precisions, lbfgs_history) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low

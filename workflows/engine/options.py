@@ -58,6 +58,7 @@ class StyleOptions:
     * ``init_image``: ``content`` (the photo), ``noise`` (uniform noise from ``seed``), or the URI of an image.
     * ``seed``: every random choice of a run comes from it: the same inputs and seed give the same PNG.
     * ``style_strength``: a multiplier on ``style_weight`` relative to ``content_weight`` (2 = twice the style).
+    * ``upscale``: a photo smaller than ``max_dim`` keeps its own size unless this is set (no silent upscale).
     """
 
     epochs: int = 5
@@ -78,6 +79,7 @@ class StyleOptions:
     init_image: str = "content"
     seed: int = 0
     style_strength: float = 1.0
+    upscale: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch"):

@@ -1,10 +1,15 @@
 """How a run is split into stages and tasks, and what each task asks of the cluster.
 
-A *stage* is one pass of the optimisation over the whole image: every epoch of the run, each at its size (the
-full size, or its pyramid level). By default a stage is one task: its epochs run inside that task, which
-checkpoints after each one, so a retried task resumes from its last finished epoch. ``epochs_per_task=k`` splits
-a stage into tasks of k epochs (1 = one pod per epoch), e.g. for spot nodes: each task hands the next the run's
-state.
+A *stage* is one pass of the optimisation: every epoch of the run, each at its size (the full size, or its
+pyramid level). By default a stage is one task: its epochs run inside that task, which checkpoints after each
+one, so a retried task resumes from its last finished epoch. ``epochs_per_task=k`` splits a stage into tasks of
+k epochs (1 = one pod per epoch), e.g. for spot nodes: each task hands the next the run's state.
+
+An image whose stage would need more memory than one task may have (``memory.TASK_LIMIT``) runs in two stages:
+a **coarse stage** over the whole image at the largest size that fits one task (it fixes the large-scale
+arrangement), then the **tile stage** at full size: overlapping tiles (``tiles``), one task each, fanned out with
+``map_task``, each starting from the upsampled coarse result and optimising against one set of style targets
+computed once at the full scale; a blend feathers them together. Below the limit nothing of this happens.
 
 Each task's memory request comes from ``memory``'s model of peak RSS against the pixels of its largest epoch.
 No TensorFlow here: the ``@dynamic`` plans with it before any optimisation starts.
@@ -12,10 +17,13 @@ No TensorFlow here: the ``@dynamic`` plans with it before any optimisation start
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
-from workflows.engine import memory
+from workflows.engine import memory, pyramid
 from workflows.engine.options import StyleOptions
+from workflows.engine.tiles import DEFAULT_OVERLAP, Tile, plan_tiles
 
 
 @dataclass(frozen=True)
@@ -43,16 +51,68 @@ class StageTask:
         return memory.quantity(self.memory_bytes)
 
 
-def plan(content_hw: tuple[int, int], options: StyleOptions) -> list[StageTask]:
-    """The tasks of a run over an image of ``content_hw`` (height, width at max_dim), in order."""
+@dataclass(frozen=True)
+class RunPlan:
+    """The whole-image stage's tasks (at ``whole_hw``: the full size, or the coarse size when tiled), and, for a
+    result too big for one task, the tiles of the full-size stage and what one tile task asks for."""
+
+    whole: list[StageTask]
+    whole_hw: tuple[int, int]
+    full_hw: tuple[int, int]
+    tiles: list[Tile]
+    tile_memory_bytes: int = 0
+    overlap: int = DEFAULT_OVERLAP
+
+    @property
+    def tiled(self) -> bool:
+        return bool(self.tiles)
+
+    @property
+    def tile_memory(self) -> str:
+        return memory.quantity(self.tile_memory_bytes)
+
+
+def precisions(options: StyleOptions) -> tuple[str, ...]:
+    """The precisions a task may compute in. The planner does not know the node's hardware: size for both."""
+    return ("float32", "bfloat16") if options.precision == "auto" else (options.precision,)
+
+
+def single_task_pixels(options: StyleOptions) -> int:
+    """The most pixels one optimisation task may hold within ``memory.TASK_LIMIT``."""
+    return memory.max_pixels(options.optimizer, precisions(options), options.lbfgs_history)
+
+
+def plan(content_hw: tuple[int, int], options: StyleOptions) -> RunPlan:
+    """The stages and tasks of a run whose result is ``content_hw`` (height, width)."""
+    limit = single_task_pixels(options)
+    full_hw = (int(content_hw[0]), int(content_hw[1]))
+    whole_hw = full_hw
+    if full_hw[0] * full_hw[1] > limit:
+        scale = math.sqrt(limit / (full_hw[0] * full_hw[1]))
+        whole_hw = pyramid.shape_for(full_hw, max(1, math.floor(max(full_hw) * scale)))
+        while whole_hw[0] * whole_hw[1] > limit:  # rounding may land a pixel row above the limit
+            whole_hw = pyramid.shape_for(full_hw, max(whole_hw) - 1)
+    if whole_hw == full_hw:
+        return RunPlan(_stage_tasks("optimize", whole_hw, options), whole_hw, full_hw, [])
+    whole = _stage_tasks("coarse", whole_hw, options)
+    tiles = plan_tiles(full_hw, limit)
+    tile_pixels = max(t.pixels for t in tiles)
+    request = memory.request_bytes(tile_pixels, options.optimizer, precisions(options), options.lbfgs_history)
+    return RunPlan(whole, whole_hw, full_hw, tiles, request)
+
+
+def tile_options(options: StyleOptions) -> StyleOptions:
+    """A tile's run: the stage's schedule at full size from the coarse result (no pyramid, no init choice)."""
+    return dataclasses.replace(options, pyramid=False, init_image="content", epochs_per_task=0)
+
+
+def _stage_tasks(stage: str, hw: tuple[int, int], options: StyleOptions) -> list[StageTask]:
     per_task = options.epochs_per_task or options.epochs
     tasks = []
     for first in range(0, options.epochs, per_task):
         stop = min(first + per_task, options.epochs)
-        shapes = [options.epoch_shape(epoch, content_hw) for epoch in range(first, stop)]
-        height, width = max(shapes, key=lambda hw: hw[0] * hw[1])
-        # The planner does not know the node's hardware: size for every precision the task may compute in.
-        precisions = ("float32", "bfloat16") if options.precision == "auto" else (options.precision,)
-        request = memory.request_bytes(height * width, options.optimizer, precisions, options.lbfgs_history)
-        tasks.append(StageTask("optimize", first, stop, options.epochs, height, width, request))
+        shapes = [options.epoch_shape(epoch, hw) for epoch in range(first, stop)]
+        height, width = max(shapes, key=lambda s: s[0] * s[1])
+        request = memory.request_bytes(height * width, options.optimizer, precisions(options), options.lbfgs_history)
+        tasks.append(StageTask(stage, first, stop, options.epochs, height, width, request))
     return tasks

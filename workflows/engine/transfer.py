@@ -56,6 +56,60 @@ class _AdamParts:
     step: Callable[[], tf.Tensor]
 
 
+#: How much each style layer's output is downsampled: block1_conv1 .. block5_conv1.
+STYLE_STRIDES = (1, 2, 4, 8, 16)
+#: A style image above this many pixels is analysed in tiles (forward passes only), so its targets cost bounded
+#: memory at any size; the margin of context around each tile's core keeps the Gram matrices those of the whole.
+STYLE_TILE_PIXELS = 768 * 768
+STYLE_TILE_MARGIN = 64
+
+
+def gram_targets(
+    style: np.ndarray | Sequence[np.ndarray],
+    options: StyleOptions = DEFAULTS,
+    precision: str = "float32",
+    extractor_weights: WeightsSource | None = None,
+    max_pixels: int = STYLE_TILE_PIXELS,
+) -> list[np.ndarray]:
+    """The style layers' target Gram matrices: each style image's, mixed with the options' blend weights."""
+    extractor = feature_extractor(extractor_weights, precision)
+    styles = [style] if isinstance(style, np.ndarray) else list(style)
+    mixed = [np.zeros((0,))] * len(STYLE_LAYERS)
+    for index, (weight, pixels) in enumerate(zip(options.blend_weights(len(styles)), styles)):
+        grams = _style_grams(extractor, np.asarray(pixels, np.float32), max_pixels)
+        mixed = [weight * g if index == 0 else m + weight * g for m, g in zip(mixed, grams)]
+    return mixed
+
+
+def _style_grams(extractor: keras.Model, style: np.ndarray, max_pixels: int) -> list[np.ndarray]:
+    """Gram matrices of one style image: in one pass, or summed over tiles' cores (exact but for context beyond
+    the margin) when the image is bigger than ``max_pixels``."""
+    height, width = style.shape[:2]
+    if height * width <= max_pixels:
+        return [gram_matrix(f).numpy()[0] for f in _features(extractor, style[None])[: len(STYLE_LAYERS)]]
+    margin = STYLE_TILE_MARGIN
+    core = max(16, (math.isqrt(max_pixels) - 2 * margin) // 16 * 16)
+    sums = [np.zeros((0,))] * len(STYLE_LAYERS)
+    counts = [0] * len(STYLE_LAYERS)
+    for top in range(0, height, core):
+        for left in range(0, width, core):
+            y0, x0 = max(0, top - margin), max(0, left - margin)  # multiples of 16: crops align at every stride
+            y1, x1 = min(height, top + core + margin), min(width, left + core + margin)
+            outputs = _features(extractor, style[None, y0:y1, x0:x1])[: len(STYLE_LAYERS)]
+            for k, (output, stride) in enumerate(zip(outputs, STYLE_STRIDES)):
+                rows = slice((top - y0) // stride, -(-(min(top + core, height) - y0) // stride))
+                cols = slice((left - x0) // stride, -(-(min(left + core, width) - x0) // stride))
+                flat = output.numpy()[0, rows, cols].reshape(-1, output.shape[-1]).astype(np.float64)
+                sums[k] = flat.T @ flat if counts[k] == 0 else sums[k] + flat.T @ flat
+                counts[k] += flat.shape[0]
+    return [(total / count).astype(np.float32) for total, count in zip(sums, counts)]
+
+
+def _features(extractor: keras.Model, image: tf.Tensor | np.ndarray) -> list[tf.Tensor]:
+    outputs = extractor(to_vgg_input(tf.convert_to_tensor(image)), training=False)
+    return [tf.cast(o, tf.float32) for o in outputs]  # Gram matrices and losses stay float32
+
+
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     """Channel correlations averaged over positions: the style statistic, independent of layout."""
     shape = tf.shape(features)
@@ -82,6 +136,7 @@ class StyleTransfer:
         precision: str | None = None,
         reference_pixels: int | None = None,
         extractor_weights: WeightsSource | None = None,
+        style_targets: Sequence[np.ndarray] | None = None,
     ) -> None:
         if precision is None:
             precision = "float32" if options.precision == "auto" else options.precision
@@ -93,12 +148,9 @@ class StyleTransfer:
         pixels = self.content.shape[1] * self.content.shape[2]
         self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
         self._extractor = feature_extractor(extractor_weights, precision)
-        styles = [style] if isinstance(style, np.ndarray) else list(style)
-        # Several styles blend by mixing their Gram matrices (each computed at its own size) with the weights.
-        self._style_targets = [tf.zeros(()) for _ in STYLE_LAYERS]
-        for weight, pixels in zip(options.blend_weights(len(styles)), styles):
-            grams = [gram_matrix(f) for f in self._features(_as_batch(pixels, "style"))[: len(STYLE_LAYERS)]]
-            self._style_targets = [t + weight * g for t, g in zip(self._style_targets, grams)]
+        if style_targets is None:
+            style_targets = gram_targets(style, options, precision, extractor_weights)
+        self._style_targets = [tf.constant(t, tf.float32) for t in style_targets]
         content_features = self._features(self.content)
         self._content_targets = content_features[len(STYLE_LAYERS) :]
         # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
@@ -227,8 +279,7 @@ class StyleTransfer:
         return loss, tape.gradient(loss, image)
 
     def _features(self, image: tf.Tensor | np.ndarray) -> list[tf.Tensor]:
-        outputs = self._extractor(to_vgg_input(tf.convert_to_tensor(image)), training=False)
-        return [tf.cast(o, tf.float32) for o in outputs]  # Gram matrices and losses stay float32
+        return _features(self._extractor, image)
 
 
 # --- helpers --------------------------------------------------------------------------------------------
