@@ -257,7 +257,6 @@ class PreviewModel:
             # Idle pool threads would otherwise spin for a while after each run, taking the cores from the
             # TensorFlow optimisation that runs next in the same task.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.log_severity_level = 3
             providers = ["CPUExecutionProvider"]
 
             def session(data: bytes, path: Path) -> Any:
