@@ -204,3 +204,18 @@ def test_the_module_imports_neither_tensorflow_nor_flytekit_nor_the_packages_cod
     env = {k: v for k, v in os.environ.items() if k != MODEL_ENV}
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_relaxing_the_declared_size_leaves_the_network_unchanged(model: PreviewModel, style: np.ndarray) -> None:
+    """At the file's own 384 x 384, stylize (the size-relaxed transformer) gives exactly the file's output."""
+    import onnxruntime as ort
+
+    files = preview.default_files()
+    original = ort.InferenceSession(str(files.transform), providers=["CPUExecutionProvider"])
+    image_input, embedding_input = (i.name for i in original.get_inputs())
+    assert original.get_inputs()[0].shape == [1, 384, 384, 3]
+    content = np.random.default_rng(0).random((1, 384, 384, 3), dtype=np.float32)
+    embedding = model.embedding(style).reshape(1, 1, 1, 100)
+    (expected,) = original.run(None, {image_input: content, embedding_input: embedding})
+    # 384 x 384 needs no padding and no resizing, so stylize feeds the network exactly these pixels.
+    np.testing.assert_array_equal(model.stylize(content[0], style), expected[0])
