@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
+from workflows.errors import InputError
+
 #: Largest accepted image, in pixels (about 89 MP). Pillow only *warns* at
 #: this size and refuses at twice it; we refuse at the warning threshold. That
 #: admits a 50 MP camera frame and refuses a 108 MP one.
@@ -65,7 +67,7 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 _EXIF_ORIENTATION = 0x0112
 
 
-class ImageInputError(ValueError):
+class ImageInputError(InputError):
     """A user-supplied image cannot be used. The message is one line, names the input and says why."""
 
 

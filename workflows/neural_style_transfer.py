@@ -33,7 +33,15 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine import stages
-from workflows.engine.options import DEFAULTS, INIT_IMAGES, OptionError, StyleOptions
+from workflows.engine.options import (
+    DEFAULTS,
+    INIT_IMAGES,
+    Optimizer,
+    OptionError,
+    Precision,
+    PreserveColors,
+    StyleOptions,
+)
 from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
 from workflows.engine.tiles import Tile
 
@@ -99,12 +107,12 @@ def check_inputs(
     style_weight: float,
     content_weight: float,
     total_variation_weight: float,
-    optimizer: str,
+    optimizer: Optimizer,
     ema: float,
     pyramid: bool,
-    precision: str,
+    precision: Precision,
     epochs_per_task: int,
-    preserve_colors: str,
+    preserve_colors: PreserveColors,
     style_scale: float,
     more_styles: list[FlyteFile],
     style_blend_weights: list[float],
@@ -128,12 +136,12 @@ def check_inputs(
         style_weight=style_weight,
         content_weight=content_weight,
         total_variation_weight=total_variation_weight,
-        optimizer=optimizer,
+        optimizer=optimizer.value,
         ema=ema,
         pyramid=pyramid,
-        precision=precision,
+        precision=precision.value,
         epochs_per_task=epochs_per_task,
-        preserve_colors=preserve_colors,
+        preserve_colors=preserve_colors.value,
         style_scale=style_scale,
         style_blend_weights=tuple(style_blend_weights),
         init_image=init_image,
@@ -372,6 +380,9 @@ def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
         notes["Comment"] = RANDOM_WEIGHTS_WARNING
     data = images.encode_png(pixels, text=notes)
     log.info("finalize: %dx%d PNG%s", pixels.shape[1], pixels.shape[0], f" -> {output_uri}" if output_uri else "")
+    deck = latest_local_deck()
+    if deck is not None:  # a local run: nothing else says where flytekit put the Decks
+        log.info("Progress Deck of this run: file://%s (open it in a browser)", deck)
     if output_uri and "://" not in output_uri:
         return PngFile(str(_write_atomically(Path(output_uri), data)))
     path = Path(current_context().working_directory) / "stylized.png"
@@ -390,12 +401,12 @@ def neural_style_transfer_wf(
     content_weight: float = DEFAULTS.content_weight,
     total_variation_weight: float = DEFAULTS.total_variation_weight,
     output_uri: str = "",
-    optimizer: str = DEFAULTS.optimizer,
+    optimizer: Optimizer = Optimizer(DEFAULTS.optimizer),
     ema: float = DEFAULTS.ema,
     pyramid: bool = DEFAULTS.pyramid,
-    precision: str = DEFAULTS.precision,
+    precision: Precision = Precision(DEFAULTS.precision),
     epochs_per_task: int = DEFAULTS.epochs_per_task,
-    preserve_colors: str = DEFAULTS.preserve_colors,
+    preserve_colors: PreserveColors = PreserveColors(DEFAULTS.preserve_colors),
     style_scale: float = DEFAULTS.style_scale,
     more_styles: list[FlyteFile] = [],  # noqa: B006  (flytekit stores the default as a literal; never mutated)
     style_blend_weights: list[float] = [],  # noqa: B006
@@ -467,6 +478,15 @@ def neural_style_transfer_wf(
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
+
+
+def latest_local_deck() -> Path | None:
+    """In a local execution, the newest Deck page flytekit wrote (a random folder under its sandbox); else None."""
+    context = FlyteContextManager.current_context()
+    if not (context.execution_state and context.execution_state.is_local_execution()):
+        return None
+    pages = Path(context.file_access.local_sandbox_dir).rglob("deck.html")
+    return max(pages, key=lambda page: page.stat().st_mtime_ns, default=None)
 
 
 def check_output_uri(output_uri: str) -> None:

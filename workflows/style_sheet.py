@@ -25,7 +25,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine import memory
-from workflows.engine.options import DEFAULTS, StyleOptions
+from workflows.engine.options import DEFAULTS, Optimizer, PreserveColors, StyleOptions
 from workflows.neural_style_transfer import OPTIMIZE_CPU, PngFile, _fetch, _uri, log
 
 #: One sheet tile's long side, in pixels.
@@ -130,8 +130,8 @@ def sheet_options(
     epochs: int,
     steps_per_epoch: int,
     max_dim: int,
-    optimizer: str,
-    preserve_colors: str,
+    optimizer: Optimizer,
+    preserve_colors: PreserveColors,
     style_scale: float,
     style_strength: float,
     seed: int,
@@ -141,8 +141,8 @@ def sheet_options(
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         max_dim=max_dim,
-        optimizer=optimizer,
-        preserve_colors=preserve_colors,
+        optimizer=optimizer.value,
+        preserve_colors=preserve_colors.value,
         style_scale=style_scale,
         style_strength=style_strength,
         seed=seed,
@@ -157,8 +157,8 @@ def style_sheet_wf(
     epochs: int = DEFAULTS.epochs,
     steps_per_epoch: int = DEFAULTS.steps_per_epoch,
     max_dim: int = DEFAULTS.max_dim,
-    optimizer: str = DEFAULTS.optimizer,
-    preserve_colors: str = DEFAULTS.preserve_colors,
+    optimizer: Optimizer = Optimizer(DEFAULTS.optimizer),
+    preserve_colors: PreserveColors = PreserveColors(DEFAULTS.preserve_colors),
     style_scale: float = DEFAULTS.style_scale,
     style_strength: float = DEFAULTS.style_strength,
     seed: int = DEFAULTS.seed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import tempfile
 from pathlib import Path
 
 import keras
@@ -215,7 +216,9 @@ def test_weights_from_a_local_file(weights_file: Path) -> None:
     )
 
 
-def test_weights_from_s3(weights_file: Path, flyte_s3) -> None:
+def test_weights_from_s3(weights_file: Path, flyte_s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The download is cached in tempfile.gettempdir(): keep this test's 80 MB copy in its own tmp_path.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     client = flyte_s3.client()
     client.create_bucket(Bucket="models")
     client.upload_file(str(weights_file), "models", "vgg19/notop.weights.h5")

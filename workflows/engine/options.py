@@ -9,23 +9,46 @@ Bad values raise ``OptionError`` with one line that names the workflow input and
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, fields
 
 from workflows.engine.pyramid import level_sizes, shape_for
+from workflows.errors import InputError
 
 #: The TensorFlow tutorial's Adam settings: a large epsilon keeps early steps gentle.
 ADAM_SETTINGS = {"learning_rate": 0.02, "beta_1": 0.99, "epsilon": 0.1}
-OPTIMIZERS = ("lbfgs", "adam")
-PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+# The workflow's inputs with a fixed set of values are these enums, so `pyflyte run --help` lists the values and
+# click refuses any other at once; the options themselves hold the plain strings.
+class Optimizer(enum.Enum):
+    LBFGS = "lbfgs"
+    ADAM = "adam"
+
+
+class Precision(enum.Enum):
+    AUTO = "auto"
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+
+
+class PreserveColors(enum.Enum):
+    NONE = "none"
+    LUMINANCE = "luminance"
+    HISTOGRAM = "histogram"
+
+
+OPTIMIZERS = tuple(o.value for o in Optimizer)
+PRECISIONS = tuple(p.value for p in Precision)
 #: The long side an image is brought to: bounds of the ``max_dim`` input.
 MAX_DIM_RANGE = (32, 4096)
-PRESERVE_COLORS = ("none", "luminance", "histogram")
+PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
 INIT_IMAGES = ("content", "noise")  # or the URI of an image to start from
 STYLE_SCALE_RANGE = (0.25, 4.0)
 
 
-class OptionError(ValueError):
+class OptionError(InputError):
     """An option is out of range; the one-line message names the workflow input."""
 
 
