@@ -15,20 +15,38 @@ The Decks the run wrote (flytekit writes them to random folders of its local san
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lambda_trigger.launchers import (
-    FILE_INPUTS,
-    LaunchError,
-    LauncherUnavailable,
-    LaunchReceipt,
-    LaunchRequest,
-    import_workflow,
-)
+from lambda_trigger.launchers import LaunchError, LauncherUnavailable, LaunchReceipt, LaunchRequest
+from lambda_trigger.options import WORKFLOW_INPUTS
+
+
+def import_workflow(qualified_name: str) -> Any:
+    """``pkg.module.attr`` -> the object; a launch plan's default name is its workflow's qualified name."""
+    module_name, _, attribute = qualified_name.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{qualified_name!r} is not a dotted module.attribute path")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def workflow_kwargs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The trigger's inputs as a local call takes them: file URIs (one, or a list) as FlyteFiles."""
+    from flytekit.types.file import FlyteFile
+
+    def value_for(name: str, value: Any) -> Any:
+        kind = WORKFLOW_INPUTS.get(name)
+        if kind == "file":
+            return FlyteFile(str(value))
+        if kind == "files":
+            return [FlyteFile(str(uri)) for uri in value]
+        return value
+
+    return {name: value_for(name, value) for name, value in inputs.items()}
 
 
 class InProcessLauncher:
@@ -49,7 +67,6 @@ class InProcessLauncher:
 
     def launch(self, request: LaunchRequest) -> LaunchReceipt:
         from flytekit.core.context_manager import FlyteContextManager
-        from flytekit.types.file import FlyteFile
 
         if request.execution_name in self._finished:
             return LaunchReceipt(request.execution_name, duplicate=True, detail=self._finished[request.execution_name])
@@ -57,9 +74,7 @@ class InProcessLauncher:
         unknown = sorted(set(request.inputs) - set(workflow.python_interface.inputs))
         if unknown:
             raise LaunchError(f"workflow {self._launch_plan} has no input(s) {', '.join(unknown)}")
-        kwargs = {
-            name: FlyteFile(str(value)) if name in FILE_INPUTS else value for name, value in request.inputs.items()
-        }
+        kwargs = workflow_kwargs(request.inputs)
         sandbox = Path(FlyteContextManager.current_context().file_access.local_sandbox_dir)
         decks_before = set(sandbox.rglob("deck.html"))
         detail: dict[str, Any] = {"launch_plan": "local"}

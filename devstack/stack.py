@@ -189,7 +189,7 @@ class LocalStack:
                 "FLYTE_AWS_ENDPOINT": endpoint,
                 "FLYTE_AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "FLYTE_AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-                "NST_LAUNCH_MODE": "local",
+                # No NST_LAUNCH_MODE: the worker hands the trigger its in-process launcher (devstack/launcher.py).
                 "POWERTOOLS_LOG_LEVEL": env.get("POWERTOOLS_LOG_LEVEL", "INFO"),  # to trigger.log, not the screen
                 **self._temp_env(),
                 **self.settings.workflow_env,

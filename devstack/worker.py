@@ -30,6 +30,8 @@ from devstack.launcher import InProcessLauncher
 from devstack.processes import terminate_on_sigterm
 from devstack.provision import REGION, client
 from devstack.stack import describe_decks
+from lambda_trigger.pipeline import Trigger
+from lambda_trigger.report import Failed, Launched, Outcome, Report, Skipped, outcomes_of
 
 #: One message per invocation. On AWS a launch takes milliseconds; here it runs the whole workflow, so a batch of
 #: ten would hold back every outcome (and the deletion of every finished message) until the tenth run ends.
@@ -73,34 +75,31 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 
 
 def outcome_lines(result: dict[str, Any], attempts: dict[str, int], max_receives: int) -> list[tuple[str, dict]]:
-    """(human line, JSON record) for every launched, skipped and failed item of a handler result."""
+    """(human line, JSON record) for every outcome of a handler result, read back as the trigger's typed outcomes."""
     lines = []
-    for item in result.get("launched", []):
-        if item.get("execution_error"):  # the workflow ran and failed on this upload: finished, never retried
-            in_task = f" in {item['failed_task']}" if item.get("failed_task") else ""
-            attempt = attempts.get(item.get("message_id", ""), 1)
+    for outcome in outcomes_of(result):
+        attempt = attempts.get(outcome.message_id or "", 1)
+        if isinstance(outcome, Launched) and outcome.detail.get("execution_error"):
+            # the workflow ran and failed on this upload: finished, never retried
+            failed_task = outcome.detail.get("failed_task")
+            in_task = f" in {failed_task}" if failed_task else ""
+            text = f"failed   {_where(outcome)}: {outcome.detail['execution_error']} (the workflow failed{in_task}; not retried)"
+            lines.append((text, {"outcome": "failed", "attempt": attempt, "final": True, **_brief(outcome)}))
+        elif isinstance(outcome, Launched):
+            note = " (duplicate delivery, already done)" if outcome.duplicate else ""
+            decks = outcome.detail.get("decks")
+            shown = f"\n         Decks: {describe_decks(decks)}" if decks else ""
+            output = outcome.inputs.get("output_uri", "")
             lines.append(
-                (
-                    f"failed   {_where(item)}: {item['execution_error']} (the workflow failed{in_task}; not retried)",
-                    {"outcome": "failed", "attempt": attempt, "final": True, **_brief(item)},
-                )
+                (f"done     {_where(outcome)} -> {output}{note}{shown}", {"outcome": "launched", **_brief(outcome)})
             )
-            continue
-        output = item.get("inputs", {}).get("output_uri", "")
-        note = " (duplicate delivery, already done)" if item.get("duplicate") else ""
-        decks = f"\n         Decks: {describe_decks(item['decks'])}" if item.get("decks") else ""
-        lines.append((f"done     {_where(item)} -> {output}{note}{decks}", {"outcome": "launched", **_brief(item)}))
-    for item in result.get("skipped", []):
-        lines.append((f"skipped  {_where(item)}: {item['reason']}", {"outcome": "skipped", **_brief(item)}))
-    for item in result.get("failed", []):
-        attempt = attempts.get(item.get("message_id", ""), 1)
-        fate = "moving to the dead-letter queue" if attempt >= max_receives else "will retry"
-        lines.append(
-            (
-                f"failed   {_where(item)}: {item['error']} (attempt {attempt} of {max_receives}, {fate})",
-                {"outcome": "failed", "attempt": attempt, "final": attempt >= max_receives, **_brief(item)},
-            )
-        )
+        elif isinstance(outcome, Skipped):
+            lines.append((f"skipped  {_where(outcome)}: {outcome.reason}", {"outcome": "skipped", **_brief(outcome)}))
+        else:
+            final = attempt >= max_receives
+            fate = "moving to the dead-letter queue" if final else "will retry"
+            text = f"failed   {_where(outcome)}: {outcome.error} (attempt {attempt} of {max_receives}, {fate})"
+            lines.append((text, {"outcome": "failed", "attempt": attempt, "final": final, **_brief(outcome)}))
     return lines
 
 
@@ -124,7 +123,9 @@ def serve(
     handler = lambda_function.logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(log.open("a", encoding="utf-8", buffering=1))
-    lambda_function.TRIGGER.launcher = InProcessLauncher(lambda_function.SETTINGS.launch_plan, decks)
+    # The workflow runs here, in-process: the trigger is given this launcher (the Lambda package has none such).
+    launcher = InProcessLauncher(lambda_function.SETTINGS.launch_plan, decks)
+    lambda_function.TRIGGER = Trigger.from_settings(lambda_function.SETTINGS, lambda_function.logger, launcher)
     sqs = client("sqs", os.environ["AWS_ENDPOINT_URL"])
     _append(outcomes, {"outcome": "ready", "pid": os.getpid()})
     while True:
@@ -140,10 +141,10 @@ def serve(
         try:
             result = lambda_function.lambda_handler(sqs_event(messages, queue_arn), cast(LambdaContext, LocalContext()))
         except Exception as exc:  # the whole invocation failed: Lambda returns every message to the queue
-            result = {
-                "failed": [{"message_id": m["MessageId"], "error": f"{type(exc).__name__}: {exc}"} for m in messages]
-            }
-            result["batchItemFailures"] = [{"itemIdentifier": m["MessageId"]} for m in messages]
+            report = Report(
+                "sqs", failed=[Failed.of(None, f"{type(exc).__name__}: {exc}", m["MessageId"]) for m in messages]
+            )
+            result = report.as_dict()
         for text, record in outcome_lines(result, attempts, max_receives):
             for line in text.splitlines():
                 print(f"[trigger] {line}", flush=True)
@@ -167,30 +168,30 @@ def _keep_local_cache_in(folder: Path) -> None:
     local_cache.CACHE_LOCATION = str(folder / "flyte-local-cache")
 
 
-def _where(item: dict[str, Any]) -> str:
-    if item.get("bucket") and item.get("key"):
-        return f"s3://{item['bucket']}/{item['key']}"
+def _where(outcome: Outcome) -> str:
+    if outcome.bucket and outcome.key:
+        return f"s3://{outcome.bucket}/{outcome.key}"
     return "(event without an object)"
 
 
-def _brief(item: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "bucket",
-        "key",
-        "execution_name",
-        "reason",
-        "error",
-        "failed_task",
-        "duplicate",
-        "output",
-        "decks",
-        "message_id",
-    )
-    brief = {k: item[k] for k in keys if k in item}
-    if item.get("execution_error"):
-        brief["error"] = item["execution_error"]
-    if "inputs" in item:
-        brief["output_uri"] = item["inputs"].get("output_uri")
+def _brief(outcome: Outcome) -> dict[str, Any]:
+    """The outcome journal's fields (what make demo, make dev and the tests follow)."""
+    brief: dict[str, Any] = {"bucket": outcome.bucket, "key": outcome.key}
+    if outcome.message_id:
+        brief["message_id"] = outcome.message_id
+    if isinstance(outcome, Launched):
+        detail = outcome.detail
+        brief.update(execution_name=outcome.execution_name, duplicate=outcome.duplicate)
+        brief.update({name: detail[name] for name in ("failed_task", "output", "decks") if name in detail})
+        if detail.get("execution_error"):
+            brief["error"] = detail["execution_error"]
+        brief["output_uri"] = outcome.inputs.get("output_uri")
+    elif isinstance(outcome, Skipped):
+        brief["reason"] = outcome.reason
+    else:
+        brief["error"] = outcome.error
+        if outcome.execution_name:
+            brief["execution_name"] = outcome.execution_name
     return brief
 
 

@@ -50,7 +50,6 @@ class UploadRecord:
     version_id: str | None
     sequencer: str | None
     event_name: str  #: ``ObjectCreated:Put``, ``Object Created``, ``s3:TestEvent``, ...
-    event_time: str | None
     message_id: str | None = None  #: the SQS message that carried it, if any
 
     @property
@@ -193,11 +192,6 @@ class S3NotificationRecord(_View):
         return self._required_text("eventName")
 
     @property
-    def event_time(self) -> str | None:
-        """ISO-8601 time at which S3 finished processing the request."""
-        return self._text("eventTime", required=False)
-
-    @property
     def bucket(self) -> str:
         return self._bucket("s3", "bucket", "name")
 
@@ -234,7 +228,6 @@ class S3NotificationRecord(_View):
             version_id=self.version_id,
             sequencer=self.sequencer,
             event_name=self.event_name,
-            event_time=self.event_time,
             message_id=message_id,
         )
 
@@ -246,12 +239,8 @@ class S3TestEvent(_View):
     def bucket(self) -> str:
         return self._text("Bucket", required=False) or ""
 
-    @property
-    def time(self) -> str | None:
-        return self._text("Time", required=False)
-
     def to_upload(self, message_id: str | None) -> UploadRecord:
-        return UploadRecord(self.bucket, "", None, None, None, None, TEST_EVENT, self.time, message_id)
+        return UploadRecord(self.bucket, "", None, None, None, None, TEST_EVENT, message_id)
 
 
 class S3EventBridgeEvent(_View):
@@ -261,10 +250,6 @@ class S3EventBridgeEvent(_View):
     def detail_type(self) -> str:
         """``Object Created``, ``Object Deleted``, ``Object Restore Completed``, ..."""
         return self._required_text("detail-type")
-
-    @property
-    def time(self) -> str | None:
-        return self._text("time", required=False)
 
     @property
     def bucket(self) -> str:
@@ -300,7 +285,6 @@ class S3EventBridgeEvent(_View):
             version_id=self.version_id,
             sequencer=self.sequencer,
             event_name=self.detail_type,
-            event_time=self.time,
             message_id=message_id,
         )
 
@@ -325,7 +309,7 @@ def parse_event(event: Mapping[str, Any]) -> Batch:
     records = event.get("Records")
     if isinstance(records, list):
         if records and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records):
-            return _parse_sqs(records)
+            return _collect("sqs", _sqs_parts(records))
         return _collect("s3", _notification_records(records, message_id=None))
     if _is_eventbridge(event):
         return _collect("eventbridge", _single(lambda: S3EventBridgeEvent(event, "EventBridge event").to_upload(None)))
@@ -335,10 +319,6 @@ def parse_event(event: Mapping[str, Any]) -> Batch:
         "unsupported event: expected an S3 notification (Records[].s3), an SQS batch (Records[].body) "
         f"or an S3 EventBridge event (source aws.s3); got keys {_shown_keys(event)}"
     )
-
-
-def _parse_sqs(messages: list[Mapping[str, Any]]) -> Batch:
-    return _collect("sqs", _sqs_parts(messages))
 
 
 def _sqs_parts(messages: list[Mapping[str, Any]]) -> Iterator[UploadRecord | Unreadable]:

@@ -6,10 +6,11 @@ Each step lives in its own module:
 2. ``events``    - the S3 / SQS / EventBridge payload flattened into upload records (keys decoded)
 3. ``rules``     - per record: launch or skip (with a reason); style folder and output key
 4. ``naming``    - the deterministic execution name that makes redeliveries harmless
-5. ``styles``    - the style image: NST_STYLE_URI or ``styles/<name>.<ext>`` found with S3 HeadObject
-6. ``launchers`` - remote (flyteadmin), dry-run or local execution
-7. ``pipeline`` and ``report`` - the per-record loop, logs, and the result or the raise
-8. ``budget`` and ``redaction`` - each invocation ends in time; the client secret never reaches a log or a result
+5. ``options``   - the upload's own choices, from its ``x-amz-meta-nst-*`` metadata (one HeadObject)
+6. ``styles``    - the style images: NST_STYLE_URI or ``styles/<name>.<ext>`` found with S3 HeadObject (``s3``)
+7. ``launchers`` - remote (flyteadmin) or dry-run
+8. ``pipeline`` and ``report`` - the per-record loop and its wiring, typed outcomes, logs, the result or the raise
+9. ``budget`` and ``redaction`` - each invocation ends in time; the client secret never reaches a log or a result
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_trigger.budget import Budget
 from lambda_trigger.events import parse_event
-from lambda_trigger.launchers import make_launcher
 from lambda_trigger.pipeline import Trigger
 from lambda_trigger.report import TriggerFailed, json_line
 from lambda_trigger.settings import Settings
-from lambda_trigger.styles import make_style_resolver
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "nst-trigger", json_serializer=json_line)
 SETTINGS = Settings.from_env()
-TRIGGER = Trigger(SETTINGS, make_style_resolver(SETTINGS), make_launcher(SETTINGS), logger)
+#: The container's trigger. A host that runs the workflow itself (the local stack's worker) replaces it with one
+#: built by ``Trigger.from_settings(SETTINGS, logger, launcher=...)`` before the first invocation.
+TRIGGER = Trigger.from_settings(SETTINGS, logger)
 
 
 @logger.inject_lambda_context(clear_state=True)

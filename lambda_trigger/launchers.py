@@ -1,16 +1,15 @@
-"""Starting an execution, three ways (NST_LAUNCH_MODE):
+"""Starting an execution (NST_LAUNCH_MODE):
 
 * ``remote`` (default): CreateExecution on flyteadmin for the registered launch plan, via flytekit's FlyteRemote.
 * ``dry-run``: no network call at all; reports the execution it would start.
-* ``local``: runs the workflow in this process with flytekit's local execution (for a laptop stack, not Lambda);
-  the workflow is imported from the module path in NST_LAUNCH_PLAN, so the repository root must be importable.
 
-Every mode returns the same receipt, so results and logs look alike whichever mode ran.
+A host may hand the trigger a launcher of its own (``Trigger.from_settings(..., launcher=...)``): the local stack
+runs the workflow in-process (``devstack/launcher.py``), which this package, built without TensorFlow, never can.
+Every launcher returns the same receipt, so results and logs look alike whichever ran.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,13 +23,10 @@ from lambda_trigger.flyte_connection import (
     connect,
     describe_flyte_error,
     grpc_code,
-    prepare_flytekit_environment,
 )
 from lambda_trigger.redaction import scrub_exception
 from lambda_trigger.settings import Settings
 
-#: Workflow inputs that are files (FlyteFile); the others are plain values.
-FILE_INPUTS = ("content_img", "style_img")
 REQUIRED_INPUTS = ("content_img", "style_img", "output_uri")
 
 
@@ -47,10 +43,11 @@ class LauncherUnavailable(LaunchError):
 
 @dataclass(frozen=True)
 class LaunchRequest:
-    """One execution to start: its deterministic name and its workflow inputs (URIs, strings and ints)."""
+    """One execution to start: its deterministic name and its workflow inputs (plain values; files as URIs, their
+    kinds in ``options.WORKFLOW_INPUTS``)."""
 
     execution_name: str
-    inputs: dict[str, str | int]
+    inputs: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -164,69 +161,6 @@ class RemoteLauncher:
             notifications=NotificationList([]),
         )
         return spec, LiteralMap(literals=literals)
-
-
-class LocalLauncher:
-    """Runs the workflow in-process (flytekit local execution); blocks until it finishes.
-
-    There is no flyteadmin to refuse duplicates, so names already run by this process count as duplicates.
-    """
-
-    mode = "local"
-
-    def __init__(self, settings: Settings, load: Callable[[str], Callable[..., Any]] | None = None) -> None:
-        self._settings = settings
-        self._load = load or import_workflow
-        self._workflow: Callable[..., Any] | None = None
-        self._done: set[str] = set()
-
-    def launch(self, request: LaunchRequest) -> LaunchReceipt:
-        from flytekit.types.file import FlyteFile
-
-        if request.execution_name in self._done:
-            return LaunchReceipt(request.execution_name, duplicate=True, detail={"launch_plan": "local"})
-        workflow = self._get_workflow()
-        kwargs = {
-            name: FlyteFile(str(value)) if name in FILE_INPUTS else value for name, value in request.inputs.items()
-        }
-        try:
-            result = workflow(**kwargs)
-        except Exception as exc:
-            raise LaunchError(f"local run of {self._settings.launch_plan} failed: {type(exc).__name__}: {exc}") from exc
-        self._done.add(request.execution_name)
-        output = getattr(result, "remote_source", None) or getattr(result, "path", None) or result
-        return LaunchReceipt(
-            request.execution_name, duplicate=False, detail={"launch_plan": "local", "output": str(output)}
-        )
-
-    def _get_workflow(self) -> Callable[..., Any]:
-        if self._workflow is None:
-            try:
-                self._workflow = self._load(self._settings.launch_plan)
-            except Exception as exc:
-                raise LauncherUnavailable(
-                    f"NST_LAUNCH_MODE=local cannot import workflow {self._settings.launch_plan!r} "
-                    f"(is the repository root importable?): {type(exc).__name__}: {exc}"
-                ) from exc
-        return self._workflow
-
-
-def import_workflow(qualified_name: str) -> Callable[..., Any]:
-    """``pkg.module.attr`` -> the object; a launch plan's default name is its workflow's qualified name."""
-    module_name, _, attribute = qualified_name.rpartition(".")
-    if not module_name:
-        raise ValueError(f"{qualified_name!r} is not a dotted module.attribute path")
-    return getattr(importlib.import_module(module_name), attribute)
-
-
-def make_launcher(settings: Settings) -> Launcher:
-    """The launcher NST_LAUNCH_MODE asks for (validated by Settings)."""
-    if settings.launch_mode == "dry-run":
-        return DryRunLauncher(settings)
-    prepare_flytekit_environment()
-    if settings.launch_mode == "local":
-        return LocalLauncher(settings)
-    return RemoteLauncher(settings)
 
 
 #: Codes after which no record of this invocation can launch: flyteadmin is away, or refuses this caller.

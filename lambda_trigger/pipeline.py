@@ -23,38 +23,76 @@ from lambda_trigger import budget as budgets
 from lambda_trigger import naming, rules
 from lambda_trigger.budget import Budget, NotAttempted
 from lambda_trigger.events import Batch, UploadRecord
-from lambda_trigger.launchers import Launcher, LaunchError, LauncherUnavailable, LaunchRequest
+from lambda_trigger.launchers import (
+    DryRunLauncher,
+    Launcher,
+    LaunchError,
+    LauncherUnavailable,
+    LaunchRequest,
+    RemoteLauncher,
+)
+from lambda_trigger.options import MetadataReader, OptionError, S3Metadata, UnreadMetadata, UploadGone, parse_metadata
 from lambda_trigger.redaction import redact, scrub_exception
-from lambda_trigger.report import Report
+from lambda_trigger.report import Failed, Launched, Outcome, Report, Skipped
+from lambda_trigger.s3 import ObjectStore, S3CallFailed
 from lambda_trigger.settings import Settings
-from lambda_trigger.styles import StyleError, StyleResolver
+from lambda_trigger.styles import S3StyleResolver, StyleError, StyleResolver, UncheckedStyleResolver
 
 #: The budget's name for the launcher's dependency (flyteadmin, or the local workflow).
 FLYTEADMIN = "flyteadmin"
 
 
 class Trigger:
-    """Holds what lives for the container (settings, style cache, launcher) and handles one batch at a time."""
+    """Holds what lives for the container (settings, S3 client and style cache, launcher) and handles one batch at
+    a time. Build it with :meth:`from_settings`, the one place that wires the parts for the launch mode."""
 
-    def __init__(self, settings: Settings, styles: StyleResolver, launcher: Launcher, logger: Logger) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        styles: StyleResolver,
+        metadata: MetadataReader,
+        launcher: Launcher,
+        logger: Logger,
+    ) -> None:
         self.settings = settings
         self.styles = styles
+        self.metadata = metadata
         self.launcher = launcher
         self.logger = logger
 
+    @classmethod
+    def from_settings(cls, settings: Settings, logger: Logger, launcher: Launcher | None = None) -> Trigger:
+        """The parts NST_LAUNCH_MODE asks for. ``dry-run``: no network call at all (styles shown as the pattern
+        looked up, metadata not read); otherwise S3 for styles and metadata, and flyteadmin, unless the host hands
+        in its own ``launcher`` (the local stack runs the workflow in-process: devstack/launcher.py)."""
+        if settings.launch_mode == "dry-run":
+            return cls(settings, UncheckedStyleResolver(settings), UnreadMetadata(), DryRunLauncher(settings), logger)
+        from lambda_trigger.flyte_connection import prepare_flytekit_environment
+
+        prepare_flytekit_environment()  # before anything imports flytekit (the launcher, or the host's)
+        store = ObjectStore(settings)  # one S3 client for style lookups and metadata
+        return cls(
+            settings, S3StyleResolver(settings, store), S3Metadata(store), launcher or RemoteLauncher(settings), logger
+        )
+
     def handle(self, batch: Batch, budget: Budget | None = None) -> Report:
-        """Handle every record of the batch within ``budget``; unreadable messages and records are failed first."""
+        """Handle every record of the batch within ``budget``; unreadable messages and records are failed first.
+
+        The budget (the invocation's time, and the dependencies found down in it) is the current one for the
+        records' code (``budget.invocation``): that is where an outage found on one record is seen by the next.
+        """
         report = Report(batch.source)
         for unreadable in batch.unreadable:
-            self._fail(report, None, unreadable.error, message_id=unreadable.message_id)
+            self._record(report, Failed.of(None, redact(unreadable.error), message_id=unreadable.message_id))
         with budgets.invocation(budget or budgets.current()):
             for record in batch.records:
                 try:
-                    self._handle(record, report)
+                    outcome = self._handle(record)
                 except Exception as exc:  # a bug on one record must not cost the others their launch
                     scrub_exception(exc)
                     self.logger.exception("unexpected error", extra=_record_fields(record))
-                    self._fail(report, record, f"unexpected {type(exc).__name__}: {exc}")
+                    outcome = Failed.of(record, redact(f"unexpected {type(exc).__name__}: {exc}"))
+                self._record(report, outcome)
         self.logger.info(
             "invocation done",
             extra={
@@ -66,99 +104,69 @@ class Trigger:
         )
         return report
 
-    def _handle(self, record: UploadRecord, report: Report) -> None:
-        """One record: decided, named, given a style and launched; or skipped; or failed."""
+    def _handle(self, record: UploadRecord) -> Outcome:
+        """One record: decided, named, its options read, given its styles and launched; or skipped; or failed."""
         decision = rules.decide(record, self.settings)
         if isinstance(decision, rules.Skip):
-            self._skip(report, record, decision.reason)
-            return
+            return Skipped.of(record, decision.reason)
         if isinstance(decision, rules.Refuse):
-            self._fail(report, record, f"{decision.error} ({record.uri})")
-            return
+            return _failed(record, f"{decision.error} ({record.uri})")
         try:
             name = naming.execution_name(record.bucket, record.key, record.version_id, record.etag, record.sequencer)
         except naming.NamingError as exc:
-            self._fail(report, record, f"{exc} ({record.uri})")
-            return
-        budget = budgets.current()
+            return _failed(record, f"{exc} ({record.uri})")
         try:
-            style_uri = self.styles.resolve(record.bucket, decision.style_name, record.uri)
+            metadata = self.metadata.read(record)
+            options = parse_metadata(metadata or {}, self.settings)
+        except (S3CallFailed, UploadGone, NotAttempted) as exc:
+            return _failed(record, str(exc), name)
+        except OptionError as exc:
+            return _failed(record, f"{exc} ({record.uri})", name)
+        # nst-styles, when given, is this object's own choice: it takes precedence over the folder and NST_STYLE_URI.
+        style_names = options.styles or (decision.style_name,)
+        try:
+            style_uris = [self.styles.resolve(record.bucket, style, record.uri) for style in style_names]
         except (StyleError, NotAttempted) as exc:
-            self._fail(report, record, str(exc), execution_name=name)
-            return
-        inputs: dict[str, str | int] = {
+            return _failed(record, str(exc), name)
+        inputs: dict[str, Any] = {
             "content_img": record.uri,
-            "style_img": style_uri,
+            "style_img": style_uris[0],
             "output_uri": f"s3://{record.bucket}/{decision.output_key}",
             **self.settings.workflow_overrides(),
         }
+        if style_uris[1:]:
+            inputs["more_styles"] = style_uris[1:]
+        inputs.update(options.inputs)
+        budget = budgets.current()
         try:
             budget.check_up(FLYTEADMIN)
             receipt = self.launcher.launch(LaunchRequest(name, inputs))
         except NotAttempted as exc:
-            self._fail(report, record, str(exc), execution_name=name)
-            return
+            return _failed(record, str(exc), name)
         except LauncherUnavailable as exc:
             budget.mark_down(FLYTEADMIN, redact(str(exc)))
-            self._fail(report, record, str(exc), execution_name=name)
-            return
+            return _failed(record, str(exc), name)
         except LaunchError as exc:
-            self._fail(report, record, str(exc), execution_name=name)
-            return
-        item = {
-            **_item(record),
-            "execution_name": receipt.execution_name,
-            "duplicate": receipt.duplicate,
-            "mode": self.launcher.mode,
-            **receipt.detail,
-            "inputs": inputs,
-        }
-        report.launched.append(item)
-        self.logger.info(
-            "launched",
-            extra={
-                **_record_fields(record),
-                "outcome": "launched",
-                "execution_name": name,
-                "duplicate": receipt.duplicate,
-                "mode": self.launcher.mode,
-                "style_img": style_uri,
-                "output_uri": inputs["output_uri"],
-            },
+            return _failed(record, str(exc), name)
+        return Launched.of(
+            record,
+            execution_name=receipt.execution_name,
+            duplicate=receipt.duplicate,
+            mode=self.launcher.mode,
+            inputs=inputs,
+            detail=receipt.detail,
         )
 
-    def _skip(self, report: Report, record: UploadRecord, reason: str) -> None:
-        report.skipped.append({**_item(record), "reason": reason})
-        self.logger.info("skipped", extra={**_record_fields(record), "outcome": "skipped", "reason": reason})
-
-    def _fail(
-        self,
-        report: Report,
-        record: UploadRecord | None,
-        error: str,
-        message_id: str | None = None,
-        execution_name: str | None = None,
-    ) -> None:
-        item: dict[str, Any] = _item(record) if record else {"bucket": None, "key": None}
-        message_id = record.message_id if record else message_id
-        if message_id:
-            item["message_id"] = message_id
-        if execution_name:
-            item["execution_name"] = execution_name
-        error = redact(error)
-        item["error"] = error
-        report.failed.append(item)
-        fields = _record_fields(record) if record else {"message_id": message_id}
-        self.logger.error(
-            "failed", extra={**fields, "outcome": "failed", "execution_name": execution_name, "error": error}
-        )
+    def _record(self, report: Report, outcome: Outcome) -> None:
+        """The outcome into the result and its one log line: skips and launches at INFO, failures at ERROR."""
+        report.add(outcome)
+        log = self.logger.error if isinstance(outcome, Failed) else self.logger.info
+        log(outcome.kind, extra=outcome.log_fields())
 
 
-def _item(record: UploadRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {"bucket": record.bucket, "key": record.key}
-    if record.message_id:
-        item["message_id"] = record.message_id
-    return item
+def _failed(record: UploadRecord, error: str, execution_name: str | None = None) -> Failed:
+    """Every error passes through the secret redaction before it is logged or reported."""
+    return Failed.of(record, redact(error), execution_name=execution_name)
 
 
 def _record_fields(record: UploadRecord) -> dict[str, Any]:

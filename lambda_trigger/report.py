@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from lambda_trigger.events import Source
+from lambda_trigger.events import Source, UploadRecord
 
 _ERRORS_IN_SUMMARY = 5
 
@@ -25,14 +26,182 @@ class TriggerFailed(RuntimeError):
     """Raised after a direct (S3 or EventBridge) invocation in which at least one record failed."""
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What happened to one record: the fields every outcome has. ``sequencer`` and ``event_name`` go to the log
+    line only (they are not in the result item, so an outcome read back from a result has None there)."""
+
+    kind: ClassVar[str]
+    bucket: str | None
+    key: str | None
+    message_id: str | None = None
+    sequencer: str | None = None
+    event_name: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.bucket and self.key:
+            return f"s3://{self.bucket}/{self.key}"
+        return f"message {self.message_id}" if self.message_id else "record"
+
+    def _item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"bucket": self.bucket, "key": self.key}
+        if self.message_id:
+            item["message_id"] = self.message_id
+        return item
+
+    def _log(self) -> dict[str, Any]:
+        return {
+            "outcome": self.kind,
+            "bucket": self.bucket,
+            "key": self.key,
+            "sequencer": self.sequencer,
+            "event_name": self.event_name,
+            "message_id": self.message_id,
+        }
+
+
+def _about(record: UploadRecord | None, message_id: str | None = None) -> dict[str, Any]:
+    if record is None:
+        return {"bucket": None, "key": None, "message_id": message_id}
+    return {
+        "bucket": record.bucket,
+        "key": record.key,
+        "message_id": record.message_id,
+        "sequencer": record.sequencer,
+        "event_name": record.event_name,
+    }
+
+
+@dataclass(frozen=True)
+class Launched(_Outcome):
+    """An execution was started (or already existed: ``duplicate``). ``detail`` is the launcher's: ``launch_plan``,
+    ``attempts`` (remote), ``output``, ``decks``, ``execution_error``, ``failed_task`` (the local stack's)."""
+
+    kind: ClassVar[str] = "launched"
+    execution_name: str = ""
+    duplicate: bool = False
+    mode: str = ""
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: UploadRecord, **fields: Any) -> Launched:
+        return cls(**_about(record), **fields)
+
+    def item(self) -> dict[str, Any]:
+        return {
+            **self._item(),
+            "execution_name": self.execution_name,
+            "duplicate": self.duplicate,
+            "mode": self.mode,
+            **self.detail,
+            "inputs": dict(self.inputs),
+        }
+
+    def log_fields(self) -> dict[str, Any]:
+        options = {name: value for name, value in self.inputs.items() if name not in _LOGGED_APART}
+        return {
+            **self._log(),
+            "execution_name": self.execution_name,
+            "duplicate": self.duplicate,
+            "mode": self.mode,
+            "style_img": self.inputs.get("style_img"),
+            "output_uri": self.inputs.get("output_uri"),
+            "options": options,
+        }
+
+
+#: Inputs a launched log line shows as fields of their own, or not at all (the content image is the record's key).
+_LOGGED_APART = {"content_img", "style_img", "output_uri"}
+
+
+@dataclass(frozen=True)
+class Skipped(_Outcome):
+    """Nothing to do for this record, and why (not an error)."""
+
+    kind: ClassVar[str] = "skipped"
+    reason: str = ""
+
+    @classmethod
+    def of(cls, record: UploadRecord, reason: str) -> Skipped:
+        return cls(**_about(record), reason=reason)
+
+    def item(self) -> dict[str, Any]:
+        return {**self._item(), "reason": self.reason}
+
+    def log_fields(self) -> dict[str, Any]:
+        return {**self._log(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Failed(_Outcome):
+    """This record (or unreadable message) failed; ``error`` is one line, already redacted."""
+
+    kind: ClassVar[str] = "failed"
+    error: str = ""
+    execution_name: str | None = None
+
+    @classmethod
+    def of(
+        cls, record: UploadRecord | None, error: str, message_id: str | None = None, execution_name: str | None = None
+    ) -> Failed:
+        return cls(**_about(record, message_id), error=error, execution_name=execution_name)
+
+    def item(self) -> dict[str, Any]:
+        item = self._item()
+        if self.execution_name:
+            item["execution_name"] = self.execution_name
+        item["error"] = self.error
+        return item
+
+    def log_fields(self) -> dict[str, Any]:
+        return {**self._log(), "execution_name": self.execution_name, "error": self.error}
+
+
+Outcome = Launched | Skipped | Failed
+
+
+def outcomes_of(result: Mapping[str, Any]) -> list[Outcome]:
+    """The typed outcomes of a handler result (the inverse of :meth:`Report.as_dict`): what the local stack's
+    worker reads, so no one else re-parses result items."""
+    found: list[Outcome] = []
+    for item in result.get("launched", []):
+        item = dict(item)
+        common = {name: item.pop(name, None) for name in ("bucket", "key", "message_id")}
+        fixed = {name: item.pop(name) for name in ("execution_name", "duplicate", "mode", "inputs") if name in item}
+        found.append(Launched(**common, **fixed, detail=item))
+    for item in result.get("skipped", []):
+        found.append(Skipped(item.get("bucket"), item.get("key"), item.get("message_id"), reason=item["reason"]))
+    for item in result.get("failed", []):
+        found.append(
+            Failed(
+                item.get("bucket"),
+                item.get("key"),
+                item.get("message_id"),
+                error=item["error"],
+                execution_name=item.get("execution_name"),
+            )
+        )
+    return found
+
+
 @dataclass
 class Report:
-    """Outcomes in event order; items are plain dicts, ready for the JSON result."""
+    """Outcomes in event order, by kind."""
 
     source: Source
-    launched: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
+    launched: list[Launched] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Launched):
+            self.launched.append(outcome)
+        elif isinstance(outcome, Skipped):
+            self.skipped.append(outcome)
+        else:
+            self.failed.append(outcome)
 
     @property
     def must_raise(self) -> bool:
@@ -41,11 +210,15 @@ class Report:
 
     def batch_item_failures(self) -> list[dict[str, str]]:
         """Each SQS message with a failed record, once, in order."""
-        ids = dict.fromkeys(item["message_id"] for item in self.failed if item.get("message_id"))
+        ids = dict.fromkeys(outcome.message_id for outcome in self.failed if outcome.message_id)
         return [{"itemIdentifier": message_id} for message_id in ids]
 
     def as_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"launched": self.launched, "skipped": self.skipped, "failed": self.failed}
+        result: dict[str, Any] = {
+            "launched": [outcome.item() for outcome in self.launched],
+            "skipped": [outcome.item() for outcome in self.skipped],
+            "failed": [outcome.item() for outcome in self.failed],
+        }
         if self.source == "sqs":
             result["batchItemFailures"] = self.batch_item_failures()
         return result
@@ -53,19 +226,13 @@ class Report:
     def summary(self) -> str:
         """One line: the counts, then the first few errors."""
         total = len(self.launched) + len(self.skipped) + len(self.failed)
-        errors = [f"{_where(item)}: {item['error']}" for item in self.failed[:_ERRORS_IN_SUMMARY]]
+        errors = [f"{outcome.where}: {outcome.error}" for outcome in self.failed[:_ERRORS_IN_SUMMARY]]
         more = len(self.failed) - len(errors)
         tail = f"; and {more} more" if more > 0 else ""
         return printable(
             f"{len(self.failed)} of {total} records failed ({len(self.launched)} launched, "
             f"{len(self.skipped)} skipped): " + "; ".join(errors) + tail
         )
-
-
-def _where(item: dict[str, Any]) -> str:
-    if item.get("bucket") and item.get("key"):
-        return f"s3://{item['bucket']}/{item['key']}"
-    return f"message {item['message_id']}" if item.get("message_id") else "record"
 
 
 #: Characters that end or break a line somewhere (terminals, CloudWatch, log shippers), beyond the C0/C1 controls.

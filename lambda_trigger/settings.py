@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LAUNCH_MODES = ("remote", "dry-run", "local")
+#: ``remote`` creates executions on flyteadmin; ``dry-run`` makes no network call at all. (The local stack runs the
+#: workflow in-process by handing the trigger its own launcher: ``devstack/launcher.py``, never configured here.)
+LAUNCH_MODES = ("remote", "dry-run")
 DEFAULT_LAUNCH_PLAN = "workflows.neural_style_transfer.neural_style_transfer_wf"
 #: ``docker build -f lambda_trigger/Dockerfile .`` copies flyte.config next to the package, as in the repository.
 DEFAULT_FLYTE_CONFIG = Path(__file__).resolve().parent.parent / "flyte.config"
@@ -29,6 +31,44 @@ HTTP_BACKOFF_MAX_S = 1.0
 #: What S3 accepts as a bucket name today: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending
 #: with a letter or digit. Event fields and NST_ALLOWED_BUCKETS are both checked against it.
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable the trigger's own code reads (flytekit, boto3 and Powertools read theirs too)."""
+
+    name: str
+    #: the SAM template sets it (deploy/template.yaml); False: its default needs no tuning per deployment
+    deployed: bool = True
+
+
+#: Every variable the trigger reads, in one place: tests check that ``Settings.from_env`` reads exactly these, that
+#: the SAM template sets only variables someone reads, and the trigger tests start each from a clean environment.
+VARIABLES = (
+    Variable("NST_LAUNCH_MODE"),
+    Variable("NST_UPLOAD_PREFIX"),
+    Variable("NST_STYLE_PREFIX"),
+    Variable("NST_OUTPUT_PREFIX"),
+    Variable("NST_STYLE_URI"),
+    Variable("NST_ALLOWED_BUCKETS"),
+    Variable("NST_EPOCHS"),
+    Variable("NST_STEPS_PER_EPOCH"),
+    Variable("NST_MAX_DIM"),
+    Variable("NST_FLYTE_PROJECT"),
+    Variable("NST_FLYTE_DOMAIN"),
+    Variable("NST_LAUNCH_PLAN"),
+    Variable("NST_LAUNCH_PLAN_VERSION"),
+    Variable("NST_FLYTE_CLIENT_SECRET_ARN"),
+    Variable("NST_FLYTE_RPC_TIMEOUT_S"),
+    Variable("NST_FLYTE_RPC_RETRIES", deployed=False),
+    Variable("NST_CONNECT_TIMEOUT_S", deployed=False),
+    Variable("NST_READ_TIMEOUT_S", deployed=False),
+    Variable("NST_STYLE_CACHE_S", deployed=False),
+    #: flytekit's own, read here first to find the file (flyte_connection.prepare_flytekit_environment)
+    Variable("FLYTECTL_CONFIG", deployed=False),
+    #: Powertools' own, read by lambda_function for the Logger's service name
+    Variable("POWERTOOLS_SERVICE_NAME", deployed=False),
+)
 
 
 class ConfigError(ValueError):
@@ -93,7 +133,8 @@ class Settings:
         env = os.environ if env is None else env
         mode = env.get("NST_LAUNCH_MODE", "remote").strip().lower() or "remote"
         if mode not in LAUNCH_MODES:
-            raise ConfigError(f"NST_LAUNCH_MODE={mode!r} is not one of {', '.join(LAUNCH_MODES)}")
+            hint = " (in-process runs are the local stack's: python -m devstack)" if mode == "local" else ""
+            raise ConfigError(f"NST_LAUNCH_MODE={mode!r} is not one of {', '.join(LAUNCH_MODES)}{hint}")
         config_file = _optional(env, "FLYTECTL_CONFIG")
         if config_file is None and DEFAULT_FLYTE_CONFIG.is_file():
             config_file = str(DEFAULT_FLYTE_CONFIG)

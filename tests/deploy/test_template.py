@@ -7,21 +7,19 @@ the reserved concurrency, the queue policy's source ARN against the bucket's own
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from pathlib import Path
 
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
-from flytekit.configuration import internal as flytekit_settings
 
 from lambda_trigger import rules, settings
 from lambda_trigger.flyte_connection import load_flyte_config
 from tests.deploy.cfn import REPO, TEMPLATE, Template, as_list, flyte_tasks_policy, policy_documents, statements
+from tests.fakes import flytekit_env_names
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
-TRIGGER_ENV_MODULE = REPO / "lambda_trigger" / "settings.py"
 
 
 @pytest.fixture(scope="module")
@@ -350,30 +348,17 @@ def test_the_runbook_quotes_the_flyte_tasks_policy_from_the_template() -> None:
 # --- the function's settings -----------------------------------------------------------------------------------
 
 
-def flytekit_env_names() -> set[str]:
-    names = set()
-    for _, section in inspect.getmembers(flytekit_settings, inspect.isclass):
-        for _, entry in inspect.getmembers(section):
-            legacy = getattr(entry, "legacy", None)
-            if legacy is not None and hasattr(legacy, "get_env_name"):
-                names.add(legacy.get_env_name())
-    return names
-
-
 def test_every_variable_the_template_sets_is_one_the_trigger_reads(with_client: Template) -> None:
     variables = with_client.resources["TriggerFunction"]["Properties"]["Environment"]["Variables"]
-    read_by_settings = set(re.findall(r'"(NST_[A-Z0-9_]+)"', TRIGGER_ENV_MODULE.read_text()))
-    assert {"NST_UPLOAD_PREFIX", "NST_LAUNCH_PLAN", "NST_FLYTE_CLIENT_SECRET_ARN"} <= read_by_settings
+    read_by_trigger = {variable.name for variable in settings.VARIABLES}  # test_settings: exactly what it reads
     read_by_flytekit = flytekit_env_names()
     assert {"FLYTE_PLATFORM_URL", "FLYTE_CREDENTIALS_CLIENT_ID"} <= read_by_flytekit
-    unknown = {name for name in variables if name not in read_by_settings | read_by_flytekit}
+    unknown = {name for name in variables if name not in read_by_trigger | read_by_flytekit}
     assert not unknown, f"set by the template but read by nobody (a typo?): {sorted(unknown)}"
-    assert {name for name in variables if name.startswith("NST_")} == read_by_settings - {
-        "NST_FLYTE_RPC_RETRIES",
-        "NST_STYLE_CACHE_S",
-        "NST_CONNECT_TIMEOUT_S",
-        "NST_READ_TIMEOUT_S",
-    }, "every trigger setting is deployable, except those whose defaults need no tuning"
+    deployed = {variable.name for variable in settings.VARIABLES if variable.deployed}
+    assert {name for name in variables if name in read_by_trigger} == deployed, (
+        "the template sets every trigger setting marked deployed in settings.VARIABLES, and no other"
+    )
 
 
 @pytest.mark.parametrize("client_id", ["", "nst-trigger"])

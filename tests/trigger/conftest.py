@@ -22,8 +22,18 @@ from typing import Any
 import boto3
 import pytest
 
+from lambda_trigger.settings import VARIABLES
 from tests.conftest import S3Server
-from tests.fakes import BUCKET, AdminServer, BlackHole, FakeFlyteAdmin, LambdaContextStub, start_admin
+from tests.fakes import (
+    BUCKET,
+    AdminServer,
+    BlackHole,
+    FakeFlyteAdmin,
+    LambdaContextStub,
+    flytekit_env_names,
+    stage_uploads,
+    start_admin,
+)
 
 # --------------------------------------------------------------------------------------------------- AWS (moto)
 
@@ -107,45 +117,30 @@ def flyte_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str]
     return point_at
 
 
-TRIGGER_VARIABLES = (
-    "NST_LAUNCH_MODE",
-    "NST_UPLOAD_PREFIX",
-    "NST_STYLE_PREFIX",
-    "NST_OUTPUT_PREFIX",
-    "NST_STYLE_URI",
-    "NST_ALLOWED_BUCKETS",
-    "NST_CONNECT_TIMEOUT_S",
-    "NST_READ_TIMEOUT_S",
-    "NST_EPOCHS",
-    "NST_STEPS_PER_EPOCH",
-    "NST_MAX_DIM",
-    "NST_FLYTE_PROJECT",
-    "NST_FLYTE_DOMAIN",
-    "NST_LAUNCH_PLAN",
-    "NST_LAUNCH_PLAN_VERSION",
-    "NST_FLYTE_CLIENT_SECRET_ARN",
-    "NST_FLYTE_RPC_TIMEOUT_S",
-    "NST_FLYTE_RPC_RETRIES",
-    "NST_STYLE_CACHE_S",
-    "FLYTECTL_CONFIG",
-    "FLYTE_PLATFORM_URL",
-    "FLYTE_PLATFORM_INSECURE",
-    "FLYTE_CREDENTIALS_CLIENT_ID",
-    "FLYTE_CREDENTIALS_CLIENT_SECRET",
-    "FLYTE_CREDENTIALS_AUTH_MODE",
-    "POWERTOOLS_SERVICE_NAME",
-)
+#: What a test's environment must not inherit from the developer's shell: every variable the trigger reads (the
+#: registry in settings.py) and every one flytekit's configuration reads.
+TRIGGER_VARIABLES = sorted({variable.name for variable in VARIABLES} | flytekit_env_names())
 
 
 class Handler:
-    """``lambda_trigger.lambda_function`` as one container imported it, plus the JSON log lines it wrote."""
+    """``lambda_trigger.lambda_function`` as one container imported it, plus the JSON log lines it wrote.
 
-    def __init__(self, module: Any, records: list[logging.LogRecord], formatter: logging.Formatter) -> None:
+    With ``uploads_in`` (an S3 client on moto), every upload an event names is put there first if missing
+    (:func:`tests.fakes.stage_uploads`): on AWS an event follows its PUT, and the trigger reads each upload's
+    metadata with HeadObject.
+    """
+
+    def __init__(
+        self, module: Any, records: list[logging.LogRecord], formatter: logging.Formatter, uploads_in: Any = None
+    ) -> None:
         self.module = module
         self._records = records
         self._formatter = formatter
+        self.uploads_in = uploads_in
 
     def __call__(self, event: dict[str, Any], context: LambdaContextStub | None = None) -> dict[str, Any]:
+        if self.uploads_in is not None:
+            stage_uploads(self.uploads_in, event)
         return self.module.lambda_handler(event, context or LambdaContextStub())
 
     def logs(self) -> list[dict[str, Any]]:
@@ -168,15 +163,16 @@ def _clean_trigger_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Handler]]:
+def handler(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Iterator[Callable[..., Handler]]:
     """``handler(NST_LAUNCH_MODE="dry-run", ...)``: a fresh container whose environment adds these variables.
 
     The container is deployed for the fixtures' bucket (``NST_ALLOWED_BUCKETS``) unless the test says otherwise;
-    ``NST_ALLOWED_BUCKETS=""`` leaves the variable unset.
+    ``NST_ALLOWED_BUCKETS=""`` leaves the variable unset. Outside dry-run, the uploads each event names are put in
+    moto's S3 first unless ``stage_uploads=False`` (a test of a missing upload).
     """
     attached: list[tuple[logging.Logger, logging.Handler]] = []
 
-    def start(**env: str) -> Handler:
+    def start(stage_uploads: bool = True, **env: str) -> Handler:
         env.setdefault("NST_ALLOWED_BUCKETS", BUCKET)
         for name, value in env.items():
             if value == "" and name == "NST_ALLOWED_BUCKETS":
@@ -190,7 +186,9 @@ def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Handler]]
         target = logging.getLogger(module.logger.name)
         target.addHandler(capture)
         attached.append((target, capture))
-        return Handler(module, records, module.logger.registered_formatter)
+        staging = stage_uploads and env.get("NST_LAUNCH_MODE") != "dry-run"
+        uploads_in = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1") if staging else None
+        return Handler(module, records, module.logger.registered_formatter, uploads_in)
 
     yield start
     for target, capture in attached:

@@ -28,7 +28,6 @@ def test_s3_notification_record_fields() -> None:
             version_id=None,
             sequencer="0065A1B2C3D4E5F601",
             event_name="ObjectCreated:Put",
-            event_time="2024-05-14T09:21:36.512Z",
         )
     ]
     assert batch.records[0].is_object_created and not batch.records[0].is_test_event

@@ -18,7 +18,7 @@ from flyteidl.admin import execution_pb2
 from lambda_trigger.naming import execution_name
 from lambda_trigger.report import TriggerFailed
 from tests.conftest import free_port
-from tests.fakes import BUCKET, LAUNCH_PLAN, load_event
+from tests.fakes import BUCKET, LAUNCH_PLAN, load_event, stage_uploads
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STYLE = f"s3://{BUCKET}/styles/default.jpg"
@@ -300,8 +300,9 @@ def test_dry_run_does_not_even_import_flytekit_or_boto3(tmp_path) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"launched": 1, "loaded": []}
 
 
-def test_a_cold_container_with_flytectl_config_naming_yaml_flyte_config(remote, flyteadmin, monkeypatch) -> None:
+def test_a_cold_container_with_flytectl_config_naming_yaml_flyte_config(remote, flyteadmin, s3) -> None:
     """flytekit reads FLYTECTL_CONFIG at import and would parse 'flyte.config' as INI: a fresh interpreter copes."""
+    stage_uploads(s3, load_event("s3_put.json"))
     assert os.environ["FLYTECTL_CONFIG"].endswith("flyte.config")  # YAML content, set by the flyte_env fixture
     script = (
         "import json\n"

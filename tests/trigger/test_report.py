@@ -1,20 +1,25 @@
-"""The result shape and the failure summary."""
+"""The result shape, the failure summary, and the typed outcomes both are made from."""
 
 from __future__ import annotations
 
-from lambda_trigger.report import Report
+from lambda_trigger.report import Failed, Launched, Report, Skipped, outcomes_of
 
 
-def failed(n: int, message_id: str | None = None) -> dict:
-    item = {"bucket": "b", "key": f"uploads/{n}.jpg", "error": f"problem {n}"}
-    return {**item, "message_id": message_id} if message_id else item
+def failed(n: int, message_id: str | None = None) -> Failed:
+    return Failed("b", f"uploads/{n}.jpg", message_id, error=f"problem {n}")
 
 
 def test_direct_results_have_no_batch_item_failures_and_raise_only_on_failure() -> None:
-    report = Report("s3", launched=[{"bucket": "b", "key": "k"}])
-    assert report.as_dict() == {"launched": [{"bucket": "b", "key": "k"}], "skipped": [], "failed": []}
+    report = Report("s3", launched=[Launched("b", "k", execution_name="nst-a", mode="remote")])
+    assert report.as_dict() == {
+        "launched": [
+            {"bucket": "b", "key": "k", "execution_name": "nst-a", "duplicate": False, "mode": "remote", "inputs": {}}
+        ],
+        "skipped": [],
+        "failed": [],
+    }
     assert not report.must_raise
-    report.failed.append(failed(1))
+    report.add(failed(1))
     assert report.must_raise and Report("eventbridge", failed=[failed(1)]).must_raise
 
 
@@ -26,9 +31,37 @@ def test_sqs_names_each_failed_message_once_and_never_raises() -> None:
 
 
 def test_the_summary_counts_and_shows_the_first_five_errors() -> None:
-    report = Report("s3", failed=[failed(n) for n in range(7)], skipped=[{}], launched=[{}, {}])
+    report = Report(
+        "s3",
+        failed=[failed(n) for n in range(7)],
+        skipped=[Skipped("b", "x", reason="r")],
+        launched=[Launched("b", "y")] * 2,
+    )
     summary = report.summary()
     assert summary.startswith("7 of 10 records failed (2 launched, 1 skipped): s3://b/uploads/0.jpg: problem 0; ")
     assert "problem 4" in summary and "problem 5" not in summary and summary.endswith("; and 2 more")
-    unreadable = Report("sqs", failed=[{"bucket": None, "key": None, "message_id": "m9", "error": "body is not JSON"}])
+    unreadable = Report("sqs", failed=[Failed(None, None, "m9", error="body is not JSON")])
     assert unreadable.summary().endswith("message m9: body is not JSON")
+
+
+def test_outcomes_read_back_from_a_result_are_the_outcomes_that_made_it() -> None:
+    """The one serialisation (a Lambda result) and its one reader (what the local stack's worker uses)."""
+    made = [
+        Launched(
+            "b",
+            "uploads/a.jpg",
+            "m1",
+            execution_name="nst-a",
+            duplicate=True,
+            mode="local",
+            inputs={"content_img": "s3://b/uploads/a.jpg", "seed": 7, "more_styles": ["s3://b/styles/x.png"]},
+            detail={"launch_plan": "local", "decks": ["/d/deck-1.html"], "execution_error": "bad", "failed_task": "t"},
+        ),
+        Skipped("b", "stylized/a.png", "m2", reason="under the output prefix"),
+        Failed("b", "uploads/c.jpg", "m3", error="style 'x' not found", execution_name="nst-c"),
+        Failed(None, None, "m4", error="body is not JSON"),
+    ]
+    report = Report("sqs")
+    for outcome in made:
+        report.add(outcome)
+    assert outcomes_of(report.as_dict()) == made

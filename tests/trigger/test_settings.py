@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, ConfigError, Settings
+from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, VARIABLES, ConfigError, Settings
 
 #: The least a deployment must say: which buckets may start executions.
 ALLOWED = {"NST_ALLOWED_BUCKETS": "nst-uploads"}
@@ -81,7 +81,8 @@ def test_no_allowed_bucket_at_all_refuses_to_start_naming_both_variables(env: di
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"NST_LAUNCH_MODE": "cloud"}, "NST_LAUNCH_MODE='cloud' is not one of remote, dry-run, local"),
+        ({"NST_LAUNCH_MODE": "cloud"}, "NST_LAUNCH_MODE='cloud' is not one of remote, dry-run"),
+        ({"NST_LAUNCH_MODE": "local"}, "not one of remote, dry-run (in-process runs are the local stack's"),
         ({"NST_OUTPUT_PREFIX": ""}, "NST_OUTPUT_PREFIX must not be empty"),
         ({"NST_STYLE_PREFIX": " "}, "NST_STYLE_PREFIX must not be empty"),
         ({"NST_UPLOAD_PREFIX": "/uploads/"}, "NST_UPLOAD_PREFIX='/uploads/': S3 keys have no leading '/'"),
@@ -124,3 +125,28 @@ def test_rpc_retries_default_to_flytekits_and_accept_zero() -> None:
     assert Settings.from_env({"NST_FLYTE_RPC_RETRIES": "0", **ALLOWED}).rpc_retries == 0
     with pytest.raises(ConfigError, match="NST_FLYTE_RPC_RETRIES='-1' is not a whole number"):
         Settings.from_env({"NST_FLYTE_RPC_RETRIES": "-1", **ALLOWED})
+
+
+class ReadRecorder(dict):
+    """An environment that remembers every name it was asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, name, default=None):  # type: ignore[override]
+        self.asked.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name):
+        self.asked.add(name)
+        return super().__getitem__(name)
+
+
+def test_from_env_reads_exactly_the_registered_variables() -> None:
+    """settings.VARIABLES is the one list of what the trigger reads (the SAM template test and the test conftest use
+    it): a setting added to from_env but not to the registry, or a stale registry entry, fails here."""
+    env = ReadRecorder(ALLOWED)
+    Settings.from_env(env)
+    read_elsewhere = {"POWERTOOLS_SERVICE_NAME"}  # lambda_function's Logger
+    assert env.asked == {variable.name for variable in VARIABLES} - read_elsewhere

@@ -7,10 +7,14 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools import Logger
 from botocore.config import Config
 
+from lambda_trigger.options import S3Metadata, UnreadMetadata
+from lambda_trigger.pipeline import Trigger
+from lambda_trigger.s3 import ObjectStore
 from lambda_trigger.settings import Settings
-from lambda_trigger.styles import S3StyleResolver, StyleError, UncheckedStyleResolver, make_style_resolver
+from lambda_trigger.styles import S3StyleResolver, StyleError, UncheckedStyleResolver
 from tests.conftest import free_port
 from tests.fakes import BUCKET
 
@@ -103,7 +107,7 @@ def test_an_unreachable_s3_is_a_lookup_failure_not_a_miss(aws: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     factory = lambda: boto3.client("s3", endpoint_url=dead, config=Config(retries={"max_attempts": 1}))
     with pytest.raises(StyleError) as caught:
-        S3StyleResolver(SETTINGS, client_factory=factory).resolve(BUCKET, "monet", UPLOAD)
+        S3StyleResolver(SETTINGS, ObjectStore(SETTINGS, client_factory=factory)).resolve(BUCKET, "monet", UPLOAD)
     message = str(caught.value)
     assert message.startswith(f"style 'monet' lookup failed at s3://{BUCKET}/styles/monet.jpg: Could not connect")
     assert message.endswith(f"(upload {UPLOAD})")
@@ -115,7 +119,25 @@ def test_a_missing_bucket_reports_not_found(aws: str) -> None:
 
 
 def test_dry_run_reports_the_pattern_without_any_call() -> None:
-    resolver = make_style_resolver(dataclasses.replace(SETTINGS, launch_mode="dry-run"))
-    assert isinstance(resolver, UncheckedStyleResolver)
+    trigger = Trigger.from_settings(dataclasses.replace(SETTINGS, launch_mode="dry-run"), Logger(service="t"))
+    assert isinstance(trigger.styles, UncheckedStyleResolver) and isinstance(trigger.metadata, UnreadMetadata)
+    assert trigger.launcher.mode == "dry-run"
+    resolver = trigger.styles
     assert resolver.resolve(BUCKET, "monet", UPLOAD) == f"s3://{BUCKET}/styles/monet.{{jpg,jpeg,png,webp}}"
     assert resolver.resolve(BUCKET, None, UPLOAD) == "s3://shared/styles/default.jpg"
+
+
+def test_remote_wiring_shares_one_s3_store_and_takes_a_hosts_launcher() -> None:
+    """One place builds the parts for the mode; a host (the local stack) hands in its own launcher."""
+    trigger = Trigger.from_settings(SETTINGS, Logger(service="t"))
+    assert isinstance(trigger.styles, S3StyleResolver) and isinstance(trigger.metadata, S3Metadata)
+    assert trigger.styles._store is trigger.metadata._store  # one S3 client per container
+    assert trigger.launcher.mode == "remote"
+
+    class Host:
+        mode = "host"
+
+        def launch(self, request):  # pragma: no cover - never called here
+            raise AssertionError
+
+    assert Trigger.from_settings(SETTINGS, Logger(service="t"), launcher=Host()).launcher.mode == "host"

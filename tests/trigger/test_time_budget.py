@@ -102,21 +102,22 @@ def test_a_silent_token_endpoint_is_bounded_too(handler, aws, flyte_env, black_h
     assert 1 <= black_hole.accepted <= 2 and not admin.servicer.executions
 
 
-def test_a_silent_s3_fails_the_named_style_records_once_and_launches_the_rest(
+def test_a_silent_s3_is_found_down_by_the_first_metadata_read_and_nothing_waits_on_it_again(
     handler, s3, flyteadmin, flyte_env, black_hole, monkeypatch
 ) -> None:
+    """Every upload needs one HeadObject (its nst- options) before it can launch: with S3 silent, the first one
+    times out (two attempts), and every other record fails at once, nothing launched with options it never read."""
     flyte_env(flyteadmin.endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", black_hole.url)
     keys = [key for pair in zip(uploads(5, "monet/"), uploads(5)) for key in pair]  # named, default, named, ...
     result, took = run(handler(**FAST), sqs_batch(keys), timeout_s=6)
     assert took < 6
-    assert_nothing_lost(result, 10)
-    assert sorted(item["key"] for item in result["launched"]) == sorted(uploads(5))  # no S3 call needed
+    assert_nothing_lost(result, 10) and not result["launched"]
     first, *rest = [item["error"] for item in result["failed"]]
-    assert first.startswith(f"style 'monet' lookup failed at s3://{BUCKET}/styles/monet.jpg: Read timeout")
-    assert rest == [f"not attempted: S3 did not answer earlier in this invocation (ReadTimeoutError at "
-                    f"s3://{BUCKET}/styles/monet.jpg)"] * 4  # fmt: skip
-    assert black_hole.accepted <= 2 and len(flyteadmin.servicer.executions) == 5
+    where = f"s3://{BUCKET}/uploads/monet/photo 0.jpg"
+    assert first.startswith(f"reading the upload's metadata (HeadObject) failed at {where}: Read timeout")
+    assert rest == [f"not attempted: S3 did not answer earlier in this invocation (ReadTimeoutError at {where})"] * 9
+    assert black_hole.accepted <= 2 and not flyteadmin.servicer.executions
 
 
 def test_a_silent_flyteadmin_is_found_down_once(handler, aws, flyte_env, black_hole) -> None:
@@ -140,8 +141,14 @@ def test_records_that_cannot_be_attempted_in_the_time_left_fail_at_once(handler,
     assert_nothing_lost(result, 12)
     launched, failed = result["launched"], result["failed"]
     assert 0 < len(launched) < 12 and len(launched) == len(flyteadmin.servicer.executions)
-    for item in failed:
-        assert item["error"].startswith(f"not attempted: CreateExecution {item['execution_name']} may take up to 1.5 s")
+    for item in failed:  # the next call that did not fit: its upload's HeadObject (2 s) or CreateExecution (1.5 s)
+        where = f"s3://{BUCKET}/{item['key']}"
+        assert item["error"].startswith(
+            (
+                f"not attempted: reading the upload's metadata (HeadObject) at {where} may take up to 2 s",
+                f"not attempted: CreateExecution {item['execution_name']} may take up to 1.5 s",
+            )
+        )
         assert "s are left of this invocation (the Lambda timeout)" in item["error"]
     assert {item["message_id"] for item in failed} == {f"m{index}" for index in range(len(launched), 12)}
 
@@ -151,9 +158,8 @@ def test_no_time_at_all_means_nothing_is_started(handler, aws, flyteadmin, flyte
     result, took = run(handler(**FAST), sqs_batch(uploads(3)), timeout_s=1.2)  # 0.2 s once the reserve is kept
     assert took < 1.2 and flyteadmin.servicer.calls == []
     assert [item["error"].split(" may take")[0] for item in result["failed"]] == [
-        "not attempted: fetching launch plan workflows.neural_style_transfer.neural_style_transfer_wf:latest "
-        "from flyteadmin"
-    ] * 3
+        f"not attempted: reading the upload's metadata (HeadObject) at s3://{BUCKET}/{key}" for key in uploads(3)
+    ]
     assert_nothing_lost(result, 3)
 
 

@@ -1,0 +1,285 @@
+"""Per-upload creative controls, chosen with S3 user metadata (``x-amz-meta-nst-<name>``), and the workflow inputs
+the trigger may send.
+
+The rule (README.md, "Per-upload options"):
+
+* Each upload is read with exactly one HeadObject, in the invocation's budget (``s3.py``). Its user metadata keys
+  that start with ``nst-`` are the options; every other key is ignored. Keys are compared in lower case (S3 stores
+  them so). An unknown ``nst-`` key or a bad value fails the record with one line naming the key and the value.
+* ``nst-styles: monet:0.7,hokusai:0.3`` names the styles, each resolved like a style folder (``styles/<name>.<ext>``),
+  the first becoming ``style_img`` and the others ``more_styles``, the numbers ``style_blend_weights`` (all given
+  or none: none means equal weights). It takes precedence over the style folder and NST_STYLE_URI: it is the
+  more specific choice, made for this one object. The output key still mirrors the upload's path.
+* ``nst-init-image`` is ``content``, ``noise`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the workflow
+  downloads it with the task's role, so an uploader must not be able to point that role at any object it can read,
+  nor at an https URL of their choosing.
+* Options not given are not sent, so the launch plan's defaults apply. ``epochs``, ``steps_per_epoch`` and
+  ``max_dim`` stay deployment settings (NST_EPOCHS, ...): they set what a run costs, which is the deployment's
+  call, not each uploader's.
+
+The bounds are the workflow's (``workflows/engine/options.py``, ``StyleOptions``), restated here because the
+Lambda package ships without ``workflows``; ``tests/trigger/test_options.py`` imports both and checks that every
+value one accepts the other accepts too. Metadata is part of the object: changing it needs a new PUT (or copy),
+which has a new ETag or version and sequencer, hence a new execution name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from lambda_trigger.events import UploadRecord, shown
+from lambda_trigger.s3 import ObjectStore
+from lambda_trigger.settings import Settings
+
+#: Every workflow input the trigger may send, and its kind: ``file`` (a FlyteFile, sent as a URI), ``files`` (a
+#: list of them), ``str``, ``choice`` (a string from :data:`CHOICES`; the workflow may declare it as an Enum of
+#: those values, which flytekit fills from the string), ``int``, ``float`` or ``floats`` (a list).
+#: ``test_workflow_contract.py`` checks each against the real workflow's interface.
+InputKind = Literal["file", "files", "str", "choice", "int", "float", "floats"]
+WORKFLOW_INPUTS: dict[str, InputKind] = {
+    "content_img": "file",
+    "style_img": "file",
+    "output_uri": "str",
+    "epochs": "int",
+    "steps_per_epoch": "int",
+    "max_dim": "int",
+    "preserve_colors": "choice",
+    "style_scale": "float",
+    "more_styles": "files",
+    "style_blend_weights": "floats",
+    "init_image": "str",
+    "seed": "int",
+    "style_strength": "float",
+}
+
+#: The workflow's bounds (StyleOptions); a test checks them against workflows.engine.options.
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+INIT_IMAGES = ("content", "noise")
+STYLE_SCALE_RANGE = (0.25, 4.0)
+#: The values of each ``choice`` input.
+CHOICES = {"preserve_colors": PRESERVE_COLORS}
+#: A Flyte integer literal is 64-bit.
+SEED_MAX = 2**63 - 1
+#: Each style costs up to four HeadObjects (one per extension) of the invocation's time.
+MAX_STYLES = 8
+
+PREFIX = "nst-"
+
+
+class OptionError(ValueError):
+    """An ``nst-`` metadata key is unknown or its value is bad; the message is one line naming both."""
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """What an upload's metadata asks for: styles by name (empty: the folder rule) and workflow inputs."""
+
+    styles: tuple[str, ...] = ()
+    inputs: dict[str, Any] = field(default_factory=dict)  #: preserve_colors, style_scale, ..., style_blend_weights
+
+
+def _error(key: str, value: str, reason: str) -> OptionError:
+    return OptionError(f"metadata {key}={shown(value)}: {reason} (x-amz-meta-{key})")
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(key: str, value: str) -> str:
+        chosen = value.strip().lower()
+        if chosen not in allowed:
+            raise _error(key, value, f"must be one of {', '.join(allowed)}")
+        return chosen
+
+    return parse
+
+
+def _number(key: str, value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise _error(key, value, "is not a number") from None
+    if not math.isfinite(number):
+        raise _error(key, value, "must be a finite number")
+    return number
+
+
+def _style_scale(key: str, value: str) -> float:
+    number = _number(key, value)
+    low, high = STYLE_SCALE_RANGE
+    if not low <= number <= high:
+        raise _error(key, value, f"must be between {low:g} and {high:g}")
+    return number
+
+
+def _non_negative(key: str, value: str) -> float:
+    number = _number(key, value)
+    if number < 0:
+        raise _error(key, value, "must be at least 0")
+    return number
+
+
+def _seed(key: str, value: str) -> int:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > SEED_MAX:
+        raise _error(key, value, f"must be a whole number from 0 to {SEED_MAX}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Control:
+    """One ``nst-`` metadata key: the workflow input it sets and how its value is read."""
+
+    key: str
+    input: str
+    parse: Callable[[str, str], Any]
+    help: str  #: what the value may be, for the README and ``make dev``'s help
+
+
+#: The per-upload controls. ``nst-styles`` is read by :func:`_styles` (it sets three inputs and names styles).
+CONTROLS: dict[str, Control] = {
+    control.key: control
+    for control in (
+        Control("nst-preserve-colors", "preserve_colors", _choice(PRESERVE_COLORS), " | ".join(PRESERVE_COLORS)),
+        Control("nst-style-scale", "style_scale", _style_scale, "a number from 0.25 to 4"),
+        Control("nst-style-strength", "style_strength", _non_negative, "a number of at least 0"),
+        Control("nst-seed", "seed", _seed, "a whole number of at least 0"),
+        Control(
+            "nst-init-image", "init_image", lambda key, value: value, "content | noise | s3://<allowed bucket>/key"
+        ),
+    )
+}
+STYLES_KEY = "nst-styles"
+KEYS = (STYLES_KEY, *CONTROLS)
+
+
+def parse_metadata(metadata: Mapping[str, str], settings: Settings) -> UploadOptions:
+    """The options in an upload's user metadata (``x-amz-meta-`` already stripped, as boto3 returns it)."""
+    seen: dict[str, str] = {}
+    for raw_key, value in metadata.items():
+        key = raw_key.strip().lower()
+        if not key.startswith((PREFIX, "nst_")):
+            continue  # another tool's metadata
+        if key not in KEYS:
+            raise OptionError(_unknown(key, value))
+        if key in seen:
+            raise _error(key, value, f"given twice (also {shown(seen[key])})")
+        seen[key] = value
+    inputs: dict[str, Any] = {}
+    styles: tuple[str, ...] = ()
+    for key, value in seen.items():
+        if not value.strip():
+            raise _error(key, value, "is empty")
+        if key == STYLES_KEY:
+            styles, weights = _styles(value)
+            if weights:
+                inputs["style_blend_weights"] = list(weights)
+        elif key == "nst-init-image":
+            inputs["init_image"] = _init_image(key, value, settings)
+        else:
+            control = CONTROLS[key]
+            inputs[control.input] = control.parse(key, value)
+    return UploadOptions(styles=styles, inputs=inputs)
+
+
+def _unknown(key: str, value: str) -> str:
+    guess = difflib.get_close_matches(key.replace("_", "-"), KEYS, n=1, cutoff=0.75)
+    hint = f"did you mean {guess[0]}? " if guess else ""
+    return f"unknown metadata key {key} (value {shown(value)}): {hint}the nst- keys are {', '.join(KEYS)}"
+
+
+def _styles(value: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """``name[:weight],...``: the names, and their weights (all or none)."""
+    key = STYLES_KEY
+    names: list[str] = []
+    weights: list[float] = []
+    for part in value.split(","):
+        name, colon, weight = part.strip().rpartition(":")
+        if not colon:
+            name, weight = weight, ""
+        name = name.strip()
+        if not name:
+            raise _error(key, value, "a style name is empty (the form is name:weight,name:weight or name,name)")
+        if "/" in name or name in (".", ".."):
+            raise _error(key, value, f"style name {shown(name)} must be a single folder name (no '/', '.' or '..')")
+        if name in names:
+            raise _error(key, value, f"style {shown(name)} is named twice")
+        names.append(name)
+        if colon:
+            weights.append(_weight(key, value, weight))
+    if weights and len(weights) != len(names):
+        raise _error(key, value, "give a weight to every style or to none (none: equal weights)")
+    if weights and not any(weights):
+        raise _error(key, value, "at least one weight must be above 0")
+    if len(names) > MAX_STYLES:
+        raise _error(key, value, f"names {len(names)} styles; at most {MAX_STYLES}")
+    return tuple(names), tuple(weights)
+
+
+def _weight(key: str, value: str, weight: str) -> float:
+    try:
+        number = float(weight.strip())
+    except ValueError:
+        raise _error(key, value, f"weight {shown(weight)} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise _error(key, value, f"weight {shown(weight)} must be a finite number of at least 0")
+    return number
+
+
+def _init_image(key: str, value: str, settings: Settings) -> str:
+    text = value.strip()
+    if text.lower() in INIT_IMAGES:
+        return text.lower()
+    if not text.startswith("s3://"):
+        raise _error(key, value, f"must be {', '.join(INIT_IMAGES)} or an s3:// URI in NST_ALLOWED_BUCKETS")
+    bucket, _, object_key = text[len("s3://") :].partition("/")
+    if bucket not in settings.allowed_buckets:
+        raise _error(
+            key, value, f"bucket {shown(bucket)} is not in NST_ALLOWED_BUCKETS ({', '.join(settings.allowed_buckets)})"
+        )
+    if not object_key or object_key.endswith("/"):
+        raise _error(key, value, "names a bucket or folder, not an object")
+    return text
+
+
+# --------------------------------------------------------------------------------------------------- reading
+
+
+class UploadGone(Exception):
+    """The upload no longer exists when its record is handled; the message is one line."""
+
+
+class MetadataReader(Protocol):
+    def read(self, record: UploadRecord) -> dict[str, str] | None:
+        """The upload's user metadata; None when it is not read (dry-run). Raises S3CallFailed, UploadGone or
+        NotAttempted."""
+        ...
+
+
+class S3Metadata:
+    """One HeadObject per upload, through the container's S3 store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def read(self, record: UploadRecord) -> dict[str, str] | None:
+        # No VersionId: the workflow reads the photo by its plain URI, so its options come from the same (current)
+        # object as its pixels.
+        head = self._store.head(
+            record.bucket,
+            record.key,
+            "reading the upload's metadata (HeadObject)",
+            forbidden_hint="the trigger's role needs s3:GetObject on the upload prefix",
+        )
+        if head is None:
+            raise UploadGone(f"upload {record.uri} no longer exists (deleted after its event?)")
+        return head.metadata
+
+
+class UnreadMetadata:
+    """Dry-run: no network call, so no metadata; the options are the deployment's."""
+
+    def read(self, record: UploadRecord) -> dict[str, str] | None:
+        return None
