@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from workflows.engine import stages
 from workflows.engine.options import (
     DEFAULTS,
     INIT_IMAGES,
+    Mode,
     Optimizer,
     OptionError,
     Precision,
@@ -121,6 +123,7 @@ def check_inputs(
     style_strength: float,
     upscale: bool,
     tile_concurrency: int,
+    mode: Mode,
     output_uri: str,
     optimize_cpu: str,
     optimize_mem: str,
@@ -148,6 +151,7 @@ def check_inputs(
         seed=seed,
         style_strength=style_strength,
         upscale=upscale,
+        mode=mode.value,
     )
     options.blend_weights(1 + len(more_styles))
     if tile_concurrency < 0:
@@ -202,6 +206,62 @@ def preprocess(
         ", an init image" if init is not None else "",
     )
     return Pixels(content=content, styles=styles, init=init)
+
+
+@task(
+    requests=Resources(cpu="1", mem="2Gi"),
+    limits=Resources(cpu="1", mem="2Gi"),
+    retries=2,
+    enable_deck=True,
+    deck_fields=(),
+)
+def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions, output_uri: str) -> np.ndarray | None:
+    """The feed-forward preview (``workflows/preview.py``): within seconds of the start, in the "Preview" Deck
+    and, with ``output_uri``, as ``<output_uri>.preview.png`` with a progress record. It is the result under
+    ``mode="preview"`` and the start under ``init_image="preview"``; otherwise a preview that cannot be made
+    (``NST_PREVIEW_MODEL=off``) is skipped, and None is returned."""
+    from workflows import preview as feed_forward
+
+    needed = options.mode == "preview" or options.init_image == "preview"
+    began = time.perf_counter()
+    try:
+        model = feed_forward.get_model()
+        image = model.stylize(content, styles[0])
+        distances = {
+            "photo": model.style_distance(content, styles[0]),
+            "preview": model.style_distance(image, styles[0]),
+        }
+    except feed_forward.PreviewUnavailable as exc:
+        if needed:
+            raise OptionError(
+                f"mode={options.mode!r}, init_image={options.init_image!r} need the preview: {exc}"
+            ) from None
+        log.info("no preview: %s", exc)
+        return None
+    seconds = time.perf_counter() - began
+    log.info(
+        "preview: %dx%d in %.2f s; style distance %.2f (the photo: %.2f)",
+        image.shape[1],
+        image.shape[0],
+        seconds,
+        distances["preview"],
+        distances["photo"],
+    )
+    settings = {
+        "style distance of the preview": f"{distances['preview']:.2f}",
+        "style distance of the photo": f"{distances['photo']:.2f}",
+    }
+    page = progress_html(image, [], title="Feed-forward preview (Magenta arbitrary stylization)", settings=settings)
+    Deck("Preview", page)
+    if output_uri:
+        record = {
+            **progress_record(epoch=0, epochs=options.epochs, steps=0, loss=None, seconds=seconds, weights="preview"),
+            "stage": "preview",
+            "done": options.mode == "preview",
+        }
+        _write_beside(output_uri, ".preview.png", images.encode_png(image))
+        _write_beside(output_uri, ".progress.json", json.dumps(record).encode())
+    return image
 
 
 @task(requests=_OPTIMIZE_DEFAULT, limits=_OPTIMIZE_DEFAULT, retries=2, enable_deck=True, deck_fields=())
@@ -319,6 +379,7 @@ def stylize(
     content: np.ndarray,
     styles: list[np.ndarray],
     init: np.ndarray | None,
+    preview_image: np.ndarray | None,
     options: StyleOptions,
     output_uri: str,
     optimize_cpu: str,
@@ -329,6 +390,11 @@ def stylize(
 ) -> np.ndarray:
     """Plan the run's stages (``workflows/engine/stages.py``) and chain one optimisation task per stage (or per
     ``epochs_per_task`` epochs), each sized for its pixels unless the resource inputs say otherwise."""
+    if options.mode == "preview":  # the feed-forward result is the result
+        assert preview_image is not None  # the preview task refuses to return None when it is needed
+        return preview_image
+    if options.init_image == "preview":
+        init = preview_image
     plan = stages.plan((content.shape[0], content.shape[1]), options)
     whole, whole_init = content, init
     if plan.tiled:  # the coarse stage works on the whole image at the largest size one task holds
@@ -415,6 +481,7 @@ def neural_style_transfer_wf(
     style_strength: float = DEFAULTS.style_strength,
     upscale: bool = DEFAULTS.upscale,
     tile_concurrency: int = 0,
+    mode: Mode = Mode(DEFAULTS.mode),
     optimize_cpu: str = OPTIMIZE_CPU,
     optimize_mem: str = OPTIMIZE_MEM,
     optimize_gpu: str = "0",
@@ -446,6 +513,7 @@ def neural_style_transfer_wf(
         style_strength=style_strength,
         upscale=upscale,
         tile_concurrency=tile_concurrency,
+        mode=mode,
         output_uri=output_uri,
         optimize_cpu=optimize_cpu,
         optimize_mem=optimize_mem,
@@ -462,10 +530,12 @@ def neural_style_transfer_wf(
         upscale=upscale,
         input_digest=checked.digest,
     )
+    quick = preview(content=pixels.content, styles=pixels.styles, options=checked.options, output_uri=output_uri)
     stylized = stylize(
         content=pixels.content,
         styles=pixels.styles,
         init=pixels.init,
+        preview_image=quick,
         options=checked.options,
         output_uri=output_uri,
         optimize_cpu=optimize_cpu,
@@ -540,6 +610,7 @@ def _run_task_epochs(
         first_epoch=state.epochs_done,
         show=lambda s: result_image(content, options, s),
         title=title,
+        style=styles[0] if styles else None,
     )
     steps = options.steps_per_epoch
     report_every = max(1, steps // 10)
@@ -579,9 +650,10 @@ class _Progress:
         first_epoch: int,
         show: typing.Callable[[typing.Any], np.ndarray],
         title: str = "",
+        style: np.ndarray | None = None,
     ) -> None:
         self.options, self.output_uri, self.weights, self.show = options, output_uri, weights, show
-        self.title = title
+        self.title, self.style = title, style
         self.epoch = first_epoch
         self.epoch_ends: list[int] = []
         self._deck: Deck | None = None
@@ -595,12 +667,13 @@ class _Progress:
             f"({done.width}x{done.height}, {self.options.optimizer}, {done.precision})"
         )
         shown = self.show(state)
+        yardstick = self._style_distance(shown)
         page = progress_html(
             shown,
             state.losses,
             title=title,
             epoch_ends=self.epoch_ends,
-            settings={**self.options.summary(), "weights": self.weights},
+            settings={**yardstick, **self.options.summary(), "weights": self.weights},
             warning=RANDOM_WEIGHTS_WARNING if self.weights == "random" else "",
         )
         self._publish_deck(page)
@@ -617,6 +690,18 @@ class _Progress:
             self._write_beside_output(".preview.png", images.encode_png(shown))
             self._write_beside_output(".progress.json", json.dumps(record).encode())
 
+    def _style_distance(self, image: np.ndarray) -> dict[str, str]:
+        """The trained yardstick (``workflows/preview.py``): how far the image's style is from the style image's,
+        independent of VGG19 (so it shows honestly whether random weights stylized anything)."""
+        if self.style is None:
+            return {}
+        from workflows import preview as feed_forward
+
+        try:
+            return {"style distance (trained yardstick)": f"{feed_forward.style_distance(image, self.style):.2f}"}
+        except feed_forward.PreviewError:
+            return {}
+
     def _publish_deck(self, page: str) -> None:
         """Replace this task's Progress Deck with ``page`` and stream it to the console now."""
         decks = current_context().decks
@@ -632,15 +717,20 @@ class _Progress:
             log.warning("could not publish the Progress Deck: %s", exc)
 
     def _write_beside_output(self, suffix: str, data: bytes) -> None:
-        target = self.output_uri + suffix
-        try:
-            if "://" not in target:
-                _write_atomically(Path(target), data)
-            else:
-                store = FlyteContextManager.current_context().file_access.get_filesystem_for_path(target)
-                store.pipe_file(target, data)
-        except Exception as exc:
-            log.warning("could not write %s: %s", target, exc)
+        _write_beside(self.output_uri, suffix, data)
+
+
+def _write_beside(output_uri: str, suffix: str, data: bytes) -> None:
+    """Overwrite ``output_uri + suffix`` (a progress record or preview); a failure is logged, never fatal."""
+    target = output_uri + suffix
+    try:
+        if "://" not in target:
+            _write_atomically(Path(target), data)
+        else:
+            store = FlyteContextManager.current_context().file_access.get_filesystem_for_path(target)
+            store.pipe_file(target, data)
+    except Exception as exc:
+        log.warning("could not write %s: %s", target, exc)
 
 
 def _checkpoint_of(context: typing.Any) -> typing.Any:

@@ -45,7 +45,7 @@ class RunState:
         cls, content: np.ndarray, options: StyleOptions | None = None, init: np.ndarray | None = None
     ) -> RunState:
         """Before the first epoch: the image the options' ``init_image`` names (the photo by default; noise
-        drawn from ``seed``; or ``init``, an image already at the photo's size)."""
+        drawn from ``seed``; or ``init``, an image already at the photo's size: a URI's, or the preview)."""
         content = np.asarray(content, np.float32)
         choice = "content" if options is None else options.init_image
         if choice == "content":

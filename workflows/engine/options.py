@@ -33,6 +33,11 @@ class Precision(enum.Enum):
     BFLOAT16 = "bfloat16"
 
 
+class Mode(enum.Enum):
+    FULL = "full"
+    PREVIEW = "preview"
+
+
 class PreserveColors(enum.Enum):
     NONE = "none"
     LUMINANCE = "luminance"
@@ -44,7 +49,8 @@ PRECISIONS = tuple(p.value for p in Precision)
 #: The long side an image is brought to: bounds of the ``max_dim`` input.
 MAX_DIM_RANGE = (32, 4096)
 PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
-INIT_IMAGES = ("content", "noise")  # or the URI of an image to start from
+INIT_IMAGES = ("content", "noise", "preview")  # or the URI of an image to start from
+MODES = tuple(m.value for m in Mode)
 STYLE_SCALE_RANGE = (0.25, 4.0)
 
 
@@ -78,7 +84,10 @@ class StyleOptions:
       bigger brush strokes.
     * ``style_blend_weights``: weights of ``style_img`` and then each of ``more_styles``, whose Gram targets are
       mixed (normalised; empty means equal weights).
-    * ``init_image``: ``content`` (the photo), ``noise`` (uniform noise from ``seed``), or the URI of an image.
+    * ``init_image``: ``content`` (the photo), ``noise`` (uniform noise from ``seed``), ``preview`` (the
+      feed-forward preview), or the URI of an image.
+    * ``mode``: ``full`` (the preview first, then the VGG19 optimisation) or ``preview`` (the feed-forward
+      preview is the result: instant, lower quality).
     * ``seed``: every random choice of a run comes from it: the same inputs and seed give the same PNG.
     * ``style_strength``: a multiplier on ``style_weight`` relative to ``content_weight`` (2 = twice the style).
     * ``upscale``: a photo smaller than ``max_dim`` keeps its own size unless this is set (no silent upscale).
@@ -103,6 +112,7 @@ class StyleOptions:
     seed: int = 0
     style_strength: float = 1.0
     upscale: bool = False
+    mode: str = "full"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch"):
@@ -136,6 +146,7 @@ class StyleOptions:
         if not self.init_image.strip():
             raise OptionError("init_image='': use 'content', 'noise' or the URI of an image")
         _at_least("seed", self.seed, 0)
+        _one_of("mode", self.mode, MODES)
 
     # --- what each epoch does -----------------------------------------------------------------------------
 

@@ -1,0 +1,89 @@
+"""The feed-forward preview inside the workflow: first in the Deck and beside the output, the result under
+mode="preview", the start under init_image="preview", and skipped (or refused when needed) when turned off."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workflows import images
+from workflows import preview as feed_forward
+from workflows.neural_style_transfer import neural_style_transfer_wf
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pixels(path: str | Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image, np.float32) / 255.0
+
+
+@pytest.fixture
+def photos(write_image) -> tuple[Path, Path]:
+    return write_image("photo.jpg", 96, 72, quality=95), write_image("style.png", 64, 64, style=True)
+
+
+def test_mode_preview_returns_the_feed_forward_result_without_optimising(photos, tmp_path: Path) -> None:
+    content, style = photos
+    target = tmp_path / "out.png"
+    result = neural_style_transfer_wf(
+        content_img=str(content), style_img=str(style), mode="preview", output_uri=str(target)
+    )
+    expected = feed_forward.stylize(
+        images.load_rgb(content, role="content", max_dim=512, upscale=False),
+        images.load_rgb(style, role="style", max_dim=512),
+    )
+    assert Path(result.path).resolve() == target.resolve()
+    assert np.abs(pixels(target) - expected).max() <= 1 / 255 + 1e-6, "the preview itself, 8-bit rounded"
+    record = json.loads(Path(f"{target}.progress.json").read_text())
+    assert record["stage"] == "preview" and record["done"] is True and record["steps"] == 0
+    assert Path(f"{target}.preview.png").is_file()
+
+
+def test_init_image_preview_starts_the_optimisation_from_the_preview(photos) -> None:
+    content, style = photos
+    common = {"content_img": str(content), "style_img": str(style), "epochs": 1, "steps_per_epoch": 1, "max_dim": 96}
+    started = pixels(neural_style_transfer_wf(init_image="preview", **common).path)
+    quick = pixels(neural_style_transfer_wf(mode="preview", **common).path)
+    photo = pixels(neural_style_transfer_wf(**common).path)
+    assert np.abs(started - quick).mean() < 0.5 * np.abs(started - photo).mean(), "one step from the preview"
+
+
+def test_turned_off_the_preview_is_skipped_or_refused_when_needed(photos, monkeypatch: pytest.MonkeyPatch) -> None:
+    content, style = photos
+    monkeypatch.setenv("NST_PREVIEW_MODEL", "off")
+    common = {"content_img": str(content), "style_img": str(style), "epochs": 1, "steps_per_epoch": 1, "max_dim": 48}
+    assert Path(neural_style_transfer_wf(**common).path).is_file(), "a full run does without it"
+    with pytest.raises(Exception, match=r"mode='preview', init_image='content' need the preview: preview disabled"):
+        neural_style_transfer_wf(mode="preview", **common)
+
+
+def test_pyflyte_run_mode_preview_end_to_end(photos) -> None:
+    content, style = photos
+    command = [
+        str(Path(sys.executable).with_name("pyflyte")),
+        "run",
+        "workflows/neural_style_transfer.py",
+        "neural_style_transfer_wf",
+        "--content_img",
+        str(content),
+        "--style_img",
+        str(style),
+        "--mode",
+        "preview",
+    ]
+    env = {**os.environ, "NST_VGG19_WEIGHTS": "random", "FLYTE_LOCAL_CACHE_ENABLED": "false"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "epoch 1/" not in result.stderr, "no optimisation step ran"
+    printed = [line.strip() for line in result.stdout.splitlines() if line.strip().endswith(".png")]
+    with Image.open(io.BytesIO(Path(printed[-1]).read_bytes())) as image:
+        assert image.size == (96, 72)
