@@ -21,10 +21,10 @@ MIB = 2**20
 
 #: (optimizer, precision) -> (fixed bytes, bytes per pixel), fitted as described above.
 PEAK_RSS_MODEL: dict[tuple[str, str], tuple[float, float]] = {
-    ("lbfgs", "float32"): (0.85 * GIB, 3100.0),
-    ("lbfgs", "bfloat16"): (0.85 * GIB, 3100.0),
-    ("adam", "float32"): (0.85 * GIB, 3100.0),
-    ("adam", "bfloat16"): (0.85 * GIB, 3100.0),
+    ("lbfgs", "float32"): (0.80 * GIB, 3400.0),
+    ("lbfgs", "bfloat16"): (0.75 * GIB, 2500.0),
+    ("adam", "float32"): (0.80 * GIB, 3000.0),
+    ("adam", "bfloat16"): (0.75 * GIB, 2100.0),
 }
 #: L-BFGS keeps two float32 RGB images per curvature pair; the model above was fitted with this many pairs.
 FITTED_LBFGS_HISTORY = 20
