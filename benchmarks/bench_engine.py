@@ -157,6 +157,7 @@ class Curve:
     reached_at_s: float | None = None
     steps: int = 0
     note: str = ""
+    style_distance: float | None = None  # the trained yardstick on the final image (workflows/preview.py)
 
 
 class Stopwatch:
@@ -188,10 +189,23 @@ def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]
         began = time.perf_counter()
         result = engine.run(steps, on_step=record)
     target = float(engine.loss(result.image))
+    distance = yardstick(result.image, style)
     curve = Curve(
         f"tutorial: Adam, {steps} steps", list(zip(times, losses)) + [(clock.total, target)], clock.total, steps
     )
+    curve.style_distance = distance
     return curve, target, result.image
+
+
+def yardstick(image: np.ndarray, style: np.ndarray) -> float | None:
+    """How close the image's style is to the style image by a *trained* network, independent of VGG19 (so a
+    run with random VGG19 weights shows honestly that it did not stylize); None with the preview turned off."""
+    from workflows import preview as feed_forward
+
+    try:
+        return feed_forward.style_distance(image, style)
+    except feed_forward.PreviewError:
+        return None
 
 
 class _Stop(Exception):
@@ -231,9 +245,25 @@ def chase(
         if elapsed >= budget_s:
             raise _Stop
 
+    last: list[np.ndarray] = []
+
+    def keep(done: EpochDone) -> None:
+        last[:] = [done.state.output]
+        on_epoch(done)
+
     with contextlib.suppress(_Stop):
-        run_epochs(content, style, run, RunState.start(content), on_epoch=on_epoch)
+        run_epochs(content, style, run, RunState.start(content), on_epoch=keep)
+    curve.style_distance = yardstick(resize(last[0], content.shape[:2]), style) if last else None
     return curve
+
+
+def _preview_distance(content: np.ndarray, style: np.ndarray) -> float | None:
+    from workflows import preview as feed_forward
+
+    try:
+        return feed_forward.style_distance(feed_forward.stylize(content, style), style)
+    except feed_forward.PreviewError:
+        return None
 
 
 def chase_fresh_adam_every_step(
@@ -254,6 +284,7 @@ def chase_fresh_adam_every_step(
         if loss <= target:
             curve.reached_at_s = clock.total
             break
+    curve.style_distance = yardstick(image, style)
     return curve
 
 
@@ -390,7 +421,14 @@ def main(argv: list[str] | None = None) -> int:
             curve.reached_at_s = curve.steps * per_step if curve.reached_at_s is not None else None
             curve.note = f"dynamics simulated; time = steps x {per_step:.2f} s measured per recipe step"
         curves.append(curve)
-        results["quality"] = {"target_loss": target, "curves": [asdict(c) for c in curves]}
+        results["quality"] = {
+            "target_loss": target,
+            "curves": [asdict(c) for c in curves],
+            "yardstick": {
+                "photo": yardstick(content_full, style_full),
+                "preview": _preview_distance(content_full, style_full),
+            },
+        }
         plot(curves, target, args.plot)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -240,13 +240,174 @@ def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> di
     return result
 
 
+# --- 4. big images: single stage where it fits against coarse stage + tiles ---------------------------------------
+
+GENERIC_TASK = """
+import json, pickle, sys
+from workflows import neural_style_transfer as module
+task = getattr(module, sys.argv[1])
+with open(sys.argv[2], "rb") as stream:
+    kwargs = pickle.load(stream)
+def plain(value):  # flytekit's output tuples are generated classes that do not pickle
+    if hasattr(value, "_asdict"):
+        return {key: plain(item) for key, item in value._asdict().items()}
+    return [plain(item) for item in value] if isinstance(value, list) else value
+output = task(**kwargs)
+with open(sys.argv[3], "wb") as stream:
+    pickle.dump(plain(output), stream)
+peak_kib = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
+print(json.dumps({"peak_bytes": int(peak_kib) * 1024}))
+"""
+
+
+def run_in_fresh_process(folder: Path, name: str, task: str, **kwargs: object) -> tuple[object, dict[str, float]]:
+    """Any task of the workflow module in a fresh process (flytekit local execution): its output, wall, peak."""
+    import pickle
+
+    inputs, outputs = folder / f"{name}.in", folder / f"{name}.out"
+    inputs.write_bytes(pickle.dumps(kwargs))
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed: {done.stderr[-3000:]}")
+    peak = json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
+    log(f"  {name}: {wall:.1f} s, peak {peak / 2**30:.2f} GiB")
+    return pickle.loads(outputs.read_bytes()), {"name": name, "wall_s": wall, "peak_bytes": peak}
+
+
+def run_plan(folder: Path, content: np.ndarray, style: np.ndarray, options: StyleOptions) -> tuple[np.ndarray, dict]:
+    """The run the @dynamic plans for ``content``, every task in a fresh process, as pods would run them."""
+    from workflows.engine.tiles import blend
+
+    plan = stages.plan(content.shape[:2], options)
+    tasks = []
+    whole = images.resize_to(content, *plan.whole_hw) if plan.tiled else content
+    resume = None
+    result = None
+    for part in plan.whole:
+        result, row = run_in_fresh_process(
+            folder,
+            part.node_name,
+            "optimize",
+            content=whole,
+            styles=[style],
+            init=None,
+            options=options,
+            first_epoch=part.first_epoch,
+            stop_epoch=part.stop_epoch,
+            resume=resume,
+            output_uri="",
+        )
+        resume = result["state"]
+        tasks.append({**row, "kind": "whole" if not plan.tiled else "coarse", "pixels": part.height * part.width})
+    if not plan.tiled:
+        return result["image"], {"tiled": False, "tasks": tasks, "tiles": 0}
+    targets, row = run_in_fresh_process(
+        folder,
+        "style-targets",
+        "style_targets",
+        content=whole,
+        styles=[style],
+        options=options,
+        long_side=max(plan.full_hw),
+    )
+    tasks.append({**row, "kind": "targets", "pixels": 0})
+    jobs, row = run_in_fresh_process(
+        folder,
+        "cut-tiles",
+        "cut_tiles",
+        content=content,
+        coarse=result["image"],
+        tiles=plan.tiles,
+        targets=targets,
+        options=options,
+    )
+    tasks.append({**row, "kind": "cut", "pixels": 0})
+    pieces = []
+    for job in jobs:
+        piece, row = run_in_fresh_process(folder, job.tile.name, "optimize_tile", job=job)
+        pieces.append(np.load(piece.path))
+        tasks.append({**row, "kind": "tile", "pixels": job.tile.pixels})
+    began = time.perf_counter()
+    joined = blend(plan.full_hw, plan.tiles, pieces, plan.overlap)
+    tasks.append(
+        {"name": "blend", "kind": "blend", "wall_s": time.perf_counter() - began, "peak_bytes": 0, "pixels": 0}
+    )
+    return joined, {
+        "tiled": True,
+        "tasks": tasks,
+        "tiles": len(plan.tiles),
+        "coarse": f"{plan.whole_hw[1]}x{plan.whole_hw[0]}",
+    }
+
+
+def projected_cluster_s(run: dict, parallel: int) -> float:
+    """Wall time on a cluster with ``parallel`` tile pods at once: the chain of whole/coarse tasks, the targets
+    and the cut, then the tiles in waves of ``parallel`` (each wave as long as its slowest tile), then the blend.
+    Each task's time is its fresh-process time measured here; pod starts are not included."""
+    serial = sum(t["wall_s"] for t in run["tasks"] if t["kind"] != "tile")
+    tiles = sorted((t["wall_s"] for t in run["tasks"] if t["kind"] == "tile"), reverse=True)
+    waves = [tiles[i : i + parallel] for i in range(0, len(tiles), parallel)]
+    return serial + sum(max(wave) for wave in waves)
+
+
+def big_images_section(sizes: list[int], steps: int, compare_size: int, compare_steps: int) -> dict[str, object]:
+    from workflows.engine.transfer import StyleTransfer
+
+    style = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=512)
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for long_side in sizes:
+            content = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=long_side)  # enlarged
+            options = StyleOptions(epochs=1, steps_per_epoch=steps, max_dim=long_side)
+            log(f"big images: {content.shape[1]}x{content.shape[0]}")
+            _, run = run_plan(Path(tmp), content, style, options)
+            run["size"] = f"{content.shape[1]}x{content.shape[0]}"
+            run["max_task_peak_bytes"] = max(t["peak_bytes"] for t in run["tasks"])
+            run["summed_task_s"] = sum(t["wall_s"] for t in run["tasks"])
+            if run["tiled"]:
+                run["projected_cluster_s"] = {str(n): projected_cluster_s(run, n) for n in (1, 4, run["tiles"])}
+            runs[str(long_side)] = run
+        # The tiled result against the single-stage one where both fit here: the full-size loss of each.
+        content = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=compare_size)
+        options = StyleOptions(epochs=2, steps_per_epoch=compare_steps, max_dim=compare_size)
+        log(f"tiled against single stage at {content.shape[1]}x{content.shape[0]}")
+        tiled, _ = run_plan(Path(tmp), content, style, options)
+        original = stages.single_task_pixels
+        stages.single_task_pixels = lambda options: 1 << 40  # this process only: everything is one stage
+        try:
+            single, _ = run_plan(Path(tmp), content, style, options)
+        finally:
+            stages.single_task_pixels = original
+    evaluator = StyleTransfer(content, style, options, precision="float32")
+    losses = {
+        "start": float(evaluator.loss(content)),
+        "single_stage": float(evaluator.loss(single)),
+        "tiled": float(evaluator.loss(tiled)),
+    }
+    losses["ratio_tiled_to_single"] = losses["tiled"] / losses["single_stage"]
+    log(f"full-size losses: {losses}")
+    return {"steps": steps, "runs": runs, "compare": {"size": compare_size, "steps": compare_steps, **losses}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 768, 1024, 1536])
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument("--size", type=int, default=512, help="long side of the per-run task comparison")
     parser.add_argument("--task-steps", type=int, default=5, help="steps per epoch in the per-run comparison")
-    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: memory tasks run demo")
+    parser.add_argument("--big-sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
+    parser.add_argument("--big-steps", type=int, default=3)
+    parser.add_argument("--compare-size", type=int, default=2048)
+    parser.add_argument("--compare-steps", type=int, default=5)
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: memory tasks run demo big")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stages.json")
     args = parser.parse_args(argv)
 
@@ -258,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         results["tasks"] = tasks_section(args.size, DEFAULTS.epochs, args.task_steps)
     if "run" not in args.skip:
         results["whole_run"] = whole_run_section(2, 50, 256, demo="demo" not in args.skip)
+    if "big" not in args.skip:
+        results["big"] = big_images_section(args.big_sizes, args.big_steps, args.compare_size, args.compare_steps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     log(f"wrote {args.out}")

@@ -111,10 +111,86 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
                 f"`make demo` itself, upload to downloaded result (default options): **{w['make_demo_s']:.1f} s**.",
             ]
         lines.append("")
+    if "big" in stages:
+        big = stages["big"]
+        lines += [
+            "## 7. Big images: one stage where it fits, coarse stage + tiles above",
+            "",
+            f"Each run as the `@dynamic` plans it, every task in a fresh process ({big['steps']} steps of one epoch "
+            "per stage, so the figures are the tasks' cost, not a finished print). Above the single-task limit "
+            "(`memory.TASK_LIMIT`, 4 GiB, through the memory model) the plan is a coarse stage at the largest size "
+            "one task holds, one style-targets task, one task cutting the tiles, one task per tile and a blend. "
+            "The sample photo is enlarged to each size.",
+            "",
+            "| output | plan | tasks | largest task peak RSS | summed task time | projected cluster time |",
+            "| --- | --- | ---: | ---: | ---: | --- |",
+        ]
+        for run in big["runs"].values():
+            plan = f"coarse {run['coarse']} + {run['tiles']} tiles" if run["tiled"] else "one stage"
+            projected = (
+                ", ".join(f"{n} at once: {t:.0f} s" for n, t in run["projected_cluster_s"].items())
+                if run.get("projected_cluster_s")
+                else ""
+            )
+            lines.append(
+                f"| {run['size']} | {plan} | {len(run['tasks'])} | {run['max_task_peak_bytes'] / 2**30:.2f} GiB | "
+                f"{run['summed_task_s']:.0f} s | {projected} |"
+            )
+        c = big["compare"]
+        lines += [
+            "",
+            "The projected cluster time is the chain of non-tile tasks plus the tiles in waves of N at once (each "
+            "wave as long as its slowest tile), from the task times measured here; pod starts are not included.",
+            "",
+            f"**Tiled against single stage at {c['size']} px** (2 epochs x {c['steps']} steps each way; the full-size "
+            f"loss of each result by one float32 evaluator): start {c['start']:.4g}, single stage "
+            f"{c['single_stage']:.4g}, tiled {c['tiled']:.4g}: ratio **{c['ratio_tiled_to_single']:.3f}**.",
+            "",
+        ]
+        biggest = max(big["runs"].values(), key=lambda r: int(r["size"].split("x")[0]))
+        peak = biggest["max_task_peak_bytes"] / 2**30
+        targets.append((f"every task's peak RSS at {biggest['size']} <= 4 GiB", f"{peak:.2f} GiB", verdict(peak <= 4)))
+        targets.append(
+            (
+                f"tiled loss within 5 % of single-stage at {c['size']} px",
+                f"{c['ratio_tiled_to_single']:.3f}",
+                verdict(c["ratio_tiled_to_single"] <= 1.05),
+            )
+        )
     return lines, targets
 
 
-def render(engine: dict, trigger: dict | None, plot: str, stages: dict | None = None) -> str:
+def render_preview(preview: dict) -> list[str]:
+    """The feed-forward preview's latency next to one optimisation step, and the yardstick's figures."""
+    lines = [
+        "## 8. Instant preview",
+        "",
+        f"`workflows/preview.py` on onnxruntime {preview['machine']['onnxruntime']} with "
+        f"{preview['model']['threads']} threads (loading and checking both networks: {preview['load_s']:.2f} s), "
+        "warm medians, next to one VGG19 optimisation step at the same size in this run "
+        "(`StyleTransfer(...).run(1)`, which includes a run's first evaluation, and the marginal step).",
+        "",
+        "| long side | preview | VGG19 run(1) | VGG19 marginal step | run(1) / preview |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in preview["latency"]:
+        lines.append(
+            f"| {row['long_side']} | {row['preview']['median_s'] * 1000:.0f} ms | {row['vgg19_run1']['median_s']:.2f} s | "
+            f"{row['vgg19_marginal_step_s']:.2f} s | {row['vgg19_run1_over_preview']:.0f}x |"
+        )
+    y = preview["yardstick"]
+    lines += [
+        "",
+        f"Style distance to `{y['style']}` of `{y['content']}`: the photo {y['photo']:.2f}, the preview "
+        f"{y['preview']:.2f} (painted at 384 px: {y['preview_at_384']:.2f}).",
+        "",
+    ]
+    return lines
+
+
+def render(
+    engine: dict, trigger: dict | None, plot: str, stages: dict | None = None, preview: dict | None = None
+) -> str:
     m = engine["machine"]
     weights = m["weights"]
     weights_note = (
@@ -216,14 +292,16 @@ def render(engine: dict, trigger: dict | None, plot: str, stages: dict | None = 
             "",
             f"![loss against seconds]({plot})",
             "",
-            "| configuration | steps | reached the target after | vs the tutorial run | vs the per-step-task recipe |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| configuration | steps | reached the target after | vs the tutorial run | vs the per-step-task recipe "
+            "| style distance |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for c in curves:
             reached = c["reached_at_s"]
+            distance = f"{c['style_distance']:.2f}" if c.get("style_distance") is not None else "n/a"
             if reached is None:
                 last = c["points"][-1][0] if c["points"] else 0
-                lines.append(f"| {c['name']} | {c['steps']} | not within {last:.0f} s | | |")
+                lines.append(f"| {c['name']} | {c['steps']} | not within {last:.0f} s | | | {distance} |")
                 continue
             vs_tutorial = reference["reached_at_s"] / reached
             vs_recipe = (
@@ -231,7 +309,9 @@ def render(engine: dict, trigger: dict | None, plot: str, stages: dict | None = 
                 if recipe and recipe["reached_at_s"]
                 else (f"> {recipe['points'][-1][0] / reached:.1f}x" if recipe and recipe["points"] else "")
             )
-            lines.append(f"| {c['name']} | {c['steps']} | {reached:.0f} s | {vs_tutorial:.1f}x | {vs_recipe} |")
+            lines.append(
+                f"| {c['name']} | {c['steps']} | {reached:.0f} s | {vs_tutorial:.1f}x | {vs_recipe} | {distance} |"
+            )
         native = {"avx512_bf16", "amx_bf16"} & set(m["cpu_flags"]) or m["gpus"]
         lines += [
             "",
@@ -245,6 +325,21 @@ def render(engine: dict, trigger: dict | None, plot: str, stages: dict | None = 
                 else "this machine has no native bfloat16, so it runs float32 throughout: the *L-BFGS* row above."
             ),
         ]
+        yard = q.get("yardstick", {})
+        if yard.get("photo") is not None:
+            lines += [
+                "",
+                "*Style distance* is the trained yardstick (`workflows/preview.py`: the distance between the final "
+                "image's and the style image's embeddings in Magenta's trained style network, lower is closer), "
+                f"independent of VGG19. For reference: the photo itself {yard['photo']:.2f}, the feed-forward "
+                f"preview {yard['preview']:.2f}."
+                + (
+                    " With random VGG19 weights every configuration stays near the photo's distance: "
+                    "they lower the random network's loss without stylizing, which the loss columns cannot show."
+                    if m["weights"] == "random"
+                    else ""
+                ),
+            ]
         notes = [f"- {c['name']}: {c['note']}" for c in curves if c.get("note")]
         lines += ["", *notes, ""] if notes else [""]
         fastest = min((c for c in curves[1:] if c["reached_at_s"]), key=lambda c: c["reached_at_s"], default=None)
@@ -274,9 +369,12 @@ def render(engine: dict, trigger: dict | None, plot: str, stages: dict | None = 
         lines += section
         targets += checks
 
+    if preview:
+        lines += render_preview(preview)
+
     if trigger:
         lines += [
-            "## 7. The trigger",
+            "## 9. The trigger",
             "",
             "Cold import of `lambda_trigger.lambda_function` in a fresh interpreter, and warm per-record latency of "
             "`lambda_handler` (one S3 record per invocation) in dry-run mode and against an in-process fake "
@@ -392,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", type=Path, default=REPO / "benchmarks" / "results" / "engine.json")
     parser.add_argument("--trigger", type=Path, default=REPO / "benchmarks" / "results" / "trigger.json")
     parser.add_argument("--stages", type=Path, default=REPO / "benchmarks" / "results" / "stages.json")
+    parser.add_argument("--preview", type=Path, default=REPO / "benchmarks" / "results" / "preview.json")
     parser.add_argument("--plot", default="benchmarks/results/time_to_quality.png")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args(argv)
@@ -403,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
             if extra.exists():
                 trigger[name] = json.loads(extra.read_text())
     stages = json.loads(args.stages.read_text()) if args.stages.exists() else None
-    args.output.write_text(render(engine, trigger, args.plot, stages))
+    preview = json.loads(args.preview.read_text()) if args.preview.exists() else None
+    args.output.write_text(render(engine, trigger, args.plot, stages, preview))
     print(f"wrote {args.output}")
     return 0
 
