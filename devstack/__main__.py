@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.processes import terminate_on_sigterm
+from devstack.progress import ProgressWatcher
 from devstack.stack import REPO, LocalStack, StackError, StackSettings, describe_decks
+from lambda_trigger.options import HELP
 
 SAMPLES = REPO / "samples"
 #: A demo should finish in about a minute on a laptop CPU; the workflow's own defaults (5 x 100 steps at 512 px)
@@ -79,7 +81,8 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             resources.s3().upload_file(str(content), resources.bucket, key)
             say(f"uploaded {content} to s3://{resources.bucket}/{key}; waiting for the trigger and the workflow ...")
             started = time.monotonic()
-            outcome = stack.wait_for_outcome(key, args.timeout)
+            progress = ProgressWatcher(resources.s3(), resources.bucket, resources.output_prefix, say)
+            outcome = stack.wait_for_outcome(key, args.timeout, while_waiting=progress.poll)
             if outcome["outcome"] != "launched":
                 detail = outcome.get("reason") or outcome.get("error")
                 say(f"no result for s3://{resources.bucket}/{key}: {outcome['outcome']}: {detail}")
@@ -118,11 +121,18 @@ def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     try:
         with stack:
             print(dev_instructions(stack, Path(args.style), settings, random_weights), flush=True)
+            r = stack.resources
+            progress = ProgressWatcher(r.s3(), r.bucket, r.output_prefix, say)
             while True:
                 stack.check_alive()
+                progress.poll()
                 time.sleep(0.5)
     finally:
         say(stopped(stack))
+
+
+#: The per-upload metadata keys, as ``make dev`` prints them (the rule and the table: lambda_trigger/options.py).
+METADATA_HELP = "\n".join(f"  {key:<20} {text}" for key, text in HELP.items())
 
 
 def dev_instructions(stack: LocalStack, style: Path, settings: dict[str, str], random_weights: bool) -> str:
@@ -154,6 +164,10 @@ or with the AWS CLI, in a shell that has these set first (moto takes any keys; t
 Add a style and use it by folder ({r.upload_prefix}<style>/photo.jpg uses {r.style_prefix}<style>.jpg):
   aws --endpoint-url {r.endpoint} s3 cp monet.jpg s3://{r.bucket}/{r.style_prefix}monet.jpg
   aws --endpoint-url {r.endpoint} s3 cp photo.jpg s3://{r.bucket}/{r.upload_prefix}monet/
+Choose options for one upload with S3 metadata (x-amz-meta-nst-*; README "Per-upload options"):
+  aws --endpoint-url {r.endpoint} s3 cp photo.jpg s3://{r.bucket}/{r.upload_prefix} \\
+      --metadata '{{"nst-styles": "monet:0.7,{style.stem}:0.3", "nst-preserve-colors": "luminance", "nst-seed": "7"}}'
+{METADATA_HELP}
 Fetch the results:
   aws --endpoint-url {r.endpoint} s3 sync s3://{r.bucket}/{r.output_prefix} out/
 

@@ -17,6 +17,7 @@ import socket
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -98,12 +99,17 @@ class LocalStack:
             return []
         return [json.loads(line) for line in self.outcomes_path.read_text(encoding="utf-8").splitlines() if line]
 
-    def wait_for_outcome(self, key: str, timeout_s: float) -> dict[str, Any]:
-        """The trigger's final word on ``key``: launched (done), skipped, or failed with no retry left."""
+    def wait_for_outcome(
+        self, key: str, timeout_s: float, while_waiting: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """The trigger's final word on ``key``: launched (done), skipped, or failed with no retry left.
+        ``while_waiting`` runs at every poll (``make demo`` prints the run's progress records with it)."""
         found: list[dict[str, Any]] = []
 
         def settled() -> bool:
             self.check_alive()
+            if while_waiting is not None:
+                while_waiting()
             found[:] = [o for o in self.outcomes() if o.get("key") == key and _is_final(o)]
             return bool(found)
 

@@ -195,6 +195,9 @@ def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
 
     assert demo.returncode == 0, output[-3000:]
     assert re.search(r"\[nst\] epoch 1/1: step 2/2, loss", output), "progress a person can follow"
+    assert re.search(
+        r"\[demo\] progress stylized/landscape.png: epoch 1/1, 2 steps, loss [0-9.e+]+, \d+ s of optimisation", output
+    ), "the progress record in the bucket, as it happens"
     with Image.open(tmp_path / "out" / "landscape.png") as image:
         assert image.size == (48, 36)
     port = int(re.search(r"S3/SQS server on http://127.0.0.1:(\d+)", output).group(1))
