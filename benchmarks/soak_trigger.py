@@ -8,7 +8,8 @@ asserted; ``make soak``).
    in-process fake flyteadmin (tests/fakes.py). 1 % of the CreateExecution calls are committed and
    then answered UNAVAILABLE (a lost reply) and 1 % fail UNAVAILABLE outright, so retries are in the storm too.
    Reported: executions created (must equal ``uploads``), CreateExecution calls, events/s, and p50/p99 of the time
-   per record (the pipeline's per-record step, timed by this harness).
+   per record (the pipeline's per-record step, timed by this harness: decide, name, one HeadObject to moto's S3
+   for the upload's options, launch, log).
 2. **Faults.** A 10-message SQS batch per fault, each in a fresh container with the production defaults
    (NST_CONNECT_TIMEOUT_S=2, NST_READ_TIMEOUT_S=5, NST_FLYTE_RPC_TIMEOUT_S=10, NST_FLYTE_RPC_RETRIES=3) and the
    SAM template's Lambda timeout (120 s): black holes (accept, never answer) in place of Secrets Manager, the
@@ -111,7 +112,7 @@ def admin_env(endpoint: str) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------------- the storm
 
 
-def storm(uploads: int, deliveries: int, seed: int = 7) -> dict[str, Any]:
+def storm(uploads: int, deliveries: int, moto_endpoint: str, seed: int = 7) -> dict[str, Any]:
     admin = start_admin(FakeFlyteAdmin())
     rng = random.Random(seed)
     events = [index for index in range(uploads) for _ in range(deliveries)]
@@ -124,14 +125,14 @@ def storm(uploads: int, deliveries: int, seed: int = 7) -> dict[str, Any]:
         if 0.01 <= draw < 0.02:
             faults[-1] = (grpc.StatusCode.UNAVAILABLE, False)
     try:
-        with container(admin_env(admin.endpoint)) as module:
+        with container({**admin_env(admin.endpoint), "AWS_ENDPOINT_URL": moto_endpoint}) as module:
             per_record: list[float] = []
             original = module.TRIGGER._handle
 
-            def timed(record: Any, report: Any) -> None:
+            def timed(record: Any) -> Any:
                 started = time.perf_counter()
                 try:
-                    original(record, report)
+                    return original(record)
                 finally:
                     per_record.append(time.perf_counter() - started)
 
@@ -242,7 +243,7 @@ def faults(moto_endpoint: str) -> list[dict[str, Any]]:
             silent_tokens.stop()
         rows.append(
             run_fault(
-                "S3 accepts and never answers (named styles)",
+                "S3 accepts and never answers (each upload's HeadObject)",
                 {**base, "AWS_ENDPOINT_URL_S3": hole.url},
                 fault_batch("monet/"),
             )
@@ -315,8 +316,13 @@ def main() -> None:
         s3 = boto3.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="styles/monet.jpg", Body=b"style")
+        # Every upload the events name exists, as on AWS (the trigger reads each one's metadata with HeadObject).
+        for event in [s3_record(index) for index in [*range(args.uploads), 10**6]] + [
+            s3_record(index, folder) for folder in ("", "monet/") for index in range(10)
+        ]:
+            s3.put_object(Bucket=BUCKET, Key=event["s3"]["object"]["key"], Body=b"photo")
         print(f"redelivery storm: {args.uploads} uploads x {args.deliveries} deliveries, shuffled", flush=True)
-        storm_result = storm(args.uploads, args.deliveries)
+        storm_result = storm(args.uploads, args.deliveries, endpoint)
         print("  " + json.dumps(storm_result), flush=True)
         print(f"faults: a 10-message SQS batch each, production deadlines, Lambda timeout {LAMBDA_TIMEOUT_S:.0f} s")
         fault_rows = faults(endpoint)

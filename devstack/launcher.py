@@ -128,8 +128,13 @@ _FLYTEKIT_TASK_PREFIX = re.compile(r"Error encountered while executing '(?P<task
 
 
 def failure_reason(exc: Exception) -> tuple[str, str | None]:
-    """The task's own message on one line, and the (innermost) task it came from, if flytekit says."""
-    text, task = " ".join(str(exc).split()), None
+    """The task's own message on one line, and the (innermost) task it came from, if flytekit says.
+
+    flytekit puts its task prefix into ``exc.args``; an exception whose ``str`` is not its args (click's, which the
+    workflow's user errors are, so ``pyflyte run`` prints them in one line) shows it only there.
+    """
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+    text, task = " ".join((first if _FLYTEKIT_TASK_PREFIX.match(first) else str(exc)).split()), None
     while match := _FLYTEKIT_TASK_PREFIX.match(text):
         text, task = text[match.end() :], match["task"].rsplit(".", 1)[-1]
     return text or type(exc).__name__, task

@@ -10,7 +10,7 @@ The rule (README.md, "Per-upload options"):
   the first becoming ``style_img`` and the others ``more_styles``, the numbers ``style_blend_weights`` (all given
   or none: none means equal weights). It takes precedence over the style folder and NST_STYLE_URI: it is the
   more specific choice, made for this one object. The output key still mirrors the upload's path.
-* ``nst-init-image`` is ``content``, ``noise`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the workflow
+* ``nst-init-image`` is ``content``, ``noise``, ``preview`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the workflow
   downloads it with the task's role, so an uploader must not be able to point that role at any object it can read,
   nor at an https URL of their choosing.
 * Options not given are not sent, so the launch plan's defaults apply. ``epochs``, ``steps_per_epoch`` and
@@ -58,7 +58,7 @@ WORKFLOW_INPUTS: dict[str, InputKind] = {
 
 #: The workflow's bounds (StyleOptions); a test checks them against workflows.engine.options.
 PRESERVE_COLORS = ("none", "luminance", "histogram")
-INIT_IMAGES = ("content", "noise")
+INIT_IMAGES = ("content", "noise", "preview")
 STYLE_SCALE_RANGE = (0.25, 4.0)
 #: The values of each ``choice`` input.
 CHOICES = {"preserve_colors": PRESERVE_COLORS}
@@ -143,16 +143,31 @@ CONTROLS: dict[str, Control] = {
     control.key: control
     for control in (
         Control("nst-preserve-colors", "preserve_colors", _choice(PRESERVE_COLORS), " | ".join(PRESERVE_COLORS)),
-        Control("nst-style-scale", "style_scale", _style_scale, "a number from 0.25 to 4"),
-        Control("nst-style-strength", "style_strength", _non_negative, "a number of at least 0"),
+        Control(
+            "nst-style-scale", "style_scale", _style_scale, "a number from 0.25 to 4 (bigger: bigger brush strokes)"
+        ),
+        Control(
+            "nst-style-strength",
+            "style_strength",
+            _non_negative,
+            "a number of at least 0 (a multiplier on the style weight)",
+        ),
         Control("nst-seed", "seed", _seed, "a whole number of at least 0"),
         Control(
-            "nst-init-image", "init_image", lambda key, value: value, "content | noise | s3://<allowed bucket>/key"
+            "nst-init-image",
+            "init_image",
+            lambda key, value: value,
+            "content | noise | preview | s3://<allowed bucket>/key",
         ),
     )
 }
 STYLES_KEY = "nst-styles"
 KEYS = (STYLES_KEY, *CONTROLS)
+#: One line per key, for ``make dev``'s help.
+HELP = {
+    STYLES_KEY: "name[:weight],...: styles/<name>.<ext>, the first the main one (wins over the folder)",
+    **{key: control.help for key, control in CONTROLS.items()},
+}
 
 
 def parse_metadata(metadata: Mapping[str, str], settings: Settings) -> UploadOptions:

@@ -384,3 +384,32 @@ def stage_uploads(s3: Any, event: Any, body: bytes = b"photo") -> None:
             s3.create_bucket(Bucket=bucket)
         with contextlib.suppress(Exception):  # a key S3 refuses (the trigger refuses it too)
             s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+class StatusServer:
+    """An HTTP server on loopback that answers every request with one status and no body (an S3 that forbids
+    everything with 403, or fails with 500), as boto3 sees a real one."""
+
+    def __init__(self, status: int) -> None:
+        self.requests = 0
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                server.requests += 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_HEAD = do_GET = do_PUT = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -251,17 +251,20 @@ def trigger_statements(template: Template) -> dict[str, dict]:
     return {statement["Sid"]: statement for statement in statements(policy["PolicyDocument"])}
 
 
-def test_trigger_reads_only_style_keys_and_lists_only_its_bucket(template: Template) -> None:
+def test_trigger_reads_only_style_and_upload_keys_and_lists_only_its_bucket(template: Template) -> None:
     granted = trigger_statements(template)
     bucket = template.get_att("ImageBucket", "Arn")
     s3 = {sid: s for sid, s in granted.items() if any(a.startswith("s3:") for a in as_list(s["Action"]))}
     assert s3["FindStyleImages"]["Action"] == "s3:GetObject"
     assert s3["FindStyleImages"]["Resource"] == f"{bucket}/{template.parameters['StylePrefix']}*"
+    # options.py reads each upload's metadata with HeadObject, which s3:GetObject authorises: uploads only
+    assert s3["ReadUploadOptions"]["Action"] == "s3:GetObject"
+    assert s3["ReadUploadOptions"]["Resource"] == f"{bucket}/{template.parameters['UploadPrefix']}*"
     # styles.py tries .jpg, .jpeg, .png, .webp and stops at a 403: only ListBucket turns a missing key into a 404.
     assert "s3:ListBucket" in (REPO / "lambda_trigger" / "styles.py").read_text()
     listing = s3["TellMissingStylesFromForbidden"]
     assert (listing["Action"], listing["Resource"]) == ("s3:ListBucket", bucket)
-    assert set(s3) == {"FindStyleImages", "TellMissingStylesFromForbidden"}, "no access to uploads or results"
+    assert set(s3) == {"FindStyleImages", "ReadUploadOptions", "TellMissingStylesFromForbidden"}, "no results"
 
 
 def test_trigger_consumes_only_its_queue_and_writes_only_its_log_group(template: Template) -> None:
