@@ -26,7 +26,7 @@ from flytekit.types.file import FlyteFile
 from workflows import images
 from workflows.engine import memory
 from workflows.engine.options import DEFAULTS, Optimizer, PreserveColors, StyleOptions
-from workflows.neural_style_transfer import OPTIMIZE_CPU, PngFile, _fetch, _uri, log
+from workflows.task_support import OPTIMIZE_CPU, PngFile, fetch, log, uri_of
 
 #: One sheet tile's long side, in pixels.
 TILE = 256
@@ -49,9 +49,9 @@ def stylize_item(item: SheetItem) -> PngFile:
     from workflows.engine.chain import result_image, stylize
 
     options = item.options
-    content = images.load_rgb(_fetch(item.photo, "content"), role="content", max_dim=options.max_dim, source=item.photo)
+    content = images.load_rgb(fetch(item.photo, "content"), role="content", max_dim=options.max_dim, source=item.photo)
     style_side = min(images.MAX_DIM_RANGE[1], max(options.max_dim, options.style_long_side(options.max_dim)))
-    style = images.load_rgb(_fetch(item.style, "style"), role="style", max_dim=style_side, source=item.style)
+    style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=style_side, source=item.style)
     log.info("sheet: %s in the style %s", item.photo, item.style_name)
     state = stylize(content, style, options)
     path = Path(current_context().working_directory) / "stylized.png"
@@ -106,13 +106,13 @@ def plan_sheet(
         raise ValueError(f"style_names has {len(style_names)} names for {len(styles)} styles")
     if not 0.0 < min_success_ratio <= 1.0:
         raise ValueError(f"min_success_ratio={min_success_ratio}: must be in (0, 1]")
-    names = style_names or [Path(_uri(style)).stem for style in styles]
+    names = style_names or [Path(uri_of(style)).stem for style in styles]
     items, labels = [], []
     for photo in photos:
         for style, name in zip(styles, names):
-            stem = Path(_uri(photo)).stem
+            stem = Path(uri_of(photo)).stem
             output = f"{output_prefix}{stem}-{name}.png" if output_prefix else ""
-            items.append(SheetItem(_uri(photo), _uri(style), name, output, options))
+            items.append(SheetItem(uri_of(photo), uri_of(style), name, output, options))
             labels.append(f"{stem} / {name}" if len(photos) > 1 else name)
     pixels = options.max_dim * options.max_dim  # the planner does not know the aspect ratios yet: the worst case
     request = memory.quantity(memory.request_bytes(pixels, options.optimizer, ("float32", "bfloat16")))

@@ -16,7 +16,8 @@ from tests.trigger import stub_workflow
 from workflows.engine import memory, stages
 from workflows.engine.options import DEFAULTS, OptionError, StyleOptions
 from workflows.engine.transfer import StyleTransfer
-from workflows.neural_style_transfer import OPTIMIZE_CPU, OPTIMIZE_MEM, neural_style_transfer_wf
+from workflows.neural_style_transfer import neural_style_transfer_wf
+from workflows.task_support import OPTIMIZE_CPU, OPTIMIZE_MEM
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WORKFLOW_DEFAULTS = neural_style_transfer_wf.python_interface.default_inputs_as_kwargs

@@ -36,11 +36,8 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
         "stylize",
         "finalize",
         "preview",
-        "style_targets",
-        "cut_tiles",
-        "optimize_tile",
-        "blend_tiles",
         "neural_style_transfer_wf",
+        *(f"workflows.tiled.{n}" for n in ("style_targets", "cut_tiles", "optimize_tile", "blend_tiles")),
         "neural_style_transfer_gpu",
         *(f"workflows.style_sheet.{n}" for n in ("sheet_options", "plan_sheet", "stylize_item", "contact_sheet")),
         "workflows.style_sheet.style_sheet_wf",
@@ -69,7 +66,7 @@ def test_optimisation_task_resources_and_deck(package) -> None:
 def test_preprocess_is_cached_by_content_digest(package) -> None:
     metadata = task(package, "preprocess").metadata
     assert metadata.discoverable is True
-    assert metadata.discovery_version == "1"
+    assert metadata.discovery_version == "2"
     assert list(metadata.cache_ignore_input_vars) == ["content_img", "style_img", "more_styles"]
     assert metadata.retries.retries == 3
 

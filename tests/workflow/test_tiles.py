@@ -189,7 +189,7 @@ def test_a_result_too_big_for_one_task_runs_as_coarse_stage_and_tiles(tiny_task_
 
 
 def run_tile(job, checkpoint: SyncCheckpoint, tmp_path: Path) -> np.ndarray:
-    from workflows.neural_style_transfer import optimize_tile
+    from workflows.tiled import optimize_tile
 
     context = FlyteContextManager.current_context()
     params = ExecutionParameters.new_builder(context.user_space_params)
@@ -209,7 +209,7 @@ def run_tile(job, checkpoint: SyncCheckpoint, tmp_path: Path) -> np.ndarray:
 
 
 def make_job(tmp_path: Path, options: StyleOptions):
-    from workflows.neural_style_transfer import TileJob
+    from workflows.tiled import TileJob
 
     tile = Tile(0, 1, 0, 32, 48, 64)
     photo = smooth_pixels(96, 48)
@@ -244,7 +244,7 @@ def test_a_killed_tile_resumes_from_its_checkpoint(tmp_path: Path) -> None:
 
 
 def test_a_failing_tile_is_named(tmp_path: Path) -> None:
-    from workflows.neural_style_transfer import TileJob
+    from workflows.tiled import TileJob
 
     job = make_job(tmp_path, StyleOptions(epochs=1, steps_per_epoch=1))
     broken = tmp_path / "broken.npz"
