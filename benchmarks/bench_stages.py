@@ -199,6 +199,57 @@ def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
     }
 
 
+# --- 2b. where a task's fixed cost goes ---------------------------------------------------------------------------
+
+FIXED_SCRIPT = """
+import json, sys, time
+began = time.perf_counter()
+import numpy as np
+import tensorflow as tf
+marks = {"import TensorFlow": time.perf_counter()}
+import flytekit
+marks["import flytekit"] = time.perf_counter()
+from workflows.engine.features import feature_extractor
+from workflows.engine.options import StyleOptions
+from workflows.engine.transfer import StyleTransfer
+content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
+feature_extractor(None, sys.argv[4])
+marks["VGG19 weights"] = time.perf_counter()
+engine = StyleTransfer(content, style, StyleOptions(optimizer=sys.argv[3]), precision=sys.argv[4])
+marks["style and content targets"] = time.perf_counter()
+first = engine.run(1)
+marks["first step (tracing included)"] = time.perf_counter()
+engine.run(3, image=first.image, optimizer_state=first.optimizer_state)
+marks["three more steps"] = time.perf_counter()
+previous, spans = began, {}
+for name, at in marks.items():
+    spans[name], previous = at - previous, at
+print(json.dumps(spans))
+"""
+
+
+def fixed_cost_section(long_side: int) -> dict[str, object]:
+    """A fresh process's time to the first step, by part, for each optimiser and precision (the warm step
+    time, from the three further steps, shows what the first step costs beyond an ordinary one)."""
+    content, style = load_pair(long_side)
+    breakdown = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/c.npy", content)
+        np.save(f"{tmp}/s.npy", style)
+        for optimizer, precision in (("lbfgs", "float32"), ("adam", "float32"), ("lbfgs", "bfloat16")):
+            done = subprocess.run(
+                [sys.executable, "-c", FIXED_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", optimizer, precision],
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            breakdown[f"{optimizer}/{precision}"] = json.loads(done.stdout.strip().splitlines()[-1])
+            log(f"fixed cost {optimizer}/{precision}: {breakdown[f'{optimizer}/{precision}']}")
+    return {"size": f"{content.shape[1]}x{content.shape[0]}", "breakdown": breakdown}
+
+
 # --- 3. a whole run: the workflow under local execution, and make demo ------------------------------------------
 
 WORKFLOW_SCRIPT = """
@@ -407,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-steps", type=int, default=3)
     parser.add_argument("--compare-size", type=int, default=2048)
     parser.add_argument("--compare-steps", type=int, default=5)
-    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: memory tasks run demo big")
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: memory tasks fixed run demo big")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stages.json")
     args = parser.parse_args(argv)
 
@@ -417,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = memory_section(args.sizes, args.memory_steps)
     if "tasks" not in args.skip:
         results["tasks"] = tasks_section(args.size, DEFAULTS.epochs, args.task_steps)
+    if "fixed" not in args.skip:
+        results["fixed"] = fixed_cost_section(args.size)
     if "run" not in args.skip:
         results["whole_run"] = whole_run_section(2, 50, 256, demo="demo" not in args.skip)
     if "big" not in args.skip:

@@ -90,6 +90,18 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
         targets.append(
             ("summed fixed cost per run <= 1/4 of one task per epoch", f"{ratio:.2f}x", verdict(ratio <= 0.25))
         )
+    if "fixed" in stages:
+        f = stages["fixed"]
+        names = list(next(iter(f["breakdown"].values())))
+        lines += [
+            f"Where a fresh task's time to its first step goes, at {f['size']} (seconds):",
+            "",
+            "| optimiser / precision | " + " | ".join(names) + " |",
+            "| --- |" + " ---: |" * len(names),
+        ]
+        for config, spans in f["breakdown"].items():
+            lines.append(f"| {config} | " + " | ".join(f"{spans[n]:.2f}" for n in names) + " |")
+        lines.append("")
     if "whole_run" in stages:
         w = stages["whole_run"]
         lines += [

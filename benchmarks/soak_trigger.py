@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import logging
 import os
 import platform
 import random
@@ -309,6 +310,7 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request at INFO
     moto.start()
     try:
         host, port = moto.get_host_and_port()
