@@ -233,7 +233,14 @@ def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions
     Deck("Preview", page)
     if output_uri:
         record = {
-            **progress_record(epoch=0, epochs=options.epochs, steps=0, loss=None, seconds=seconds, weights="preview"),
+            **progress_record(
+                epoch=0,
+                epochs=options.epochs,
+                steps=0,
+                loss=None,
+                seconds=seconds,
+                weights="trained feed-forward network",
+            ),
             "stage": "preview",
             "done": options.mode == "preview",
         }
