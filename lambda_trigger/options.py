@@ -10,16 +10,16 @@ The rule (README.md, "Per-upload options"):
   the first becoming ``style_img`` and the others ``more_styles``, the numbers ``style_blend_weights`` (all given
   or none: none means equal weights). It takes precedence over the style folder and NST_STYLE_URI: it is the
   more specific choice, made for this one object. The output key still mirrors the upload's path.
-* ``nst-init-image`` is ``content``, ``noise``, ``preview`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the workflow
-  downloads it with the task's role, so an uploader must not be able to point that role at any object it can read,
-  nor at an https URL of their choosing.
+* ``nst-init-image`` is ``content``, ``noise``, ``preview`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the
+  workflow downloads it with the task's role, so an uploader must not be able to point that role at any object it
+  can read, nor at an https URL of their choosing.
 * Options not given are not sent, so the launch plan's defaults apply. ``epochs``, ``steps_per_epoch`` and
   ``max_dim`` stay deployment settings (NST_EPOCHS, ...): they set what a run costs, which is the deployment's
   call, not each uploader's.
 
 The bounds are the workflow's (``workflows/engine/options.py``, ``StyleOptions``), restated here because the
-Lambda package ships without ``workflows``; ``tests/trigger/test_options.py`` imports both and checks that every
-value one accepts the other accepts too. Metadata is part of the object: changing it needs a new PUT (or copy),
+Lambda package ships without ``workflows``; ``tests/trigger/test_upload_options.py`` imports both and checks, value
+by value around every bound, that the trigger sends only what the workflow accepts and refuses all it refuses. Metadata is part of the object: changing it needs a new PUT (or copy),
 which has a new ETag or version and sequencer, hence a new execution name.
 """
 
@@ -86,8 +86,8 @@ def _error(key: str, value: str, reason: str) -> OptionError:
     return OptionError(f"metadata {key}={shown(value)}: {reason} (x-amz-meta-{key})")
 
 
-def _choice(allowed: tuple[str, ...]) -> Callable[[str, str], str]:
-    def parse(key: str, value: str) -> str:
+def _choice(allowed: tuple[str, ...]) -> Callable[[str, str, Settings], str]:
+    def parse(key: str, value: str, settings: Settings) -> str:
         chosen = value.strip().lower()
         if chosen not in allowed:
             raise _error(key, value, f"must be one of {', '.join(allowed)}")
@@ -106,7 +106,7 @@ def _number(key: str, value: str) -> float:
     return number
 
 
-def _style_scale(key: str, value: str) -> float:
+def _style_scale(key: str, value: str, settings: Settings) -> float:
     number = _number(key, value)
     low, high = STYLE_SCALE_RANGE
     if not low <= number <= high:
@@ -114,18 +114,34 @@ def _style_scale(key: str, value: str) -> float:
     return number
 
 
-def _non_negative(key: str, value: str) -> float:
+def _non_negative(key: str, value: str, settings: Settings) -> float:
     number = _number(key, value)
     if number < 0:
         raise _error(key, value, "must be at least 0")
     return number
 
 
-def _seed(key: str, value: str) -> int:
+def _seed(key: str, value: str, settings: Settings) -> int:
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or int(text) > SEED_MAX:
         raise _error(key, value, f"must be a whole number from 0 to {SEED_MAX}")
     return int(text)
+
+
+def _init_image(key: str, value: str, settings: Settings) -> str:
+    text = value.strip()
+    if text.lower() in INIT_IMAGES:
+        return text.lower()
+    if not text.startswith("s3://"):
+        raise _error(key, value, f"must be {', '.join(INIT_IMAGES)} or an s3:// URI in NST_ALLOWED_BUCKETS")
+    bucket, _, object_key = text[len("s3://") :].partition("/")
+    if bucket not in settings.allowed_buckets:
+        raise _error(
+            key, value, f"bucket {shown(bucket)} is not in NST_ALLOWED_BUCKETS ({', '.join(settings.allowed_buckets)})"
+        )
+    if not object_key or object_key.endswith("/"):
+        raise _error(key, value, "names a bucket or folder, not an object")
+    return text
 
 
 @dataclass(frozen=True)
@@ -134,7 +150,7 @@ class Control:
 
     key: str
     input: str
-    parse: Callable[[str, str], Any]
+    parse: Callable[[str, str, Settings], Any]  #: (key, value, settings) -> the input's value; raises OptionError
     help: str  #: what the value may be, for the README and ``make dev``'s help
 
 
@@ -156,7 +172,7 @@ CONTROLS: dict[str, Control] = {
         Control(
             "nst-init-image",
             "init_image",
-            lambda key, value: value,
+            _init_image,
             "content | noise | preview | s3://<allowed bucket>/key",
         ),
     )
@@ -191,11 +207,9 @@ def parse_metadata(metadata: Mapping[str, str], settings: Settings) -> UploadOpt
             styles, weights = _styles(value)
             if weights:
                 inputs["style_blend_weights"] = list(weights)
-        elif key == "nst-init-image":
-            inputs["init_image"] = _init_image(key, value, settings)
         else:
             control = CONTROLS[key]
-            inputs[control.input] = control.parse(key, value)
+            inputs[control.input] = control.parse(key, value, settings)
     return UploadOptions(styles=styles, inputs=inputs)
 
 
@@ -241,22 +255,6 @@ def _weight(key: str, value: str, weight: str) -> float:
     if not math.isfinite(number) or number < 0:
         raise _error(key, value, f"weight {shown(weight)} must be a finite number of at least 0")
     return number
-
-
-def _init_image(key: str, value: str, settings: Settings) -> str:
-    text = value.strip()
-    if text.lower() in INIT_IMAGES:
-        return text.lower()
-    if not text.startswith("s3://"):
-        raise _error(key, value, f"must be {', '.join(INIT_IMAGES)} or an s3:// URI in NST_ALLOWED_BUCKETS")
-    bucket, _, object_key = text[len("s3://") :].partition("/")
-    if bucket not in settings.allowed_buckets:
-        raise _error(
-            key, value, f"bucket {shown(bucket)} is not in NST_ALLOWED_BUCKETS ({', '.join(settings.allowed_buckets)})"
-        )
-    if not object_key or object_key.endswith("/"):
-        raise _error(key, value, "names a bucket or folder, not an object")
-    return text
 
 
 # --------------------------------------------------------------------------------------------------- reading

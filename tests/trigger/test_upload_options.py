@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from flyteidl.admin import execution_pb2
 
@@ -376,3 +377,22 @@ def test_a_failing_s3_is_found_down_once(handler, flyteadmin, flyte_env, aws, mo
     assert first.startswith(f"reading the upload's metadata (HeadObject) failed at {where}: ")
     assert rest == [f"not attempted: S3 failed earlier in this invocation: 500 at {where}"] * 2
     assert failing.requests <= 2 and len(result["batchItemFailures"]) == 3  # one call and its one retry
+
+
+def test_exactly_one_head_object_per_upload(remote, s3) -> None:
+    """Counted on the trigger's own S3 client (botocore's event hook on the real calls to moto)."""
+    s3.put_object(Bucket=BUCKET, Key="uploads/a.jpg", Body=b"a")
+    s3.put_object(Bucket=BUCKET, Key="uploads/b.jpg", Body=b"b", Metadata={"nst-styles": "hokusai,monet"})
+    handle = remote()
+    heads: list[str] = []
+    client = boto3.client("s3")  # in the store the trigger built, the one for metadata and style lookups
+    client.meta.events.register(
+        "before-parameter-build.s3.HeadObject", lambda params, **kwargs: heads.append(params["Key"])
+    )
+    handle.module.TRIGGER.metadata._store._client = client
+    result = handle(sqs_event(("m1", "uploads/a.jpg"), ("m2", "uploads/b.jpg")))
+    assert len(result["launched"]) == 2
+    assert heads.count("uploads/a.jpg") == 1 and heads.count("uploads/b.jpg") == 1
+    # the uploads once each; hokusai found at its third extension (.png), monet at its first
+    assert heads == ["uploads/a.jpg", "uploads/b.jpg", "styles/hokusai.jpg", "styles/hokusai.jpeg",
+                     "styles/hokusai.png", "styles/monet.jpg"]  # fmt: skip
