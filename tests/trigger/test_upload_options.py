@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 import pytest
 from flyteidl.admin import execution_pb2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambda_trigger import options
 from lambda_trigger.options import CONTROLS, KEYS, OptionError, UploadOptions, parse_metadata
@@ -396,3 +398,28 @@ def test_exactly_one_head_object_per_upload(remote, s3) -> None:
     # the uploads once each; hokusai found at its third extension (.png), monet at its first
     assert heads == ["uploads/a.jpg", "uploads/b.jpg", "styles/hokusai.jpg", "styles/hokusai.jpeg",
                      "styles/hokusai.png", "styles/monet.jpg"]  # fmt: skip
+
+
+@given(
+    st.dictionaries(
+        st.one_of(st.sampled_from([*KEYS, "nst-epochs", "NST-Seed", "owner"]), st.text(max_size=20)),
+        st.one_of(st.text(max_size=40), st.from_regex(r"[a-z0-9.:, -]{0,30}", fullmatch=True)),
+        max_size=6,
+    )
+)
+def test_any_metadata_gives_options_or_one_line_naming_a_key(metadata: dict[str, str]) -> None:
+    """Metadata is data from outside: whatever it holds, the result is options the workflow accepts, or an
+    OptionError of one printable line that names an nst- key; never another exception."""
+    from workflows.engine.options import StyleOptions
+
+    try:
+        result = parse_metadata(metadata, SETTINGS)
+    except OptionError as exc:
+        message = str(exc)
+        assert message.isprintable() and (
+            message.startswith("metadata nst-") or message.startswith("unknown metadata key")
+        )
+        return
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in result.inputs.items()}
+    StyleOptions(**values)
+    assert len(result.styles) <= options.MAX_STYLES
