@@ -6,9 +6,12 @@
   ``tests/trigger/stub_workflow.py`` (the real workflow's signature). Beside it run AuthMetadataService and an
   OAuth2 token endpoint (:class:`TokenEndpoint`), so the client-secret flow runs for real when a test makes the
   admin demand a bearer token.
-* :class:`BlackHole`: a loopback TCP server that accepts every connection and never answers.
+* :class:`BlackHole`: a loopback TCP server that accepts every connection and never answers; :class:`StatusServer`:
+  an HTTP server that answers every request with one status (an S3 that forbids, or fails, everything).
 * :class:`LambdaContextStub`: the attributes of Lambda's context object that the handler and Powertools read.
-* :func:`load_event`: the fixture events of ``tests/trigger/events/``, all naming :data:`BUCKET`.
+* :func:`load_event`: the fixture events of ``tests/trigger/events/``, all naming :data:`BUCKET`;
+  :func:`stage_uploads` puts the uploads an event names into S3 (the trigger reads each one's metadata).
+* :func:`flytekit_env_names`: every environment variable flytekit's configuration reads.
 
 The pytest fixtures that wrap them are in ``tests/trigger/conftest.py``.
 """
