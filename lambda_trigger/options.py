@@ -54,6 +54,7 @@ WORKFLOW_INPUTS: dict[str, InputKind] = {
     "init_image": "str",
     "seed": "int",
     "style_strength": "float",
+    "mode": "choice",
 }
 
 #: The workflow's bounds (StyleOptions); a test checks them against workflows.engine.options.
@@ -61,7 +62,8 @@ PRESERVE_COLORS = ("none", "luminance", "histogram")
 INIT_IMAGES = ("content", "noise", "preview")
 STYLE_SCALE_RANGE = (0.25, 4.0)
 #: The values of each ``choice`` input.
-CHOICES = {"preserve_colors": PRESERVE_COLORS}
+MODES = ("full", "preview")
+CHOICES = {"preserve_colors": PRESERVE_COLORS, "mode": MODES}
 #: A Flyte integer literal is 64-bit.
 SEED_MAX = 2**63 - 1
 #: Each style costs up to four HeadObjects (one per extension) of the invocation's time.
@@ -175,6 +177,7 @@ CONTROLS: dict[str, Control] = {
             _init_image,
             "content | noise | preview | s3://<allowed bucket>/key",
         ),
+        Control("nst-mode", "mode", _choice(MODES), "full | preview (preview: the instant feed-forward result only)"),
     )
 }
 STYLES_KEY = "nst-styles"

@@ -147,7 +147,7 @@ class Settings:
             output_prefix=_prefix(env, "NST_OUTPUT_PREFIX", "stylized/"),
             style_uri=_style_uri(env),
             allowed_buckets=_bucket_list(env, "NST_ALLOWED_BUCKETS"),
-            **{field: _positive_int(env, name) for field, name in WORKFLOW_INT_SETTINGS.items()},
+            **{field: _workflow_int(env, field, name) for field, name in WORKFLOW_INT_SETTINGS.items()},
             flyte_project=_optional(env, "NST_FLYTE_PROJECT") or "flytesnacks",
             flyte_domain=_optional(env, "NST_FLYTE_DOMAIN") or "development",
             launch_plan=_optional(env, "NST_LAUNCH_PLAN") or DEFAULT_LAUNCH_PLAN,
@@ -228,6 +228,19 @@ def _style_uri(env: Mapping[str, str]) -> str | None:
     if value is not None and value.startswith("s3://") and "/" not in value[len("s3://") :].strip("/"):
         raise ConfigError(f"NST_STYLE_URI={value!r} names a bucket but no object")
     return value
+
+
+#: The workflow's own bounds for the integer inputs the trigger may send (``workflows.engine.options``, restated:
+#: the Lambda package has no ``workflows``; a test compares them). Out of bounds fails at start, not per upload.
+WORKFLOW_INT_BOUNDS = {"max_dim": (32, 4096)}
+
+
+def _workflow_int(env: Mapping[str, str], field: str, name: str) -> int | None:
+    number = _positive_int(env, name)
+    low, high = WORKFLOW_INT_BOUNDS.get(field, (1, None))
+    if number is not None and (number < low or (high is not None and number > high)):
+        raise ConfigError(f"{name}={number} is outside the workflow's {low} to {high}")
+    return number
 
 
 def _positive_int(env: Mapping[str, str], name: str) -> int | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from flytekit import task, workflow
 from flytekit.types.file import FlyteFile
 
-from workflows.engine.options import DEFAULTS, PreserveColors  # plain data, no TensorFlow: the one source
+from workflows.engine.options import DEFAULTS, Mode, PreserveColors  # plain data, no TensorFlow: the one source
 
 
 def _uri(image: FlyteFile) -> str:
@@ -41,6 +41,7 @@ def record_inputs(
     init_image: str,
     seed: int,
     style_strength: float,
+    mode: Mode,
 ) -> FlyteFile:
     received = {
         "content_img": _uri(content_img),
@@ -58,6 +59,7 @@ def record_inputs(
         "style_blend_weights": list(style_blend_weights),
         "init_image": init_image,
         "seed": seed,
+        "mode": mode.value,
         "style_strength": style_strength,
     }
     path = Path(tempfile.mkdtemp(prefix="stub-wf-")) / "inputs.json"
@@ -83,6 +85,7 @@ def neural_style_transfer_wf(
     init_image: str = DEFAULTS.init_image,
     seed: int = DEFAULTS.seed,
     style_strength: float = DEFAULTS.style_strength,
+    mode: Mode = Mode(DEFAULTS.mode),
 ) -> FlyteFile:
     return record_inputs(
         content_img=content_img,
@@ -101,4 +104,5 @@ def neural_style_transfer_wf(
         init_image=init_image,
         seed=seed,
         style_strength=style_strength,
+        mode=mode,
     )

@@ -58,6 +58,7 @@ def test_the_workflow_runs_with_the_upload_style_and_output(local) -> None:
         "init_image": "content",
         "seed": 0,
         "style_strength": 1.0,
+        "mode": "full",
     }
 
 
@@ -71,6 +72,7 @@ def test_an_uploads_metadata_reaches_the_workflow(local, s3) -> None:
         "nst-seed": "7",
         "nst-style-strength": "2",
         "nst-init-image": "noise",
+        "nst-mode": "preview",
         "owner": "someone else's tool",  # not nst-: ignored
     }
     s3.put_object(Bucket=BUCKET, Key="uploads/monet/beach.jpg", Body=b"7", Metadata=metadata)
@@ -87,6 +89,7 @@ def test_an_uploads_metadata_reaches_the_workflow(local, s3) -> None:
         "seed": 7,
         "style_strength": 2.0,
         "init_image": "noise",
+        "mode": "preview",
     }
 
 

@@ -94,6 +94,8 @@ def test_no_allowed_bucket_at_all_refuses_to_start_naming_both_variables(env: di
         ({"NST_EPOCHS": "five"}, "NST_EPOCHS='five' is not an integer"),
         ({"NST_STEPS_PER_EPOCH": "0"}, "NST_STEPS_PER_EPOCH='0' must be at least 1"),
         ({"NST_MAX_DIM": "-3"}, "NST_MAX_DIM='-3' must be at least 1"),
+        ({"NST_MAX_DIM": "8192"}, "NST_MAX_DIM=8192 is outside the workflow's 32 to 4096"),
+        ({"NST_MAX_DIM": "16"}, "NST_MAX_DIM=16 is outside the workflow's 32 to 4096"),
         ({"NST_FLYTE_RPC_TIMEOUT_S": "0"}, "NST_FLYTE_RPC_TIMEOUT_S=0 must be positive"),
         ({"NST_STYLE_CACHE_S": "nan"}, "NST_STYLE_CACHE_S='nan' must not be negative"),
         ({"FLYTECTL_CONFIG": "/nonexistent/flyte.yaml"}, "FLYTECTL_CONFIG='/nonexistent/flyte.yaml' is not a file"),
@@ -150,3 +152,12 @@ def test_from_env_reads_exactly_the_registered_variables() -> None:
     Settings.from_env(env)
     read_elsewhere = {"POWERTOOLS_SERVICE_NAME"}  # lambda_function's Logger
     assert env.asked == {variable.name for variable in VARIABLES} - read_elsewhere
+
+
+def test_max_dim_bounds_are_the_workflows() -> None:
+    """The Lambda package cannot import workflows/; this keeps its copy of the bounds honest."""
+    from lambda_trigger.settings import WORKFLOW_INT_BOUNDS
+    from workflows.engine.options import MAX_DIM_RANGE
+
+    assert WORKFLOW_INT_BOUNDS["max_dim"] == MAX_DIM_RANGE
+    assert Settings.from_env({**ALLOWED, "NST_MAX_DIM": "4096"}).max_dim == 4096, "prints: the tiled path"

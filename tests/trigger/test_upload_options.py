@@ -37,6 +37,7 @@ def parsed(**metadata: str) -> UploadOptions:
         ("nst-preserve-colors", "none", {"preserve_colors": "none"}),
         ("nst-preserve-colors", "Luminance", {"preserve_colors": "luminance"}),
         ("nst-preserve-colors", " histogram ", {"preserve_colors": "histogram"}),
+        ("nst-mode", "Preview", {"mode": "preview"}),
         ("nst-style-scale", "0.25", {"style_scale": 0.25}),
         ("nst-style-scale", "1.5", {"style_scale": 1.5}),
         ("nst-style-scale", "4", {"style_scale": 4.0}),
@@ -133,7 +134,7 @@ def test_an_unknown_nst_key_fails_naming_it_and_the_known_keys(key: str, hint: s
         parse_metadata({key: "5"}, SETTINGS)
     assert str(caught.value) == (
         f"unknown metadata key {key} (value '5'): {hint}the nst- keys are nst-styles, nst-preserve-colors, "
-        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image"
+        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode"
     )
 
 
@@ -155,6 +156,7 @@ def test_the_bounds_are_the_workflows() -> None:
 
     assert options.PRESERVE_COLORS == workflow.PRESERVE_COLORS
     assert options.INIT_IMAGES == workflow.INIT_IMAGES
+    assert options.MODES == workflow.MODES
     assert options.STYLE_SCALE_RANGE == workflow.STYLE_SCALE_RANGE
     fields = {field.name for field in dataclasses.fields(workflow.StyleOptions)}
     assert {control.input for control in CONTROLS.values()} | {"style_blend_weights"} <= fields
@@ -164,6 +166,7 @@ def test_the_bounds_are_the_workflows() -> None:
 #: workflow refuses the trigger must refuse (it then fails at the trigger, naming the key, not in a task later).
 PROBES = {
     "nst-preserve-colors": ["none", "luminance", "histogram", "vivid", "None "],
+    "nst-mode": ["full", "preview", "Preview", "quick"],
     "nst-style-scale": ["0.25", "0.2499", "4", "4.0001", "1", "nan", "-inf", "0"],
     "nst-style-strength": ["0", "-0.0001", "1e308", "inf", "nan", "3"],
     "nst-seed": ["0", "1", "-1", "123456789"],
