@@ -29,26 +29,6 @@ from workflows import images
 from workflows.engine import memory, stages
 from workflows.engine.options import DEFAULTS, StyleOptions
 
-TASK_SCRIPT = """
-import json, sys
-import numpy as np
-from flytekit.types.file import FlyteFile
-from workflows.engine.options import StyleOptions
-from workflows.neural_style_transfer import optimize
-
-job = json.loads(sys.argv[1])
-result = optimize(
-    content=np.load(job["content"]), styles=[np.load(job["style"])], init=None, options=StyleOptions(**job["options"]),
-    first_epoch=job["first_epoch"], stop_epoch=job["stop_epoch"],
-    resume=FlyteFile(job["resume"]) if job["resume"] else None, output_uri="",
-)
-open(job["state_out"], "wb").write(open(result.state.path, "rb").read())
-peak_kib = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
-import tensorflow as tf
-gpu = tf.config.experimental.get_memory_info("GPU:0")["peak"] if tf.config.list_physical_devices("GPU") else None
-print(json.dumps({"peak_bytes": int(peak_kib) * 1024, "gpu_peak_bytes": gpu}))
-"""
-
 #: (optimizer, precision) pairs whose peak memory the model covers; "auto" computes in both precisions.
 MEMORY_CONFIGS = [
     ("lbfgs", "float32"),
@@ -65,26 +45,37 @@ def load_pair(long_side: int) -> tuple[np.ndarray, np.ndarray]:
     return content, style
 
 
-def run_task(
-    folder: Path, content: np.ndarray, style: np.ndarray, options: StyleOptions, part: stages.StageTask, resume: str
-) -> dict[str, float]:
-    """One optimisation task in a fresh process: wall seconds (interpreter start included), peak RSS, and on a
-    GPU machine TensorFlow's peak GPU memory."""
-    np.save(folder / "content.npy", content)
-    np.save(folder / "style.npy", style)
-    state_out = folder / f"state-{part.stop_epoch}.npz"
-    job = {
-        "content": str(folder / "content.npy"),
-        "style": str(folder / "style.npy"),
-        "options": dataclasses.asdict(options),
-        "first_epoch": part.first_epoch,
-        "stop_epoch": part.stop_epoch,
-        "resume": resume,
-        "state_out": str(state_out),
-    }
+GENERIC_TASK = """
+import json, pickle, sys
+from workflows import neural_style_transfer as module
+task = getattr(module, sys.argv[1])
+with open(sys.argv[2], "rb") as stream:
+    kwargs = pickle.load(stream)
+def plain(value):  # flytekit's output tuples are generated classes that do not pickle
+    if hasattr(value, "_asdict"):
+        return {key: plain(item) for key, item in value._asdict().items()}
+    return [plain(item) for item in value] if isinstance(value, list) else value
+output = task(**kwargs)
+with open(sys.argv[3], "wb") as stream:
+    pickle.dump(plain(output), stream)
+peak_kib = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
+import tensorflow as tf
+gpu = tf.config.experimental.get_memory_info("GPU:0")["peak"] if tf.config.list_physical_devices("GPU") else None
+print(json.dumps({"peak_bytes": int(peak_kib) * 1024, "gpu_peak_bytes": gpu}))
+"""
+
+
+def run_in_fresh_process(folder: Path, name: str, task: str, **kwargs: object) -> tuple[object, dict[str, float]]:
+    """Any task of the workflow module in a fresh process (flytekit local execution), as a pod runs it: its
+    output, and its wall seconds (interpreter start included), peak RSS and, on a GPU machine, TensorFlow's
+    peak GPU memory."""
+    import pickle
+
+    inputs, outputs = folder / f"{name}.in", folder / f"{name}.out"
+    inputs.write_bytes(pickle.dumps(kwargs))
     began = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", TASK_SCRIPT, json.dumps(job)],
+        [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -92,14 +83,11 @@ def run_task(
     )
     wall = time.perf_counter() - began
     if done.returncode != 0:
-        raise RuntimeError(f"task {part.node_name} failed: {done.stderr[-3000:]}")
+        raise RuntimeError(f"{name} failed: {done.stderr[-3000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {
-        "wall_s": wall,
-        "peak_bytes": report["peak_bytes"],
-        "gpu_peak_bytes": report["gpu_peak_bytes"],
-        "state": str(state_out),
-    }
+    log(f"  {name}: {wall:.1f} s, peak {report['peak_bytes'] / 2**30:.2f} GiB")
+    row = {"name": name, "wall_s": wall, "peak_bytes": report["peak_bytes"], "gpu_peak_bytes": report["gpu_peak_bytes"]}
+    return pickle.loads(outputs.read_bytes()), row
 
 
 def warm_step_seconds(content: np.ndarray, style: np.ndarray, options: StyleOptions, precision: str) -> float:
@@ -128,8 +116,19 @@ def memory_section(sizes: list[int], steps: int) -> dict[str, object]:
                 options = StyleOptions(
                     epochs=1, steps_per_epoch=steps, max_dim=long_side, optimizer=optimizer, precision=precision
                 )
-                (part,) = stages.plan(content.shape[:2], options).whole
-                result = run_task(Path(tmp), content, style, options, part, "")
+                _, result = run_in_fresh_process(
+                    Path(tmp),
+                    f"{optimizer}-{precision}-{long_side}",
+                    "optimize",
+                    content=content,
+                    styles=[style],
+                    init=None,
+                    options=options,
+                    first_epoch=0,
+                    stop_epoch=1,
+                    resume=None,
+                    output_uri="",
+                )
                 pixels = content.shape[0] * content.shape[1]
                 precisions = ("float32", "bfloat16") if precision == "auto" else (precision,)
                 request = memory.request_bytes(pixels, optimizer, precisions)
@@ -171,11 +170,23 @@ def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
     for per_task in (0, 1):
         options = dataclasses.replace(base, epochs_per_task=per_task)
         plan = stages.plan(content.shape[:2], options).whole
-        resume, walls, fixed = "", [], []
+        resume, walls, fixed = None, [], []
         with tempfile.TemporaryDirectory() as tmp:
             for part in plan:
-                result = run_task(Path(tmp), content, style, options, part, resume)
-                resume = str(result["state"])
+                output, result = run_in_fresh_process(
+                    Path(tmp),
+                    part.node_name,
+                    "optimize",
+                    content=content,
+                    styles=[style],
+                    init=None,
+                    options=options,
+                    first_epoch=part.first_epoch,
+                    stop_epoch=part.stop_epoch,
+                    resume=resume,
+                    output_uri="",
+                )
+                resume = output["state"]
                 compute = sum(
                     steps * step_s[options.compute_dtype(e, native)] for e in range(part.first_epoch, part.stop_epoch)
                 )
@@ -292,45 +303,6 @@ def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> di
 
 
 # --- 4. big images: single stage where it fits against coarse stage + tiles ---------------------------------------
-
-GENERIC_TASK = """
-import json, pickle, sys
-from workflows import neural_style_transfer as module
-task = getattr(module, sys.argv[1])
-with open(sys.argv[2], "rb") as stream:
-    kwargs = pickle.load(stream)
-def plain(value):  # flytekit's output tuples are generated classes that do not pickle
-    if hasattr(value, "_asdict"):
-        return {key: plain(item) for key, item in value._asdict().items()}
-    return [plain(item) for item in value] if isinstance(value, list) else value
-output = task(**kwargs)
-with open(sys.argv[3], "wb") as stream:
-    pickle.dump(plain(output), stream)
-peak_kib = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
-print(json.dumps({"peak_bytes": int(peak_kib) * 1024}))
-"""
-
-
-def run_in_fresh_process(folder: Path, name: str, task: str, **kwargs: object) -> tuple[object, dict[str, float]]:
-    """Any task of the workflow module in a fresh process (flytekit local execution): its output, wall, peak."""
-    import pickle
-
-    inputs, outputs = folder / f"{name}.in", folder / f"{name}.out"
-    inputs.write_bytes(pickle.dumps(kwargs))
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - began
-    if done.returncode != 0:
-        raise RuntimeError(f"{name} failed: {done.stderr[-3000:]}")
-    peak = json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
-    log(f"  {name}: {wall:.1f} s, peak {peak / 2**30:.2f} GiB")
-    return pickle.loads(outputs.read_bytes()), {"name": name, "wall_s": wall, "peak_bytes": peak}
 
 
 def run_plan(folder: Path, content: np.ndarray, style: np.ndarray, options: StyleOptions) -> tuple[np.ndarray, dict]:

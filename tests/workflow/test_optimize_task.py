@@ -11,37 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flytekit.core.checkpointer import SyncCheckpoint
-from flytekit.core.context_manager import ExecutionParameters, ExecutionState, FlyteContextManager
-from flytekit.core.type_engine import TypeEngine
+from flytekit.core.context_manager import FlyteContextManager
 from flytekit.types.file import FlyteFile
 from PIL import Image
 
 from tests.conftest import smooth_pixels, striped_pixels
+from tests.workflow.pod import KilledAtWrite, run_as_pod
 from workflows.engine.chain import RunState
 from workflows.engine.options import StyleOptions
 from workflows.neural_style_transfer import neural_style_transfer_wf, optimize
 
 OPTIONS = StyleOptions(epochs=4, steps_per_epoch=2, max_dim=40, optimizer="lbfgs", precision="float32")
 CONTENT, STYLE = smooth_pixels(40, 30), striped_pixels(40, 40)
-
-
-class Killed(BaseException):
-    """What a pod kill looks like to the task: nothing after it runs (not an Exception flytekit would wrap)."""
-
-
-class KilledAtWrite(SyncCheckpoint):
-    """A real checkpoint that dies when asked for write number ``kill_at``: that epoch ran, but its checkpoint
-    never landed (the worst moment for a kill: the retry repeats one whole epoch)."""
-
-    def __init__(self, destination: Path, kill_at: int) -> None:
-        super().__init__(checkpoint_dest=str(destination))
-        self.kill_at, self.writes = kill_at, 0
-
-    def write(self, b: bytes) -> None:
-        self.writes += 1
-        if self.writes == self.kill_at:
-            raise Killed()
-        super().write(b)
 
 
 class StepLog(logging.Handler):
@@ -81,20 +62,9 @@ def run_task(checkpoint: SyncCheckpoint, tmp_path: Path, output_uri: str = "", *
         "output_uri": output_uri,
         **inputs,
     }
-    context = FlyteContextManager.current_context()
-    params = ExecutionParameters.new_builder(context.user_space_params)
-    params.checkpoint = checkpoint
-    params.working_dir = str(tmp_path / f"work-{id(checkpoint)}")
-    params.decks = []
-    state = context.execution_state.with_params(
-        mode=ExecutionState.Mode.LOCAL_TASK_EXECUTION, user_space_params=params.build()
-    )
-    with FlyteContextManager.with_context(context.with_execution_state(state)) as context:
-        literals = TypeEngine.dict_to_literal_map(context, values, type_hints=optimize.python_interface.inputs)
-        outputs = optimize.dispatch_execute(context, literals)
-        image = TypeEngine.to_python_value(context, outputs.literals["image"], np.ndarray)
-        state_file = TypeEngine.to_python_value(context, outputs.literals["state"], FlyteFile)
-    return {"image": image, "state": RunState.from_bytes(Path(state_file.path).read_bytes()), "params": params}
+    values, params = run_as_pod(optimize, values, {"image": np.ndarray, "state": FlyteFile}, checkpoint, tmp_path)
+    state = RunState.from_bytes(Path(values["state"].path).read_bytes())
+    return {"image": values["image"], "state": state, "params": params}
 
 
 def test_a_killed_task_resumes_from_its_last_checkpoint(tmp_path: Path, step_log: StepLog) -> None:
@@ -104,7 +74,7 @@ def test_a_killed_task_resumes_from_its_last_checkpoint(tmp_path: Path, step_log
 
     step_log.steps.clear()
     first_attempt = tmp_path / "attempt-1"
-    with pytest.raises(Killed):  # epochs 1 and 2 checkpointed; epoch 3 ran, then the pod died
+    with pytest.raises(KeyboardInterrupt):  # epochs 1 and 2 checkpointed; epoch 3 ran, then the pod died
         run_task(KilledAtWrite(first_attempt, kill_at=3), tmp_path)
     steps_before_kill = len(step_log.steps)
     assert steps_before_kill == 3 * OPTIONS.steps_per_epoch

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flytekit.core.checkpointer import SyncCheckpoint
-from flytekit.core.context_manager import ExecutionParameters, ExecutionState, FlyteContextManager
-from flytekit.core.type_engine import TypeEngine
 from flytekit.types.file import FlyteFile
 from PIL import Image
 
 from tests.conftest import smooth_pixels, striped_pixels
+from tests.workflow.pod import KilledAtWrite, run_as_pod
 from workflows.engine import memory, stages
 from workflows.engine.chain import RunState, run_epochs
 from workflows.engine.options import DEFAULTS, StyleOptions
@@ -191,21 +190,8 @@ def test_a_result_too_big_for_one_task_runs_as_coarse_stage_and_tiles(tiny_task_
 def run_tile(job, checkpoint: SyncCheckpoint, tmp_path: Path) -> np.ndarray:
     from workflows.tiled import optimize_tile
 
-    context = FlyteContextManager.current_context()
-    params = ExecutionParameters.new_builder(context.user_space_params)
-    params.checkpoint = checkpoint
-    params.working_dir = str(tmp_path / f"work-{id(checkpoint)}")
-    params.decks = []
-    state = context.execution_state.with_params(
-        mode=ExecutionState.Mode.LOCAL_TASK_EXECUTION, user_space_params=params.build()
-    )
-    with FlyteContextManager.with_context(context.with_execution_state(state)) as context:
-        literals = TypeEngine.dict_to_literal_map(
-            context, {"job": job}, type_hints=optimize_tile.python_interface.inputs
-        )
-        outputs = optimize_tile.dispatch_execute(context, literals)
-        result = TypeEngine.to_python_value(context, outputs.literals["o0"], FlyteFile)
-    return np.load(result.path)
+    values, _ = run_as_pod(optimize_tile, {"job": job}, {"o0": FlyteFile}, checkpoint, tmp_path)
+    return np.load(values["o0"].path)
 
 
 def make_job(tmp_path: Path, options: StyleOptions):
@@ -217,18 +203,6 @@ def make_job(tmp_path: Path, options: StyleOptions):
     np.savez(pixels, content=tile.crop(photo), start=tile.crop(photo))
     np.savez(targets, *gram_targets(striped_pixels(64, 64), options))
     return TileJob(tile=tile, pixels=FlyteFile(str(pixels)), targets=FlyteFile(str(targets)), options=options)
-
-
-class KilledAtWrite(SyncCheckpoint):
-    def __init__(self, destination: Path, kill_at: int) -> None:
-        super().__init__(checkpoint_dest=str(destination))
-        self.kill_at, self.writes = kill_at, 0
-
-    def write(self, b: bytes) -> None:
-        self.writes += 1
-        if self.writes == self.kill_at:
-            raise KeyboardInterrupt("killed")
-        super().write(b)
 
 
 def test_a_killed_tile_resumes_from_its_checkpoint(tmp_path: Path) -> None:
