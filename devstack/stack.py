@@ -196,6 +196,10 @@ class LocalStack:
                 "FLYTE_AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "FLYTE_AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 # No NST_LAUNCH_MODE: the worker hands the trigger its in-process launcher (devstack/launcher.py).
+                # The stack's own bucket is the one allowed: also when no default style names it.
+                "NST_ALLOWED_BUCKETS": self.resources.bucket,
+                # flytekit's Deck files are in the temp dir removed at stop; the stack prints its copies instead.
+                "NST_PRINT_LOCAL_DECK": "0",
                 "POWERTOOLS_LOG_LEVEL": env.get("POWERTOOLS_LOG_LEVEL", "INFO"),  # to trigger.log, not the screen
                 **self._temp_env(),
                 **self.settings.workflow_env,

@@ -18,6 +18,7 @@ and show progress; what they share is in ``task_support.py``.
 from __future__ import annotations
 
 import json
+import os
 import time
 import typing
 from pathlib import Path
@@ -349,7 +350,7 @@ def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
     data = images.encode_png(pixels, text=notes)
     log.info("finalize: %dx%d PNG%s", pixels.shape[1], pixels.shape[0], f" -> {output_uri}" if output_uri else "")
     deck = latest_local_deck()
-    if deck is not None:  # a local run: nothing else says where flytekit put the Decks
+    if deck is not None and os.environ.get("NST_PRINT_LOCAL_DECK", "1") != "0":  # nothing else says where it is
         log.info("Progress Deck of this run: file://%s (open it in a browser)", deck)
     if output_uri and "://" not in output_uri:
         return PngFile(str(write_atomically(Path(output_uri), data)))
