@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -267,3 +268,33 @@ def test_dev_stack_leaves_nothing_behind(tmp_path: Path, stop: signal.Signals) -
         rest = dev.stdout.read()
         assert re.search(r"\[dev\] stopped the worker and the server; removed their temporary files", rest), rest
         assert not (workdir / "tmp").exists()
+
+
+def test_an_upload_asking_for_the_preview_gets_the_feed_forward_result(tmp_path: Path, write_image) -> None:
+    """x-amz-meta-nst-mode: preview, through the real local stack: the result is the preview, no optimisation."""
+    from workflows import images
+    from workflows import preview as feed_forward
+
+    photo = write_image("photo.jpg", 96, 72, quality=95)
+    style = write_image("default-style.png", 64, 64, style=True)
+    log_path = tmp_path / "worker.log"
+    settings = StackSettings(
+        workdir=tmp_path / "stack",
+        decks=tmp_path / "decks",
+        default_style=style,
+        workflow_env=TINY,
+        worker_output=log_path.open("w"),
+    )
+    with LocalStack(settings) as stack:
+        s3, bucket = stack.resources.s3(), stack.resources.bucket
+        s3.upload_file(str(photo), bucket, "uploads/quick.jpg", ExtraArgs={"Metadata": {"nst-mode": "preview"}})
+        outcome = stack.wait_for_outcome("uploads/quick.jpg", timeout_s=240)
+        body = s3.get_object(Bucket=bucket, Key="stylized/quick.png")["Body"].read()
+    assert outcome["outcome"] == "launched"
+    with Image.open(io.BytesIO(body)) as image:
+        result = np.asarray(image, np.float32) / 255.0
+    expected = feed_forward.stylize(
+        images.load_rgb(photo, role="content", max_dim=48), images.load_rgb(style, role="style", max_dim=48)
+    )
+    assert result.shape == (36, 48, 3) and np.abs(result - expected).max() <= 1 / 255 + 1e-6
+    assert "epoch 1/1" not in log_path.read_text(), "no optimisation step ran"
