@@ -1,7 +1,7 @@
 """Launch plans of ``neural_style_transfer_wf``, defined in code so ``pyflyte register workflows`` registers them.
 
 * ``workflows.neural_style_transfer.neural_style_transfer_wf``: the workflow's *default* launch plan. Flyte creates
-  it with the workflow, with the workflow's own defaults (CPU only: 2 CPUs and 3Gi per optimisation task). It is
+  it with the workflow, with the workflow's own defaults (CPU only: 2 CPUs per optimisation task, memory from the memory model). It is
   what the trigger launches unless told otherwise (``NST_LAUNCH_PLAN``, the stack parameter ``LaunchPlan``), so it
   is not redefined here: a second, named copy of the same defaults would only be one more thing to keep in step.
 * ``neural_style_transfer_gpu`` (:data:`GPU_LAUNCH_PLAN`): the same workflow with one GPU per optimisation task.
