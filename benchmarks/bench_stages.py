@@ -170,28 +170,14 @@ def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
     for per_task in (0, 1):
         options = dataclasses.replace(base, epochs_per_task=per_task)
         plan = stages.plan(content.shape[:2], options).whole
-        resume, walls, fixed = None, [], []
         with tempfile.TemporaryDirectory() as tmp:
-            for part in plan:
-                output, result = run_in_fresh_process(
-                    Path(tmp),
-                    part.node_name,
-                    "optimize",
-                    content=content,
-                    styles=[style],
-                    init=None,
-                    options=options,
-                    first_epoch=part.first_epoch,
-                    stop_epoch=part.stop_epoch,
-                    resume=resume,
-                    output_uri="",
-                )
-                resume = output["state"]
-                compute = sum(
-                    steps * step_s[options.compute_dtype(e, native)] for e in range(part.first_epoch, part.stop_epoch)
-                )
-                walls.append(result["wall_s"])
-                fixed.append(result["wall_s"] - compute)
+            _, run = run_plan(Path(tmp), content, style, options)
+        walls = [task["wall_s"] for task in run["tasks"]]
+        fixed = [
+            wall
+            - sum(steps * step_s[options.compute_dtype(e, native)] for e in range(part.first_epoch, part.stop_epoch))
+            for wall, part in zip(walls, plan)
+        ]
         runs[str(per_task)] = {
             "tasks": len(plan),
             "node_names": [p.node_name for p in plan],
