@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.bench_engine import REPO, SAMPLES, log, machine
 from workflows import images
-from workflows.engine import memory, stages
+from workflows.engine import stages
 from workflows.engine.options import DEFAULTS, StyleOptions
 
 #: (optimizer, precision) pairs whose peak memory the model covers; "auto" computes in both precisions.
@@ -130,8 +130,7 @@ def memory_section(sizes: list[int], steps: int) -> dict[str, object]:
                     output_uri="",
                 )
                 pixels = content.shape[0] * content.shape[1]
-                precisions = ("float32", "bfloat16") if precision == "auto" else (precision,)
-                request = memory.request_bytes(pixels, optimizer, precisions)
+                request = stages.task_request(pixels, options)
                 row = {
                     "optimizer": optimizer,
                     "precision": precision,

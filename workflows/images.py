@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
+from workflows.engine.options import MAX_DIM_RANGE
 from workflows.errors import InputError
 
 #: Largest accepted image, in pixels (about 89 MP). Pillow only *warns* at
@@ -30,9 +31,6 @@ MAX_PIXELS = 89_478_485
 #: before ``block5``, so a side below 16 px leaves the deepest layers empty.
 MIN_SIDE = 16
 
-#: Bounds for ``max_dim``: below this the style is unrecognisable, above it a
-#: single step needs tens of GB.
-MAX_DIM_RANGE = (32, 4096)
 
 #: Memory bound of one decode, in bytes: the decoded image as Pillow stores it plus what converting it before the
 #: first reduction needs. The ``preprocess`` task's limit is 2 GiB and it holds the content and the style image

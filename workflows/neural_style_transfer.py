@@ -139,8 +139,7 @@ def check_inputs(
     optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
     sources = image_inputs(content_img, style_img, more_styles, init_image)
     digest = "-".join(images.file_digest(fetch(source, role)) for source, role in sources)
-    style_max_dim = min(images.MAX_DIM_RANGE[1], max(max_dim, options.style_long_side(max_dim)))
-    return Checked(options=options, digest=digest, style_max_dim=style_max_dim)
+    return Checked(options=options, digest=digest, style_max_dim=options.style_max_dim)
 
 
 @task(

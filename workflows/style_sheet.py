@@ -24,7 +24,7 @@ from flytekit import Resources, current_context, dynamic, map_task, task, workfl
 from flytekit.types.file import FlyteFile
 
 from workflows import images
-from workflows.engine import memory
+from workflows.engine import memory, stages
 from workflows.engine.options import DEFAULTS, Optimizer, PreserveColors, StyleOptions
 from workflows.task_support import OPTIMIZE_CPU, PngFile, fetch, log, uri_of
 
@@ -50,8 +50,7 @@ def stylize_item(item: SheetItem) -> PngFile:
 
     options = item.options
     content = images.load_rgb(fetch(item.photo, "content"), role="content", max_dim=options.max_dim, source=item.photo)
-    style_side = min(images.MAX_DIM_RANGE[1], max(options.max_dim, options.style_long_side(options.max_dim)))
-    style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=style_side, source=item.style)
+    style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=options.style_max_dim, source=item.style)
     log.info("sheet: %s in the style %s", item.photo, item.style_name)
     state = stylize(content, style, options)
     path = Path(current_context().working_directory) / "stylized.png"
@@ -115,7 +114,7 @@ def plan_sheet(
             items.append(SheetItem(uri_of(photo), uri_of(style), name, output, options))
             labels.append(f"{stem} / {name}" if len(photos) > 1 else name)
     pixels = options.max_dim * options.max_dim  # the planner does not know the aspect ratios yet: the worst case
-    request = memory.quantity(memory.request_bytes(pixels, options.optimizer, ("float32", "bfloat16")))
+    request = memory.quantity(stages.task_request(pixels, options))
     resources = Resources(cpu=OPTIMIZE_CPU, mem=request)
     mapped = map_task(stylize_item, concurrency=concurrency or None, min_success_ratio=min_success_ratio)
     results = mapped(item=items).with_overrides(requests=resources, limits=resources)

@@ -193,8 +193,8 @@ class Progress:
                 weights=self.weights,
                 done=done.epoch + 1 == self.options.epochs,
             )
-            self._write_beside_output(".preview.png", images.encode_png(shown))
-            self._write_beside_output(".progress.json", json.dumps(record).encode())
+            write_beside(self.output_uri, ".preview.png", images.encode_png(shown))
+            write_beside(self.output_uri, ".progress.json", json.dumps(record).encode())
 
     def _style_distance(self, image: np.ndarray) -> dict[str, str]:
         """The trained yardstick (``workflows/preview.py``): how far the image's style is from the style image's,
@@ -221,9 +221,6 @@ class Progress:
             Deck.publish()
         except Exception as exc:  # a console that cannot be reached must not stop the optimisation
             log.warning("could not publish the Progress Deck: %s", exc)
-
-    def _write_beside_output(self, suffix: str, data: bytes) -> None:
-        write_beside(self.output_uri, suffix, data)
 
 
 def write_beside(output_uri: str, suffix: str, data: bytes) -> None:

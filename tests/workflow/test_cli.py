@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.workflow.cli import REPO, pyflyte_run
 
 
 def test_pyflyte_run_completes_offline_and_prints_the_output(write_image) -> None:
     content = write_image("photo.jpg", 120, 90, quality=95)
     style = write_image("style.png", 64, 64, style=True)
-    pyflyte = Path(sys.executable).with_name("pyflyte")
-    command = [
-        str(pyflyte),
-        "run",
-        "workflows/neural_style_transfer.py",
+    result = pyflyte_run(
         "neural_style_transfer_wf",
         "--content_img",
         str(content),
@@ -32,9 +25,7 @@ def test_pyflyte_run_completes_offline_and_prints_the_output(write_image) -> Non
         "3",
         "--max_dim",
         "96",
-    ]
-    env = {**os.environ, "NST_VGG19_WEIGHTS": "random"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    )
 
     assert result.returncode == 0, result.stderr[-2000:]
     printed = [line for line in result.stdout.splitlines() if line.strip().endswith(".png")]
@@ -47,17 +38,13 @@ def test_pyflyte_run_completes_offline_and_prints_the_output(write_image) -> Non
     assert deck and "Epoch 1 of 1" in Path(deck.group(1)).read_text(), "the printed Deck is this run's"
 
 
-def pyflyte(*arguments: str) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).with_name("pyflyte")), "run", "workflows/neural_style_transfer.py"]
-    env = {**os.environ, "NST_VGG19_WEIGHTS": "random", "FLYTE_LOCAL_CACHE_ENABLED": "false", "COLUMNS": "200"}
-    return subprocess.run([*command, *arguments], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_help_lists_the_allowed_values_and_a_wrong_one_is_refused_before_running() -> None:
-    helped = pyflyte("neural_style_transfer_wf", "--help")
+    helped = pyflyte_run("neural_style_transfer_wf", "--help")
     assert "[lbfgs|adam]" in helped.stdout and "[none|luminance|histogram]" in helped.stdout
     photo = str(REPO / "samples" / "landscape.jpg")
-    refused = pyflyte("neural_style_transfer_wf", "--content_img", photo, "--style_img", photo, "--optimizer", "sgd")
+    refused = pyflyte_run(
+        "neural_style_transfer_wf", "--content_img", photo, "--style_img", photo, "--optimizer", "sgd"
+    )
     assert refused.returncode != 0
     assert "'sgd' is not one of 'lbfgs', 'adam'" in refused.stdout + refused.stderr
 
@@ -67,7 +54,7 @@ def test_a_user_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     notes.write_text("not a photo")
     style = tmp_path / "style.png"
     Image.new("RGB", (32, 32), (200, 30, 30)).save(style)
-    result = pyflyte("neural_style_transfer_wf", "--content_img", str(notes), "--style_img", str(style))
+    result = pyflyte_run("neural_style_transfer_wf", "--content_img", str(notes), "--style_img", str(style))
     printed = result.stdout + result.stderr
     assert "not an image (no decoder recognises the file)" in printed
     assert "Traceback" not in printed and 'File "' not in printed, printed[-1500:]

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.workflow.cli import pyflyte_run
 from workflows import images
 from workflows import preview as feed_forward
 from workflows.neural_style_transfer import neural_style_transfer_wf
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def pixels(path: str | Path) -> np.ndarray:
@@ -68,20 +64,9 @@ def test_turned_off_the_preview_is_skipped_or_refused_when_needed(photos, monkey
 
 def test_pyflyte_run_mode_preview_end_to_end(photos) -> None:
     content, style = photos
-    command = [
-        str(Path(sys.executable).with_name("pyflyte")),
-        "run",
-        "workflows/neural_style_transfer.py",
-        "neural_style_transfer_wf",
-        "--content_img",
-        str(content),
-        "--style_img",
-        str(style),
-        "--mode",
-        "preview",
-    ]
-    env = {**os.environ, "NST_VGG19_WEIGHTS": "random", "FLYTE_LOCAL_CACHE_ENABLED": "false"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = pyflyte_run(
+        "neural_style_transfer_wf", "--content_img", str(content), "--style_img", str(style), "--mode", "preview"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "epoch 1/" not in result.stderr, "no optimisation step ran"
     printed = [line.strip() for line in result.stdout.splitlines() if line.strip().endswith(".png")]

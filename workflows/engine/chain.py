@@ -102,7 +102,6 @@ class EpochDone:
     height: int
     width: int
     precision: str
-    seconds: float
 
 
 def run_epochs(
@@ -167,7 +166,7 @@ def run_epochs(
             shown=result.output,
         )
         if on_epoch is not None:
-            on_epoch(EpochDone(epoch, state, hw[0], hw[1], precision, seconds))
+            on_epoch(EpochDone(epoch, state, hw[0], hw[1], precision))
     return state
 
 

@@ -46,7 +46,8 @@ class PreserveColors(enum.Enum):
 
 OPTIMIZERS = tuple(o.value for o in Optimizer)
 PRECISIONS = tuple(p.value for p in Precision)
-#: The long side an image is brought to: bounds of the ``max_dim`` input.
+#: The long side an image is brought to: bounds of the ``max_dim`` input. Below 32 px the style is
+#: unrecognisable; above 4096 a result is tiled (``stages``), and preprocessing bounds its decode by bytes.
 MAX_DIM_RANGE = (32, 4096)
 PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
 INIT_IMAGES = ("content", "noise", "preview")  # or the URI of an image to start from
@@ -174,6 +175,12 @@ class StyleOptions:
     def style_long_side(self, output_long_side: int) -> int:
         """The long side the style images are analysed at for an epoch whose result has ``output_long_side``."""
         return max(16, round(output_long_side * self.style_scale))
+
+    @property
+    def style_max_dim(self) -> int:
+        """The long side preprocessing keeps the style images at: enough for the full-size epochs' analysis
+        (``style_scale`` may ask for more than ``max_dim``), within ``max_dim``'s own bound."""
+        return min(MAX_DIM_RANGE[1], max(self.max_dim, self.style_long_side(self.max_dim)))
 
     def compute_dtype(self, epoch: int, bfloat16_native: bool) -> str:
         """The convolutions' precision in ``epoch``.

@@ -77,6 +77,11 @@ def precisions(options: StyleOptions) -> tuple[str, ...]:
     return ("float32", "bfloat16") if options.precision == "auto" else (options.precision,)
 
 
+def task_request(pixels: int, options: StyleOptions) -> int:
+    """The memory request (bytes) of an optimisation task whose largest epoch has ``pixels``."""
+    return memory.request_bytes(pixels, options.optimizer, precisions(options), options.lbfgs_history)
+
+
 def single_task_pixels(options: StyleOptions) -> int:
     """The most pixels one optimisation task may hold within ``memory.TASK_LIMIT``."""
     return memory.max_pixels(options.optimizer, precisions(options), options.lbfgs_history)
@@ -96,9 +101,7 @@ def plan(content_hw: tuple[int, int], options: StyleOptions) -> RunPlan:
         return RunPlan(_stage_tasks("optimize", whole_hw, options), whole_hw, full_hw, [])
     whole = _stage_tasks("coarse", whole_hw, options)
     tiles = plan_tiles(full_hw, limit)
-    tile_pixels = max(t.pixels for t in tiles)
-    request = memory.request_bytes(tile_pixels, options.optimizer, precisions(options), options.lbfgs_history)
-    return RunPlan(whole, whole_hw, full_hw, tiles, request)
+    return RunPlan(whole, whole_hw, full_hw, tiles, task_request(max(t.pixels for t in tiles), options))
 
 
 def tile_options(options: StyleOptions) -> StyleOptions:
@@ -113,6 +116,7 @@ def _stage_tasks(stage: str, hw: tuple[int, int], options: StyleOptions) -> list
         stop = min(first + per_task, options.epochs)
         shapes = [options.epoch_shape(epoch, hw) for epoch in range(first, stop)]
         height, width = max(shapes, key=lambda s: s[0] * s[1])
-        request = memory.request_bytes(height * width, options.optimizer, precisions(options), options.lbfgs_history)
-        tasks.append(StageTask(stage, first, stop, options.epochs, height, width, request))
+        tasks.append(
+            StageTask(stage, first, stop, options.epochs, height, width, task_request(height * width, options))
+        )
     return tasks
