@@ -93,8 +93,8 @@ def step_gflop(height: int, width: int) -> float:
     return 2 * forward / 1e9
 
 
-def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """Median wall seconds of ``function`` after ``warmup`` calls."""
+def wall_samples(function: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
+    """Wall seconds of ``repeats`` calls of ``function`` after ``warmup`` calls."""
     for _ in range(warmup):
         function()
     samples = []
@@ -102,7 +102,12 @@ def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> floa
         start = time.perf_counter()
         function()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return samples
+
+
+def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median wall seconds of ``function`` after ``warmup`` calls."""
+    return statistics.median(wall_samples(function, repeats, warmup))
 
 
 def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dict[str, float]:

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,16 +29,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmarks.bench_engine import log, wall_samples
 from workflows import preview
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (256, 512, 1024)
 # Fewer repeats where a VGG19 step takes seconds: the median of 3 is stable enough there.
 VGG_REPEATS = {256: 5, 512: 3, 1024: 3}
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def load(name: str, long_side: int | None = None) -> np.ndarray:
@@ -53,13 +49,7 @@ def load(name: str, long_side: int | None = None) -> np.ndarray:
 
 def timed(function: Callable[[], object], repeats: int, warmup: int = 1) -> dict[str, float]:
     """Median and min wall seconds of ``function`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
+    samples = wall_samples(function, repeats, warmup)
     return {"median_s": statistics.median(samples), "min_s": min(samples), "n": repeats}
 
 
