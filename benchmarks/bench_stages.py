@@ -155,6 +155,55 @@ def memory_section(sizes: list[int], steps: int) -> dict[str, object]:
 # --- 2. tasks per run: fixed cost in fresh processes, wall time --------------------------------------------------
 
 
+#: The code issue 10 was filed against ("today's" fixed cost): one ``optimize_epoch`` task per epoch, each loading
+#: the network, computing the targets and tracing afresh. Measured beside today's layouts from its own tree.
+BASELINE_COMMIT = "5e8e2352b5c57ff116c3a811e6e6105641738940"
+
+BASELINE_TASK = """
+import pickle, sys
+from workflows import neural_style_transfer as module
+from workflows.recipe import Tuning
+with open(sys.argv[1], "rb") as stream:
+    kwargs = pickle.load(stream)
+# That commit's workflow defaults: style 1e-2, content 1e4, total variation 30, L-BFGS, no ema or pyramid, auto.
+output = module.optimize_epoch(**kwargs, tuning=Tuning(1e-2, 1e4, 30.0, "lbfgs", 0.0, False, "auto"))
+with open(sys.argv[2], "wb") as stream:
+    pickle.dump(dict(output._asdict()), stream)
+"""
+
+
+def baseline_run(folder: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list[float] | None:
+    """Wall seconds of each of ``BASELINE_COMMIT``'s one-epoch tasks in a fresh process, chained as its @dynamic
+    chained them; None where that commit is not in this clone (a shallow one)."""
+    import pickle
+
+    tree = folder / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", BASELINE_COMMIT], capture_output=True)
+    if archive.returncode != 0:
+        log(f"baseline {BASELINE_COMMIT[:12]} not in this clone: {archive.stderr.decode().strip()}")
+        return None
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    image, state, losses, walls = content, {}, [], []
+    for epoch in range(epochs):
+        inputs, outputs = folder / f"baseline-{epoch}.in", folder / f"baseline-{epoch}.out"
+        kwargs = dict(content=content, style=style, image=image, optimizer_state=state, losses=losses)
+        inputs.write_bytes(pickle.dumps({**kwargs, "epoch": epoch, "epochs": epochs, "steps": steps}))
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", BASELINE_TASK, str(inputs), str(outputs)],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            capture_output=True,
+            check=True,
+        )
+        walls.append(time.perf_counter() - began)
+        log(f"  baseline epoch {epoch + 1}/{epochs}: {walls[-1]:.1f} s")
+        result = pickle.loads(outputs.read_bytes())
+        image, state, losses = result["image"], result["optimizer_state"], result["losses"]
+    return walls
+
+
 def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
     from workflows.engine.transfer import bfloat16_is_native
 
@@ -186,6 +235,18 @@ def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
             "summed_wall_s": sum(walls),
         }
         log(f"epochs_per_task={per_task}: {runs[str(per_task)]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        walls = baseline_run(Path(tmp), content, style, epochs, steps)
+    if walls is not None:
+        fixed = [wall - steps * step_s[base.compute_dtype(e, native)] for e, wall in enumerate(walls)]
+        runs["baseline"] = {
+            "commit": BASELINE_COMMIT,
+            "tasks": len(walls),
+            "fixed_s_per_task": fixed,
+            "summed_fixed_s": sum(fixed),
+            "summed_wall_s": sum(walls),
+        }
+        log(f"baseline: {runs['baseline']}")
     return {
         "size": f"{content.shape[1]}x{content.shape[0]}",
         "epochs": epochs,

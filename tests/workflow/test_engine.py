@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import smooth_pixels, striped_pixels
-from workflows.engine import chain, features, lbfgs, pyramid
+from workflows.engine import chain, features, lbfgs, pyramid, transfer
 from workflows.engine.chain import RunState, run_epochs, stylize
 from workflows.engine.features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
 from workflows.engine.options import StyleOptions
@@ -376,3 +376,51 @@ def test_switching_precision_re_evaluates_where_lbfgs_stopped(monkeypatch: pytes
     float32_loss = float(StyleTransfer(content, style, options, "float32", extractor_weights=RANDOM).loss(first.image))
     assert second.losses[3] == pytest.approx(float32_loss, rel=1e-6)
     assert first.losses[-1] != pytest.approx(float32_loss, rel=1e-6), "epoch 1 really ran in bfloat16"
+
+
+# --- L-BFGS's smoothed total variation, and targets shared across precisions --------------------------------------
+
+
+def test_lbfgs_minimises_the_tutorial_loss_with_its_total_variation_smoothed() -> None:
+    photo = smooth_pixels(32, 32)
+    photo[:8] = 1.0  # a clipped sky: differences exactly 0, where |d| has no derivative
+    style = striped_pixels(32, 32)
+    exact = StyleTransfer(photo, style, ADAM, extractor_weights=RANDOM)
+    smoothed = StyleTransfer(photo, style, LBFGS, extractor_weights=RANDOM)
+    differences = 2 * 31 * 32 * 3
+    gap = float(exact.loss(photo)) - float(smoothed.loss(photo))
+    assert 0.0 < gap <= transfer.TV_SMOOTHING * differences * LBFGS.total_variation_weight
+    image = tf.constant(photo[None])
+    flat = tf.ones_like(image) * 0.5
+    assert float(transfer.total_variation(flat, transfer.TV_SMOOTHING)) == pytest.approx(0.0, abs=1e-3)
+    assert float(transfer.total_variation(image)) == pytest.approx(float(tf.image.total_variation(image)[0]))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        value = transfer.total_variation(image, transfer.TV_SMOOTHING)
+    gradient = tape.gradient(value, image).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).max() <= 4.0, "each pixel is in at most 4 differences"
+
+
+def test_the_smoothing_helps_lbfgs_to_the_tutorial_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    photo, style = smooth_pixels(48, 48), striped_pixels(48, 48)
+    photo[:12] = 1.0
+    exact = StyleTransfer(photo, style, ADAM, extractor_weights=RANDOM)  # the tutorial's loss scores both
+    smoothed = StyleTransfer(photo, style, LBFGS, extractor_weights=RANDOM).run(25)
+    monkeypatch.setattr(transfer, "TV_SMOOTHING", 0.0)
+    unsmoothed = StyleTransfer(photo, style, LBFGS, extractor_weights=RANDOM).run(25)
+    assert float(exact.loss(smoothed.image)) < float(exact.loss(unsmoothed.image))
+
+
+def test_an_auto_run_computes_its_targets_once_per_size_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chain, "bfloat16_is_native", lambda: True)
+    computed = []
+    real = transfer.gram_targets
+    monkeypatch.setattr(transfer, "gram_targets", lambda *a, **k: computed.append(a[2]) or real(*a, **k))
+    content, style = smooth_pixels(48, 32), striped_pixels(48, 48)
+    options = StyleOptions(epochs=3, steps_per_epoch=2, precision="auto")
+    done = run_epochs(content, style, options, RunState.start(content))
+    assert computed == ["float32"], "one set of targets for the bfloat16 and the float32 epochs"
+    assert len(done.losses) == 6
+    computed.clear()
+    run_epochs(content, style, options, RunState.start(content), stop_epoch=2)
+    assert computed == ["bfloat16"], "a task with bfloat16 epochs only computes its targets in bfloat16"

@@ -132,22 +132,30 @@ def run_epochs(
     if options.preserve_colors == "histogram" and style_targets is None:
         styles = [match_color_statistics(s, content) for s in styles]
     native = bfloat16_is_native()
+    # Targets are computed once per size, in float32 wherever an epoch at that size computes in float32 (the
+    # precision the run is finished in), and shared by the engines of both precisions at that size.
+    first = state.epochs_done
+    planned = [(options.epoch_shape(e, full_hw), options.compute_dtype(e, native)) for e in range(first, stop)]
+    targets_precision = {hw: "float32" if (hw, "float32") in planned else precision for hw, precision in planned}
+    targets: dict[tuple[int, int], dict[str, list]] = {}
     engine: StyleTransfer | None = None
     engine_key: tuple[tuple[int, int], str] | None = None
-    for epoch in range(state.epochs_done, stop):
+    for epoch in range(first, stop):
         began = time.perf_counter()
-        hw = options.epoch_shape(epoch, full_hw)
-        precision = options.compute_dtype(epoch, native)
+        hw, precision = planned[epoch - first]
         if engine is None or engine_key != (hw, precision):
             style_side = options.style_long_side(max(hw))
+            given = targets.get(hw) or ({"style_targets": style_targets} if style_targets is not None else {})
             engine = StyleTransfer(
                 resize(content, hw),
                 [resize(s, pyramid.shape_for(s.shape, style_side)) for s in styles],
                 options,
                 precision=precision,
                 reference_pixels=full_hw[0] * full_hw[1] if options.pyramid else None,
-                style_targets=style_targets,
+                targets_precision=targets_precision[hw],
+                **given,
             )
+            targets[hw] = engine.targets
             engine_key = (hw, precision)
         image, optimizer_state = state.image, dict(state.optimizer_state)
         if epoch > 0 and options.compute_dtype(epoch - 1, native) != precision:

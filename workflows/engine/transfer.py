@@ -56,6 +56,14 @@ class _AdamParts:
     step: Callable[[], tf.Tensor]
 
 
+#: L-BFGS minimises the tutorial's loss with each total-variation difference |d| smoothed to sqrt(d^2 + e^2) - e
+#: (the Charbonnier penalty), e a quarter of one 8-bit level. |d| has no derivative where d = 0, which a photo's
+#: flat and clipped areas hold by the thousand, and its slope jumps from -1 to 1 there: a curvature model learns
+#: little from that. Smoothed, L-BFGS reaches the tutorial's quality, scored in the tutorial's exact loss, in about
+#: half the evaluations (`make bench`, BENCHMARKS.md section 3); the two losses differ by under e per difference.
+#: Adam keeps the tutorial's exact loss: it is the tutorial's recipe, and a first-order method gains little.
+TV_SMOOTHING = 0.25 / 255
+
 #: How much each style layer's output is downsampled: block1_conv1 .. block5_conv1.
 STYLE_STRIDES = (1, 2, 4, 8, 16)
 #: A style image above this many pixels is analysed in tiles (forward passes only), so its targets cost bounded
@@ -110,6 +118,19 @@ def _features(extractor: keras.Model, image: tf.Tensor | np.ndarray) -> list[tf.
     return [tf.cast(o, tf.float32) for o in outputs]  # Gram matrices and losses stay float32
 
 
+def total_variation(image: tf.Tensor, smoothing: float = 0.0) -> tf.Tensor:
+    """The sum over the batch of ``tf.image.total_variation`` (absolute neighbour differences), or with
+    ``smoothing`` > 0 of sqrt(d^2 + smoothing^2) - smoothing for each difference d: within ``smoothing`` of |d|,
+    and differentiable everywhere."""
+    if smoothing <= 0.0:
+        return tf.reduce_sum(tf.image.total_variation(image))
+    down = image[:, 1:, :, :] - image[:, :-1, :, :]
+    across = image[:, :, 1:, :] - image[:, :, :-1, :]
+    eps2 = smoothing * smoothing
+    smoothed = [tf.reduce_sum(tf.sqrt(d * d + eps2) - smoothing) for d in (down, across)]
+    return smoothed[0] + smoothed[1]
+
+
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     """Channel correlations averaged over positions: the style statistic, independent of layout."""
     shape = tf.shape(features)
@@ -126,6 +147,10 @@ class StyleTransfer:
     scaled so that at that pixel count the loss is exactly the tutorial's: a pyramid level then weighs
     smoothness as the full-size image does. (The content and style terms are already means, so independent of
     size.)
+
+    The targets are computed here in ``targets_precision`` (default: ``precision``) unless given:
+    ``style_targets`` (e.g. a whole image's, for one of its tiles) and ``content_targets``; ``targets`` hands
+    both to another engine at the same size, which then skips their forward passes.
     """
 
     def __init__(
@@ -136,7 +161,9 @@ class StyleTransfer:
         precision: str | None = None,
         reference_pixels: int | None = None,
         extractor_weights: WeightsSource | None = None,
-        style_targets: Sequence[np.ndarray] | None = None,
+        style_targets: Sequence[np.ndarray | tf.Tensor] | None = None,
+        content_targets: Sequence[np.ndarray | tf.Tensor] | None = None,
+        targets_precision: str | None = None,
     ) -> None:
         if precision is None:
             precision = "float32" if options.precision == "auto" else options.precision
@@ -147,18 +174,28 @@ class StyleTransfer:
         self.precision = precision
         pixels = self.content.shape[1] * self.content.shape[2]
         self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
+        self._tv_smoothing = TV_SMOOTHING if options.optimizer == "lbfgs" else 0.0
         self._extractor = feature_extractor(extractor_weights, precision)
+        targets_precision = targets_precision or precision
         if style_targets is None:
-            style_targets = gram_targets(style, options, precision, extractor_weights)
-        self._style_targets = [tf.constant(t, tf.float32) for t in style_targets]
-        content_features = self._features(self.content)
-        self._content_targets = content_features[len(STYLE_LAYERS) :]
+            style_targets = gram_targets(style, options, targets_precision, extractor_weights)
+        self._style_targets = [tf.cast(t, tf.float32) for t in style_targets]
+        if content_targets is None:
+            extractor = feature_extractor(extractor_weights, targets_precision)
+            content_targets = _features(extractor, self.content)[len(STYLE_LAYERS) :]
+        self._content_targets = [tf.cast(t, tf.float32) for t in content_targets]
         # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
         self._value_and_grad = tf.function(self._value_and_grad_eager)
         self._adam: _AdamParts | None = None
 
+    @property
+    def targets(self) -> dict[str, list[tf.Tensor]]:
+        """The style and content targets, as keyword arguments for another engine at this size."""
+        return {"style_targets": list(self._style_targets), "content_targets": list(self._content_targets)}
+
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
-        """Total weighted loss of an image (style + content + total variation)."""
+        """The weighted loss this engine's optimiser minimises (style + content + total variation): the
+        tutorial's, except that L-BFGS smooths the total variation's absolute values (``TV_SMOOTHING``)."""
         image = tf.convert_to_tensor(_as_batch(image, "image") if isinstance(image, np.ndarray) else image)
         outputs = self._features(image)
         style_outputs, content_outputs = outputs[: len(STYLE_LAYERS)], outputs[len(STYLE_LAYERS) :]
@@ -168,7 +205,7 @@ class StyleTransfer:
         content_loss = tf.add_n(
             [tf.reduce_mean(tf.square(o - t)) for o, t in zip(content_outputs, self._content_targets)]
         )
-        variation = tf.reduce_sum(tf.image.total_variation(image)) * self._variation_scale
+        variation = total_variation(image, self._tv_smoothing) * self._variation_scale
         return (
             style_loss * (self.options.effective_style_weight / len(STYLE_LAYERS))
             + content_loss * (self.options.content_weight / len(CONTENT_LAYERS))
