@@ -137,7 +137,7 @@ def run_epochs(
     first = state.epochs_done
     planned = [(options.epoch_shape(e, full_hw), options.compute_dtype(e, native)) for e in range(first, stop)]
     targets_precision = {hw: "float32" if (hw, "float32") in planned else precision for hw, precision in planned}
-    targets: dict[tuple[int, int], dict[str, list]] = {}
+    targets: dict[tuple[int, int], tuple[list, list]] = {}
     engine: StyleTransfer | None = None
     engine_key: tuple[tuple[int, int], str] | None = None
     for epoch in range(first, stop):
@@ -145,15 +145,16 @@ def run_epochs(
         hw, precision = planned[epoch - first]
         if engine is None or engine_key != (hw, precision):
             style_side = options.style_long_side(max(hw))
-            given = targets.get(hw) or ({"style_targets": style_targets} if style_targets is not None else {})
+            given = targets.get(hw, (style_targets, None))
             engine = StyleTransfer(
                 resize(content, hw),
                 [resize(s, pyramid.shape_for(s.shape, style_side)) for s in styles],
                 options,
                 precision=precision,
                 reference_pixels=full_hw[0] * full_hw[1] if options.pyramid else None,
+                style_targets=given[0],
+                content_targets=given[1],
                 targets_precision=targets_precision[hw],
-                **given,
             )
             targets[hw] = engine.targets
             engine_key = (hw, precision)

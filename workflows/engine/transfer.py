@@ -149,7 +149,7 @@ class StyleTransfer:
     size.)
 
     The targets are computed here in ``targets_precision`` (default: ``precision``) unless given:
-    ``style_targets`` (e.g. a whole image's, for one of its tiles) and ``content_targets``; ``targets`` hands
+    ``style_targets`` (e.g. a whole image's, for one of its tiles) and ``content_targets``; ``targets`` gives
     both to another engine at the same size, which then skips their forward passes.
     """
 
@@ -189,9 +189,9 @@ class StyleTransfer:
         self._adam: _AdamParts | None = None
 
     @property
-    def targets(self) -> dict[str, list[tf.Tensor]]:
-        """The style and content targets, as keyword arguments for another engine at this size."""
-        return {"style_targets": list(self._style_targets), "content_targets": list(self._content_targets)}
+    def targets(self) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+        """The style and content targets, for another engine at this size (``style_targets``, ``content_targets``)."""
+        return list(self._style_targets), list(self._content_targets)
 
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
         """The weighted loss this engine's optimiser minimises (style + content + total variation): the
