@@ -371,6 +371,29 @@ def render(
                     else ""
                 ),
             ]
+        composition = q.get("composition")
+        if composition:
+            names = list(next(iter(composition.values())))
+            lines += [
+                "",
+                "Where the loss is, term by term (the evaluator's weighted terms, which sum to its loss): what the "
+                "optimisers lower on the way to the target.",
+                "",
+                "| image | " + " | ".join(names) + " | total |",
+                "| --- |" + " ---: |" * (len(names) + 1),
+            ]
+            for image, parts in composition.items():
+                cells = " | ".join(f"{parts[n]:.3g}" for n in names)
+                lines.append(f"| {image} | {cells} | {sum(parts.values()):.4g} |")
+            if m["weights"] == "random":
+                lines += [
+                    "",
+                    "With random VGG19 weights almost all of the way from the photo to the target is the total "
+                    "variation term (the random network's style terms barely move): offline, this section measures "
+                    "how fast each configuration smooths the photo under the tutorial's loss, not how fast it "
+                    "stylizes. With ImageNet weights the style terms dominate; run `make bench` with them to see "
+                    "that balance.",
+                ]
         notes = [f"- {c['name']}: {c['note']}" for c in curves if c.get("note")]
         lines += ["", *notes, ""] if notes else [""]
         fastest = min((c for c in curves[1:] if c["reached_at_s"]), key=lambda c: c["reached_at_s"], default=None)

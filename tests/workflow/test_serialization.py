@@ -145,7 +145,7 @@ def test_by_default_a_stage_is_one_task_sized_for_its_pixels() -> None:
     assert [node.id for node in spec.nodes] == ["optimize-epochs-1-5-of-5"]
     inputs = {binding.var: binding.binding for binding in spec.nodes[0].inputs}
     assert inputs["first_epoch"].scalar.primitive.integer == 0 and inputs["stop_epoch"].scalar.primitive.integer == 5
-    expected = memory.quantity(memory.request_bytes(384 * 512, "lbfgs", ("float32", "bfloat16")))
+    expected = memory.quantity(memory.request_bytes(384 * 512, "lbfgs", "auto"))
     assert node_memory(spec.nodes[0]) == (expected, expected)
     assert spec.outputs[0].binding.promise.node_id == "optimize-epochs-1-5-of-5"
 
@@ -165,16 +165,16 @@ def test_one_task_per_epoch_chains_the_state_forward() -> None:
 
 
 def test_k_epochs_per_task_and_pyramid_tasks_sized_by_their_largest_epoch() -> None:
-    options = StyleOptions(epochs=5, epochs_per_task=2, pyramid=True, max_dim=1024)
-    spec = compile_stylize(options, size=(768, 1024))
+    options = StyleOptions(epochs=5, epochs_per_task=2, pyramid=True, max_dim=768)
+    spec = compile_stylize(options, size=(576, 768))
     assert [node.id for node in spec.nodes] == [
         "optimize-epochs-1-2-of-5",
         "optimize-epochs-3-4-of-5",
         "optimize-epoch-5-of-5",
     ]
-    planned = stages.plan((768, 1024), options).whole
-    assert [(part.height, part.width) for part in planned] == [(272, 362), (543, 724), (768, 1024)]
-    requests = [memory.request_bytes(p.height * p.width, "lbfgs", ("float32", "bfloat16")) for p in planned]
+    planned = stages.plan((576, 768), options).whole
+    assert [(part.height, part.width) for part in planned] == [(204, 272), (407, 543), (576, 768)]
+    requests = [memory.request_bytes(p.height * p.width, "lbfgs", "auto") for p in planned]
     assert requests == sorted(requests) and requests[0] < requests[-1], "a coarse task asks for less"
     assert [node_memory(node)[0] for node in spec.nodes] == [memory.quantity(r) for r in requests]
 
@@ -220,5 +220,5 @@ def test_the_style_sheet_maps_one_task_per_pair_with_failure_tolerance_and_sized
     assert mapped.array_node.min_success_ratio == pytest.approx(0.5) and mapped.array_node.parallelism == 4
     items = mapped.inputs[0].binding.collection.bindings
     assert len(items) == 2, "one item per (photo, style) pair"
-    expected = memory.quantity(memory.request_bytes(1024 * 1024, "lbfgs", ("float32", "bfloat16")))
+    expected = memory.quantity(memory.request_bytes(1024 * 1024, "lbfgs", "auto"))
     assert {e.name: e.value for e in mapped.array_node.node.task_node.overrides.resources.requests}[MEMORY] == expected

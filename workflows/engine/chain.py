@@ -136,7 +136,8 @@ def run_epochs(
     # precision the run is finished in), and shared by the engines of both precisions at that size.
     first = state.epochs_done
     planned = [(options.epoch_shape(e, full_hw), options.compute_dtype(e, native)) for e in range(first, stop)]
-    targets_precision = {hw: "float32" if (hw, "float32") in planned else precision for hw, precision in planned}
+    in_float32 = {hw for hw, precision in planned if precision == "float32"}
+    targets_precision = {hw: "float32" if hw in in_float32 else precision for hw, precision in planned}
     targets: dict[tuple[int, int], tuple[list, list]] = {}
     engine: StyleTransfer | None = None
     engine_key: tuple[tuple[int, int], str] | None = None

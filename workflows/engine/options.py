@@ -67,8 +67,9 @@ class StyleOptions:
       task checkpoints, publishes its Deck and (with an ``output_uri``) writes a progress record.
     * ``max_dim``: the long side of the result in pixels.
     * ``style_weight``, ``content_weight``, ``total_variation_weight``: the tutorial's loss weights.
-    * ``optimizer``: ``lbfgs`` (20 curvature pairs; of the configurations ``make bench`` compares, the soonest to
-      the tutorial's quality) or ``adam`` (the tutorial's). ``ema`` is Adam's iterate-averaging decay (0 = off).
+    * ``optimizer``: ``lbfgs`` (20 curvature pairs, on the tutorial's loss with its total variation smoothed,
+      ``transfer.TV_SMOOTHING``; of the configurations ``make bench`` compares, the soonest to the tutorial's
+      quality) or ``adam`` (the tutorial's, on its exact loss). ``ema`` is Adam's iterate-averaging decay (0 = off).
     * ``pyramid``: run the epochs coarse to fine, each about sqrt(2) larger, the last at ``max_dim``.
     * ``precision``: ``auto`` (bfloat16 convolutions where the hardware computes them natively, float32 in the
       last epoch), ``float32`` or ``bfloat16``.

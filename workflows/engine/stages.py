@@ -72,19 +72,15 @@ class RunPlan:
         return memory.quantity(self.tile_memory_bytes)
 
 
-def precisions(options: StyleOptions) -> tuple[str, ...]:
-    """The precisions a task may compute in. The planner does not know the node's hardware: size for both."""
-    return ("float32", "bfloat16") if options.precision == "auto" else (options.precision,)
-
-
 def task_request(pixels: int, options: StyleOptions) -> int:
-    """The memory request (bytes) of an optimisation task whose largest epoch has ``pixels``."""
-    return memory.request_bytes(pixels, options.optimizer, precisions(options), options.lbfgs_history)
+    """The memory request (bytes) of an optimisation task whose largest epoch has ``pixels``. The planner does
+    not know the node's hardware: ``auto`` is sized as a run in both precisions (the memory model's own entry)."""
+    return memory.request_bytes(pixels, options.optimizer, options.precision, options.lbfgs_history)
 
 
 def single_task_pixels(options: StyleOptions) -> int:
     """The most pixels one optimisation task may hold within ``memory.TASK_LIMIT``."""
-    return memory.max_pixels(options.optimizer, precisions(options), options.lbfgs_history)
+    return memory.max_pixels(options.optimizer, options.precision, options.lbfgs_history)
 
 
 def plan(content_hw: tuple[int, int], options: StyleOptions) -> RunPlan:
