@@ -21,6 +21,17 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def memory_runs(memory: dict) -> str:
+    """How long each memory task ran, e.g. ``2 epochs of 11 steps (lbfgs: its whole history by the end) ...``."""
+    steps = memory["steps"]
+    if not isinstance(steps, dict):  # results of the older one-epoch measurement
+        return f"{steps} steps of one epoch"
+    epochs = memory.get("epochs", 1)
+    return ", ".join(f"{name} {epochs} epochs of {count} steps" for name, count in steps.items()) + (
+        " (L-BFGS holds its whole curvature history by the end)" if "lbfgs" in steps else ""
+    )
+
+
 def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
     """Section 4 (memory per stage against pixels, the model's check) and section 5 (tasks per run)."""
     lines: list[str] = []
@@ -31,9 +42,10 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             "## 4. Memory per stage against pixels",
             "",
             "Each row is one optimisation task (the real `optimize` Flyte task, flytekit local execution) in a fresh "
-            f"process, {stages['memory']['steps']} steps of one epoch; peak resident set size of that process "
+            f"process, run as a stage runs: {memory_runs(stages['memory'])}, with a checkpoint and a Deck after "
+            "each epoch (`auto`: a bfloat16 epoch, then the float32 one). Peak resident set size of that process "
             "(VmHWM), imports included, against the request the memory model (`workflows/engine/memory.py`) gives "
-            "the stage planner for those pixels (`auto` computes in both precisions and is sized for both).",
+            "the stage planner for those pixels.",
             "",
             "| optimiser / precision | size | pixels | peak RSS | request | within |",
             "| --- | --- | ---: | ---: | ---: | --- |",
@@ -351,7 +363,8 @@ def render(
                 "on this machine, which computes bfloat16 natively, every epoch but the last runs bfloat16 "
                 "convolutions and the last runs float32. With the default 5 x 100 steps its first 400 steps are "
                 "exactly the *L-BFGS + bfloat16* run above, so it reaches the target when that run does; the "
-                "float32 last epoch is there for smaller images, where bfloat16's noise floor can sit above the target."
+                "float32 last epoch is there because bfloat16's noise slows L-BFGS near the target (see the steps "
+                "column) and its floor can sit above it on smaller images."
                 if native
                 else "this machine has no native bfloat16, so it runs float32 throughout: the *L-BFGS* row above."
             ),
@@ -391,8 +404,9 @@ def render(
                     "With random VGG19 weights almost all of the way from the photo to the target is the total "
                     "variation term (the random network's style terms barely move): offline, this section measures "
                     "how fast each configuration smooths the photo under the tutorial's loss, not how fast it "
-                    "stylizes. With ImageNet weights the style terms dominate; run `make bench` with them to see "
-                    "that balance.",
+                    "stylizes, and L-BFGS's smoothed total variation weighs more here than it can where the style "
+                    "terms carry the loss. With ImageNet weights (unmeasured on this machine) run `make bench` to "
+                    "see that balance.",
                 ]
         notes = [f"- {c['name']}: {c['note']}" for c in curves if c.get("note")]
         lines += ["", *notes, ""] if notes else [""]
