@@ -59,9 +59,10 @@ class _AdamParts:
 #: L-BFGS minimises the tutorial's loss with each total-variation difference |d| smoothed to sqrt(d^2 + e^2) - e
 #: (the Charbonnier penalty), e a quarter of one 8-bit level. |d| has no derivative where d = 0, which a photo's
 #: flat and clipped areas hold by the thousand, and its slope jumps from -1 to 1 there: a curvature model learns
-#: little from that. Smoothed, L-BFGS reaches the tutorial's quality, scored in the tutorial's exact loss, in about
-#: half the evaluations (`make bench`, BENCHMARKS.md section 3); the two losses differ by under e per difference.
-#: Adam keeps the tutorial's exact loss: it is the tutorial's recipe, and a first-order method gains little.
+#: little from that. Smoothed, L-BFGS reached the tutorial's quality, scored in the tutorial's exact loss, in 53
+#: evaluations instead of 190 at 512 px (73 instead of 153 at 256; `make bench`, BENCHMARKS.md section 3, with
+#: random weights, where that term carries most of the loss); the two losses differ by under e per difference.
+#: Adam keeps the tutorial's exact loss: it is the tutorial's recipe, and the benchmarks' reference.
 TV_SMOOTHING = 0.25 / 255
 
 #: How much each style layer's output is downsampled: block1_conv1 .. block5_conv1.
