@@ -42,7 +42,7 @@ from workflows.engine.features import (  # noqa: E402
 )
 from workflows.engine.options import ADAM_SETTINGS, StyleOptions  # noqa: E402
 from workflows.engine.resample import resize  # noqa: E402
-from workflows.engine.transfer import StyleTransfer, gram_matrix  # noqa: E402
+from workflows.engine.transfer import StyleTransfer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 #: The tutorial's recipe: the reference every configuration is timed against.
@@ -280,24 +280,9 @@ def chase(
     return curve
 
 
-def loss_parts(evaluator: StyleTransfer, image: np.ndarray) -> dict[str, float]:
-    """The weighted terms of the evaluator's loss (the tutorial's) at ``image``: each style layer, content, total
-    variation; they sum to ``evaluator.loss(image)``."""
-    options = evaluator.options
-    batch = tf.constant(np.asarray(image, np.float32)[None])
-    outputs = evaluator._features(batch)
-    style_outputs, content_outputs = outputs[: len(STYLE_LAYERS)], outputs[len(STYLE_LAYERS) :]
-    parts = {
-        f"style {name}": float(tf.reduce_mean(tf.square(gram_matrix(o) - t)))
-        * options.effective_style_weight
-        / len(STYLE_LAYERS)
-        for name, o, t in zip(STYLE_LAYERS, style_outputs, evaluator._style_targets)
-    }
-    parts["content"] = sum(
-        float(tf.reduce_mean(tf.square(o - t))) for o, t in zip(content_outputs, evaluator._content_targets)
-    ) * (options.content_weight / len(CONTENT_LAYERS))
-    parts["total variation"] = float(transfer.total_variation(batch)) * options.total_variation_weight
-    return parts
+def terms(evaluator: StyleTransfer, image: np.ndarray) -> dict[str, float]:
+    """The evaluator's (the tutorial's) weighted loss terms at ``image``, as plain numbers for the results."""
+    return {name: float(value) for name, value in evaluator.loss_terms(image).items()}
 
 
 def _preview_distance(content: np.ndarray, style: np.ndarray) -> float | None:
@@ -480,8 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         fastest = min((c for c in curves[1:] if c.reached_at_s), key=lambda c: c.reached_at_s, default=None)
         if fastest is not None and fastest.final is not None:
             results["quality"]["composition"] = {
-                "photo": loss_parts(evaluator, content_full),
-                f"{fastest.name}, at the target": loss_parts(evaluator, fastest.final),
+                "photo": terms(evaluator, content_full),
+                f"{fastest.name}, at the target": terms(evaluator, fastest.final),
             }
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,7 @@ from workflows import neural_style_transfer as module
 task = getattr(module, sys.argv[1])
 with open(sys.argv[2], "rb") as stream:
     kwargs = pickle.load(stream)
+exec(sys.argv[4])  # the caller's setup: inputs only the task's own tree can build (empty for this tree's tasks)
 def plain(value):  # flytekit's output tuples are generated classes that do not pickle
     if hasattr(value, "_asdict"):
         return {key: plain(item) for key, item in value._asdict().items()}
@@ -70,19 +71,22 @@ print(json.dumps({"peak_bytes": int(peak_kib) * 1024, "gpu_peak_bytes": gpu}))
 """
 
 
-def run_in_fresh_process(folder: Path, name: str, task: str, **kwargs: object) -> tuple[object, dict[str, float]]:
-    """Any task of the workflow module in a fresh process (flytekit local execution), as a pod runs it: its
-    output, and its wall seconds (interpreter start included), peak RSS and, on a GPU machine, TensorFlow's
-    peak GPU memory."""
+def run_in_fresh_process(
+    folder: Path, name: str, task: str, tree: Path = REPO, setup: str = "", **kwargs: object
+) -> tuple[object, dict[str, float]]:
+    """Any task of the workflow module of ``tree`` (this checkout, or another commit's) in a fresh process
+    (flytekit local execution), as a pod runs it: its output, and its wall seconds (interpreter start included),
+    peak RSS and, on a GPU machine, TensorFlow's peak GPU memory. ``setup`` runs before the call and may add to
+    ``kwargs``."""
     import pickle
 
     inputs, outputs = folder / f"{name}.in", folder / f"{name}.out"
     inputs.write_bytes(pickle.dumps(kwargs))
     began = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs), setup],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
         capture_output=True,
         text=True,
     )
@@ -184,24 +188,16 @@ def recheck_memory(memory: dict[str, object]) -> None:
 #: the network, computing the targets and tracing afresh. Measured beside today's layouts from its own tree.
 BASELINE_COMMIT = "5e8e2352b5c57ff116c3a811e6e6105641738940"
 
-BASELINE_TASK = """
-import pickle, sys
-from workflows import neural_style_transfer as module
-from workflows.recipe import Tuning
-with open(sys.argv[1], "rb") as stream:
-    kwargs = pickle.load(stream)
-# That commit's workflow defaults: style 1e-2, content 1e4, total variation 30, L-BFGS, no ema or pyramid, auto.
-output = module.optimize_epoch(**kwargs, tuning=Tuning(1e-2, 1e4, 30.0, "lbfgs", 0.0, False, "auto"))
-with open(sys.argv[2], "wb") as stream:
-    pickle.dump(dict(output._asdict()), stream)
-"""
+#: That commit's tasks take one more input, built in its own tree: its workflow's defaults (style 1e-2, content
+#: 1e4, total variation 30, L-BFGS, no ema or pyramid, precision auto).
+BASELINE_SETUP = (
+    'from workflows.recipe import Tuning; kwargs["tuning"] = Tuning(1e-2, 1e4, 30.0, "lbfgs", 0.0, False, "auto")'
+)
 
 
 def baseline_run(folder: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list[float] | None:
     """Wall seconds of each of ``BASELINE_COMMIT``'s one-epoch tasks in a fresh process, chained as its @dynamic
     chained them; None where that commit is not in this clone (a shallow one)."""
-    import pickle
-
     tree = folder / "baseline"
     tree.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", BASELINE_COMMIT], capture_output=True)
@@ -211,20 +207,22 @@ def baseline_run(folder: Path, content: np.ndarray, style: np.ndarray, epochs: i
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     image, state, losses, walls = content, {}, [], []
     for epoch in range(epochs):
-        inputs, outputs = folder / f"baseline-{epoch}.in", folder / f"baseline-{epoch}.out"
-        kwargs = dict(content=content, style=style, image=image, optimizer_state=state, losses=losses)
-        inputs.write_bytes(pickle.dumps({**kwargs, "epoch": epoch, "epochs": epochs, "steps": steps}))
-        began = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", BASELINE_TASK, str(inputs), str(outputs)],
-            cwd=tree,
-            env={**os.environ, "PYTHONPATH": str(tree)},
-            capture_output=True,
-            check=True,
+        result, row = run_in_fresh_process(
+            folder,
+            f"baseline-epoch-{epoch + 1}-of-{epochs}",
+            "optimize_epoch",
+            tree=tree,
+            setup=BASELINE_SETUP,
+            content=content,
+            style=style,
+            image=image,
+            optimizer_state=state,
+            losses=losses,
+            epoch=epoch,
+            epochs=epochs,
+            steps=steps,
         )
-        walls.append(time.perf_counter() - began)
-        log(f"  baseline epoch {epoch + 1}/{epochs}: {walls[-1]:.1f} s")
-        result = pickle.loads(outputs.read_bytes())
+        walls.append(row["wall_s"])
         image, state, losses = result["image"], result["optimizer_state"], result["losses"]
     return walls
 

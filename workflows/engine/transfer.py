@@ -197,21 +197,26 @@ class StyleTransfer:
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
         """The weighted loss this engine's optimiser minimises (style + content + total variation): the
         tutorial's, except that L-BFGS smooths the total variation's absolute values (``TV_SMOOTHING``)."""
+        return tf.add_n(list(self.loss_terms(image).values()))
+
+    def loss_terms(self, image: tf.Tensor | np.ndarray) -> dict[str, tf.Tensor]:
+        """The weighted terms of ``loss``, which sum to it: ``style <layer>`` for each style layer, ``content``
+        and ``total variation``."""
         image = tf.convert_to_tensor(_as_batch(image, "image") if isinstance(image, np.ndarray) else image)
         outputs = self._features(image)
         style_outputs, content_outputs = outputs[: len(STYLE_LAYERS)], outputs[len(STYLE_LAYERS) :]
-        style_loss = tf.add_n(
-            [tf.reduce_mean(tf.square(gram_matrix(o) - t)) for o, t in zip(style_outputs, self._style_targets)]
-        )
+        style_weight = self.options.effective_style_weight / len(STYLE_LAYERS)
+        terms = {
+            f"style {name}": tf.reduce_mean(tf.square(gram_matrix(o) - t)) * style_weight
+            for name, o, t in zip(STYLE_LAYERS, style_outputs, self._style_targets)
+        }
         content_loss = tf.add_n(
             [tf.reduce_mean(tf.square(o - t)) for o, t in zip(content_outputs, self._content_targets)]
         )
+        terms["content"] = content_loss * (self.options.content_weight / len(CONTENT_LAYERS))
         variation = total_variation(image, self._tv_smoothing) * self._variation_scale
-        return (
-            style_loss * (self.options.effective_style_weight / len(STYLE_LAYERS))
-            + content_loss * (self.options.content_weight / len(CONTENT_LAYERS))
-            + variation * self.options.total_variation_weight
-        )
+        terms["total variation"] = variation * self.options.total_variation_weight
+        return terms
 
     def run(
         self,
