@@ -272,7 +272,7 @@ def optimize(
         start = RunState.start(content, options, init)
     state = run_task_epochs(content, styles, options, start, first_epoch, stop_epoch, output_uri)
     path = Path(current_context().working_directory) / "run-state.npz"
-    path.write_bytes(state.to_bytes())
+    state.to_keep(options.epochs).write(path)
     return Optimized(state=FlyteFile(str(path)), image=result_image(content, options, state))
 
 

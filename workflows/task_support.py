@@ -29,6 +29,8 @@ from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, pro
 OPTIMIZE_CPU, OPTIMIZE_MEM = "2", "auto"
 #: What an optimisation task declares before the dynamic sizes it (it never runs with these).
 OPTIMIZE_DEFAULT = Resources(cpu=OPTIMIZE_CPU, mem="3Gi")
+#: The one file an optimisation task's intratask checkpoint holds (always this name: a retry reads exactly one).
+CHECKPOINT_FILE = "run-state.npz"
 
 if typing.TYPE_CHECKING:
     PngFile: typing.TypeAlias = FlyteFile
@@ -136,7 +138,11 @@ def run_task_epochs(
 
     def on_epoch(done: typing.Any) -> None:
         if checkpoint is not None:
-            checkpoint.write(done.state.to_bytes())
+            # Written straight to a file that the checkpoint uploads: one copy of the state on its way out.
+            path = Path(current_context().working_directory) / "checkpoint" / CHECKPOINT_FILE
+            path.parent.mkdir(exist_ok=True)
+            done.state.to_keep(options.epochs).write(path)
+            checkpoint.save(path)
         progress.epoch_done(done)
 
     return run_epochs(
@@ -251,12 +257,12 @@ def restored(checkpoint: typing.Any, first_epoch: int, stop_epoch: int) -> typin
         return None
     try:
         data = checkpoint.read()
-    except Exception as exc:  # nothing was written, or the store cannot be read: start from the hand-off
+        if not data:
+            return None
+        state = RunState.from_bytes(data)
+    except Exception as exc:  # nothing was written, the store cannot be read, or a kill cut the file short
         log.warning("no usable checkpoint (%s); starting this task from its input", exc)
         return None
-    if not data:
-        return None
-    state = RunState.from_bytes(data)
     if not first_epoch <= state.epochs_done <= stop_epoch:
         log.warning(
             "ignoring a checkpoint after %d epochs: this task runs %d..%d", state.epochs_done, first_epoch, stop_epoch

@@ -19,11 +19,11 @@ class KilledAtWrite(SyncCheckpoint):
         super().__init__(checkpoint_dest=str(destination))
         self.kill_at, self.writes = kill_at, 0
 
-    def write(self, b: bytes) -> None:
+    def save(self, cp: typing.Any) -> None:
         self.writes += 1
         if self.writes == self.kill_at:
             raise KeyboardInterrupt(f"killed at checkpoint write {self.writes}")
-        super().write(b)
+        super().save(cp)
 
 
 def run_as_pod(

@@ -348,10 +348,10 @@ def test_resumed_lbfgs_spends_no_evaluation_on_where_it_stopped(engine: StyleTra
         return engine._value_and_grad(image)
 
     start = tf.constant(engine.content)
-    lbfgs.minimize(counted, start, 8, [], [])
+    lbfgs.minimize(counted, start, 8)
     straight_calls = len(calls)
     calls.clear()
-    first = lbfgs.minimize(counted, start, 5, [], [])
+    first = lbfgs.minimize(counted, start, 5)
     first_calls = len(calls)
     calls.clear()
     lbfgs.minimize(counted, first.image, 3, first.history_s, first.history_y, start=(first.loss, first.grad))

@@ -92,6 +92,42 @@ def test_a_killed_task_resumes_from_its_last_checkpoint(tmp_path: Path, step_log
     np.testing.assert_allclose(resumed["state"].losses, uninterrupted["state"].losses, rtol=1e-5)
 
 
+def test_a_checkpoint_cut_short_by_a_kill_is_not_a_dead_end(tmp_path: Path, step_log: StepLog) -> None:
+    """A pod killed while its checkpoint was being copied leaves a truncated file: the retry warns and starts
+    from its input instead of failing on it every time."""
+    whole = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "whole")), tmp_path, stop_epoch=2)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    data = whole["state"].to_bytes()
+    (cut / "run-state.npz").write_bytes(data[: len(data) // 2])
+    step_log.steps.clear()
+    retry = SyncCheckpoint(checkpoint_dest=str(tmp_path / "retry"), checkpoint_src=str(cut))
+    resumed = run_task(retry, tmp_path, stop_epoch=2)
+    assert any(line.startswith("no usable checkpoint") for line in step_log.lines)
+    assert len(step_log.steps) == 2 * OPTIONS.steps_per_epoch, "both epochs run again, from the photo"
+    np.testing.assert_allclose(resumed["image"], whole["image"], atol=1e-5)
+
+
+def test_the_runs_last_checkpoint_and_hand_off_drop_the_optimizer_state(tmp_path: Path, step_log: StepLog) -> None:
+    """Nothing continues from the L-BFGS history once the last epoch is done, so neither the last checkpoint nor
+    the hand-off stores it; a retry after that checkpoint runs no step and returns the same image."""
+    midway = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "midway")), tmp_path, stop_epoch=2)
+    assert midway["state"].optimizer_state["lbfgs_s"].shape[0] > 0, "a task that ends mid-run hands its history on"
+    saved = list((tmp_path / "midway").iterdir())
+    assert [p.name for p in saved] == ["run-state.npz"]
+    assert "lbfgs_s" in RunState.from_bytes(saved[0].read_bytes()).optimizer_state
+
+    finished = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "end")), tmp_path)
+    assert finished["state"].optimizer_state == {} and finished["state"].epochs_done == OPTIONS.epochs
+    last = RunState.from_bytes((tmp_path / "end" / "run-state.npz").read_bytes())
+    assert last.optimizer_state == {} and last.epochs_done == OPTIONS.epochs
+    step_log.steps.clear()
+    retry = SyncCheckpoint(checkpoint_dest=str(tmp_path / "again"), checkpoint_src=str(tmp_path / "end"))
+    again = run_task(retry, tmp_path)
+    assert step_log.steps == [], "the retry finds every epoch done"
+    np.testing.assert_allclose(again["image"], finished["image"], atol=0)
+
+
 def test_a_task_after_a_finished_task_continues_its_state(tmp_path: Path) -> None:
     """epochs_per_task splits: the second task starts from the first one's state file, not from the photo."""
     whole = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "whole")), tmp_path)

@@ -27,8 +27,8 @@ MAX_BACKTRACKS = 10
 @dataclass
 class LbfgsResult:
     image: tf.Tensor
-    history_s: list[tf.Tensor]
-    history_y: list[tf.Tensor]
+    history_s: tf.Tensor  # the curvature pairs, stacked (k, H, W, 3), oldest first
+    history_y: tf.Tensor
     losses: list[float]
     loss: tf.Tensor  # at ``image``: where the next run starts
     grad: tf.Tensor
@@ -38,17 +38,22 @@ def minimize(
     value_and_grad: ValueAndGrad,
     image: tf.Tensor,
     steps: int,
-    history_s: list[tf.Tensor],
-    history_y: list[tf.Tensor],
+    history_s: tf.Tensor | np.ndarray | None = None,
+    history_y: tf.Tensor | np.ndarray | None = None,
     history: int = 20,
     on_step: Callable[[int, float], None] | None = None,
     start: tuple[tf.Tensor, tf.Tensor] | None = None,
 ) -> LbfgsResult:
     """Take ``steps`` accepted L-BFGS steps from ``image``; ``losses[i]`` is the loss before step i.
 
-    ``start`` is the loss and gradient at ``image`` when the caller has them (a resumed run), saving an evaluation.
+    ``history_s`` and ``history_y`` are the curvature pairs so far, stacked (k, H, W, 3) oldest first (None: none):
+    kept stacked throughout, so the two-loop recursion reads them as they are and a state hands them over without
+    a copy. ``start`` is the loss and gradient at ``image`` when the caller has them (a resumed run), saving an
+    evaluation.
     """
-    history_s, history_y = list(history_s), list(history_y)
+    none = tf.zeros((0, *image.shape[1:]), tf.float32)
+    history_s = none if history_s is None else tf.convert_to_tensor(history_s, tf.float32)
+    history_y = none if history_y is None else tf.convert_to_tensor(history_y, tf.float32)
     loss, grad = start if start is not None else value_and_grad(image)
     losses: list[float] = []
     for index in range(steps):
@@ -59,10 +64,9 @@ def minimize(
         direction = _two_loop(grad, history_s, history_y)
         slope = _dot(grad, direction)
         if slope >= 0.0:  # not a descent direction (bounds or noise): forget the curvature model
-            history_s.clear()
-            history_y.clear()
+            history_s, history_y = none, none
             direction, slope = -grad, -_dot(grad, grad)
-        step = 1.0 if history_s else FIRST_STEP_MAX_CHANGE / max(float(tf.reduce_max(tf.abs(grad))), 1e-12)
+        step = 1.0 if history_s.shape[0] else FIRST_STEP_MAX_CHANGE / max(float(tf.reduce_max(tf.abs(grad))), 1e-12)
         for _ in range(MAX_BACKTRACKS):
             candidate = tf.clip_by_value(image + step * direction, 0.0, 1.0)
             new_loss, new_grad = value_and_grad(candidate)
@@ -72,18 +76,18 @@ def minimize(
         s, y = candidate - image, new_grad - grad
         curvature = _dot(s, y)
         if curvature > 1e-10 * _dot(y, y):
-            history_s.append(s)
-            history_y.append(y)
-            del history_s[:-history], history_y[:-history]
+            kept = max(0, history_s.shape[0] + 1 - history)  # the oldest pair falls out of a full history
+            history_s = tf.concat([history_s[kept:], s], axis=0)
+            history_y = tf.concat([history_y[kept:], y], axis=0)
         image, loss, grad = candidate, new_loss, new_grad
     return LbfgsResult(image, history_s, history_y, losses, loss, grad)
 
 
-def _two_loop(grad: tf.Tensor, history_s: list[tf.Tensor], history_y: list[tf.Tensor]) -> tf.Tensor:
+def _two_loop(grad: tf.Tensor, history_s: tf.Tensor, history_y: tf.Tensor) -> tf.Tensor:
     """-H grad, with H the L-BFGS inverse-Hessian model (Nocedal & Wright, algorithm 7.4)."""
-    if not history_s:
+    if not history_s.shape[0]:
         return -grad
-    return _compiled_two_loop(grad, tf.concat(history_s, axis=0), tf.concat(history_y, axis=0))
+    return _compiled_two_loop(grad, history_s, history_y)
 
 
 _IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)
@@ -113,16 +117,3 @@ def _compiled_two_loop(grad: tf.Tensor, s: tf.Tensor, y: tf.Tensor) -> tf.Tensor
 
 def _dot(a: tf.Tensor, b: tf.Tensor) -> float:
     return float(tf.reduce_sum(tf.cast(a, tf.float64) * tf.cast(b, tf.float64)))
-
-
-def stack(history: list[tf.Tensor], hw: tuple[int, int]) -> np.ndarray:
-    """History as one array (k, H, W, 3) for transport between tasks; k may be 0."""
-    if not history:
-        return np.zeros((0, *hw, 3), np.float32)
-    return np.concatenate([np.asarray(h, np.float32) for h in history], axis=0)
-
-
-def unstack(array: np.ndarray | None) -> list[tf.Tensor]:
-    if array is None or len(array) == 0:
-        return []
-    return [tf.constant(array[i : i + 1]) for i in range(array.shape[0])]

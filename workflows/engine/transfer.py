@@ -299,17 +299,16 @@ class StyleTransfer:
             self._value_and_grad,
             tf.constant(start),
             steps,
-            lbfgs.unstack(state.get("lbfgs_s")),
-            lbfgs.unstack(state.get("lbfgs_y")),
+            state.get("lbfgs_s"),
+            state.get("lbfgs_y"),
             history=self.options.lbfgs_history,
             on_step=_checked(on_step),
             start=resumed,
         )
-        hw = start.shape[1:3]
         new_state = {
             "step": np.array(int(state.get("step", 0)) + steps, np.int64),
-            "lbfgs_s": lbfgs.stack(result.history_s, hw),
-            "lbfgs_y": lbfgs.stack(result.history_y, hw),
+            "lbfgs_s": result.history_s.numpy(),
+            "lbfgs_y": result.history_y.numpy(),
             "lbfgs_loss": np.asarray(result.loss, np.float32),
             "lbfgs_grad": np.asarray(result.grad, np.float32),
         }
