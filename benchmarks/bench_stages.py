@@ -99,18 +99,27 @@ def run_in_fresh_process(
     return pickle.loads(outputs.read_bytes()), row
 
 
-def warm_step_seconds(content: np.ndarray, style: np.ndarray, options: StyleOptions, precision: str) -> float:
-    """Seconds per step once everything is built and traced (median of chunks of 3 steps), in this process."""
-    from workflows.engine.transfer import StyleTransfer
+def warm_epoch_seconds(content: np.ndarray, style: np.ndarray, options: StyleOptions) -> list[float]:
+    """Seconds the steps of each epoch of the run ``options`` plan take once everything is built and traced: the
+    run made twice in this process, each epoch timed the second time from its first step to its end, so without
+    the engine build and the evaluation before that step (a task's fixed cost). Timed along the run itself, every
+    step carries the curvature history it has there: the two-loop recursion's cost grows with it, which a step
+    time measured on a short history would leave in the fixed cost."""
+    from workflows.engine.chain import RunState, run_epochs
 
-    engine = StyleTransfer(content, style, options, precision=precision)
-    result = engine.run(3)
-    samples = []
-    for _ in range(3):
-        began = time.perf_counter()
-        result = engine.run(3, image=result.image, optimizer_state=result.optimizer_state)
-        samples.append((time.perf_counter() - began) / 3)
-    return statistics.median(samples)
+    first_step_at: list[float] = []
+    seconds: list[float] = []
+
+    def on_step(index: int, loss: float) -> None:
+        if index == 0:
+            first_step_at.append(time.perf_counter())
+
+    def on_epoch(done: object) -> None:
+        seconds.append(time.perf_counter() - first_step_at[-1])
+
+    run_epochs(content, style, options, RunState.start(content, options))  # builds, traces, warms every kernel
+    run_epochs(content, style, options, RunState.start(content, options), on_epoch=on_epoch, on_step=on_step)
+    return seconds
 
 
 # --- 1. memory per stage against pixels ----------------------------------------------------------------------
@@ -190,14 +199,37 @@ BASELINE_COMMIT = "5e8e2352b5c57ff116c3a811e6e6105641738940"
 
 #: That commit's tasks take one more input, built in its own tree: its workflow's defaults (style 1e-2, content
 #: 1e4, total variation 30, L-BFGS, no ema or pyramid, precision auto).
-BASELINE_SETUP = (
-    'from workflows.recipe import Tuning; kwargs["tuning"] = Tuning(1e-2, 1e4, 30.0, "lbfgs", 0.0, False, "auto")'
-)
+BASELINE_TUNING = 'Tuning(1e-2, 1e4, 30.0, "lbfgs", 0.0, False, "auto")'
+BASELINE_SETUP = f'from workflows.recipe import Tuning; kwargs["tuning"] = {BASELINE_TUNING}'
+
+#: ``warm_epoch_seconds`` for that commit, in its own tree and with its own engine: its epoch chain made twice in
+#: one process, each epoch's steps timed the second time (its steps are its code's, so they are timed by it).
+BASELINE_WARM = f"""
+import json, sys, time
+import numpy as np
+from workflows.recipe import Tuning
+from workflows.style_engine import run_epoch
+content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
+epochs, steps = int(sys.argv[3]), int(sys.argv[4])
+tuning = {BASELINE_TUNING}
+def chain():
+    image, state, seconds = content, {{}}, []
+    for epoch in range(epochs):
+        first = []
+        def on_step(index, loss):
+            if index == 0:
+                first.append(time.perf_counter())
+        result = run_epoch(content, style, image, state, tuning.plan(epoch, epochs, steps), on_step=on_step)
+        seconds.append(time.perf_counter() - first[0])
+        image, state = result.image, result.optimizer_state
+    return seconds
+chain()
+print(json.dumps(chain()))
+"""
 
 
-def baseline_run(folder: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list[float] | None:
-    """Wall seconds of each of ``BASELINE_COMMIT``'s one-epoch tasks in a fresh process, chained as its @dynamic
-    chained them; None where that commit is not in this clone (a shallow one)."""
+def baseline_tree(folder: Path) -> Path | None:
+    """``BASELINE_COMMIT``'s files under ``folder``; None where that commit is not in this clone (a shallow one)."""
     tree = folder / "baseline"
     tree.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", BASELINE_COMMIT], capture_output=True)
@@ -205,6 +237,29 @@ def baseline_run(folder: Path, content: np.ndarray, style: np.ndarray, epochs: i
         log(f"baseline {BASELINE_COMMIT[:12]} not in this clone: {archive.stderr.decode().strip()}")
         return None
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+def baseline_warm_epoch_seconds(tree: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list:
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/c.npy", content)
+        np.save(f"{tmp}/s.npy", style)
+        done = subprocess.run(
+            [sys.executable, "-c", BASELINE_WARM, f"{tmp}/c.npy", f"{tmp}/s.npy", str(epochs), str(steps)],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def baseline_run(
+    folder: Path, tree: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int
+) -> list[float]:
+    """Wall seconds of each of ``BASELINE_COMMIT``'s one-epoch tasks in a fresh process, chained as its @dynamic
+    chained them."""
     image, state, losses, walls = content, {}, [], []
     for epoch in range(epochs):
         result, row = run_in_fresh_process(
@@ -227,56 +282,80 @@ def baseline_run(folder: Path, content: np.ndarray, style: np.ndarray, epochs: i
     return walls
 
 
-def tasks_section(long_side: int, epochs: int, steps: int) -> dict[str, object]:
+def tasks_section(long_side: int, epochs: int, steps: int, rounds: int) -> dict[str, object]:
+    """Each layout's summed fixed cost: its tasks' wall times in fresh processes less their steps' warm time
+    (``warm_epoch_seconds``; ``BASELINE_COMMIT``'s steps timed by its own code). The layouts run in ``rounds``
+    interleaved rounds, each with its own warm times: this machine's speed drifts by several percent within
+    minutes, which moves one fresh process's residual by a second or more, so every layout reports its median
+    round, and every round's sum beside it."""
     from workflows.engine.transfer import bfloat16_is_native
 
     content, style = load_pair(long_side)
     base = dataclasses.replace(DEFAULTS, epochs=epochs, steps_per_epoch=steps, max_dim=long_side)
-    native = bfloat16_is_native()
-    step_s = {
-        p: warm_step_seconds(content, style, base, p) for p in {base.compute_dtype(e, native) for e in range(epochs)}
-    }
-    log(f"warm seconds per step: {step_s}")
-    runs = {}
-    for per_task in (0, 1):
-        options = dataclasses.replace(base, epochs_per_task=per_task)
-        plan = stages.plan(content.shape[:2], options).whole
-        with tempfile.TemporaryDirectory() as tmp:
-            _, run = run_plan(Path(tmp), content, style, options)
-        walls = [task["wall_s"] for task in run["tasks"]]
-        fixed = [
-            wall
-            - sum(steps * step_s[options.compute_dtype(e, native)] for e in range(part.first_epoch, part.stop_epoch))
-            for wall, part in zip(walls, plan)
-        ]
-        runs[str(per_task)] = {
-            "tasks": len(plan),
-            "node_names": [p.node_name for p in plan],
-            "task_wall_s": walls,
-            "fixed_s_per_task": fixed,
-            "summed_fixed_s": sum(fixed),
-            "summed_wall_s": sum(walls),
-        }
-        log(f"epochs_per_task={per_task}: {runs[str(per_task)]}")
-    with tempfile.TemporaryDirectory() as tmp:
-        walls = baseline_run(Path(tmp), content, style, epochs, steps)
-    if walls is not None:
-        fixed = [wall - steps * step_s[base.compute_dtype(e, native)] for e, wall in enumerate(walls)]
-        runs["baseline"] = {
-            "commit": BASELINE_COMMIT,
-            "tasks": len(walls),
-            "fixed_s_per_task": fixed,
-            "summed_fixed_s": sum(fixed),
-            "summed_wall_s": sum(walls),
-        }
-        log(f"baseline: {runs['baseline']}")
+    rows: dict[str, list[dict[str, object]]] = {"0": [], "1": [], "baseline": []}
+    epoch_rounds: list[list[float]] = []
+    baseline_rounds: list[list[float]] = []
+    trees = tempfile.TemporaryDirectory()
+    tree = baseline_tree(Path(trees.name))
+    for round_index in range(rounds):
+        log(f"round {round_index + 1} of {rounds}")
+        epoch_s = warm_epoch_seconds(content, style, base)
+        epoch_rounds.append(epoch_s)
+        log(f"warm seconds of each epoch's steps: {epoch_s}")
+        for per_task in (0, 1):
+            options = dataclasses.replace(base, epochs_per_task=per_task)
+            plan = stages.plan(content.shape[:2], options).whole
+            with tempfile.TemporaryDirectory() as tmp:
+                _, run = run_plan(Path(tmp), content, style, options)
+            walls = [task["wall_s"] for task in run["tasks"]]
+            fixed = [wall - sum(epoch_s[part.first_epoch : part.stop_epoch]) for wall, part in zip(walls, plan)]
+            rows[str(per_task)].append(
+                {
+                    "tasks": len(plan),
+                    "node_names": [p.node_name for p in plan],
+                    "task_wall_s": walls,
+                    "fixed_s_per_task": fixed,
+                    "summed_fixed_s": sum(fixed),
+                    "summed_wall_s": sum(walls),
+                }
+            )
+            log(f"epochs_per_task={per_task}: {rows[str(per_task)][-1]}")
+        if tree is not None:
+            baseline_s = baseline_warm_epoch_seconds(tree, content, style, epochs, steps)
+            baseline_rounds.append(baseline_s)
+            log(f"baseline: warm seconds of each epoch's steps: {baseline_s}")
+            with tempfile.TemporaryDirectory() as tmp:
+                walls = baseline_run(Path(tmp), tree, content, style, epochs, steps)
+            fixed = [wall - baseline_s[e] for e, wall in enumerate(walls)]
+            rows["baseline"].append(
+                {
+                    "commit": BASELINE_COMMIT,
+                    "tasks": len(walls),
+                    "fixed_s_per_task": fixed,
+                    "summed_fixed_s": sum(fixed),
+                    "summed_wall_s": sum(walls),
+                    "warm_epoch_s": baseline_s,
+                }
+            )
+            log(f"baseline: {rows['baseline'][-1]}")
+    trees.cleanup()
+    runs = {key: median_round(found) for key, found in rows.items() if found}
     return {
         "size": f"{content.shape[1]}x{content.shape[0]}",
         "epochs": epochs,
         "steps_per_epoch": steps,
-        "warm_step_s": step_s,
+        "rounds": rounds,
+        "precisions": [base.compute_dtype(e, bfloat16_is_native()) for e in range(epochs)],
+        "warm_epoch_s": [statistics.median(r[e] for r in epoch_rounds) for e in range(epochs)],
         "runs": runs,
     }
+
+
+def median_round(rounds: list[dict[str, object]]) -> dict[str, object]:
+    """The round whose summed fixed cost is the median (the lower middle one of an even count), with its own
+    per-task figures, and every round's sum."""
+    ordered = sorted(rounds, key=lambda r: float(r["summed_fixed_s"]))  # type: ignore[arg-type]
+    return {**ordered[(len(ordered) - 1) // 2], "summed_fixed_s_rounds": [r["summed_fixed_s"] for r in rounds]}
 
 
 # --- 2b. where a task's fixed cost goes ---------------------------------------------------------------------------
@@ -497,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=int, default=512, help="long side of the per-run task comparison")
     parser.add_argument("--task-steps", type=int, default=5, help="steps per epoch in the per-run comparison")
+    parser.add_argument("--task-rounds", type=int, default=3, help="interleaved rounds of the per-run comparison")
     parser.add_argument("--big-sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     parser.add_argument("--big-steps", type=int, default=3)
     parser.add_argument("--compare-size", type=int, default=2048)
@@ -512,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.recheck:
         recheck_memory(results["memory"])
     if "tasks" not in args.skip:
-        results["tasks"] = tasks_section(args.size, DEFAULTS.epochs, args.task_steps)
+        results["tasks"] = tasks_section(args.size, DEFAULTS.epochs, args.task_steps, args.task_rounds)
     if "fixed" not in args.skip:
         results["fixed"] = fixed_cost_section(args.size)
     if "run" not in args.skip:

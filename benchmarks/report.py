@@ -80,10 +80,21 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             f"{t['steps_per_epoch']} per epoch: the fixed cost does not depend on them). A task's fixed cost is its "
             "process's wall time less its steps at the warm seconds per step measured in this run "
             f"({', '.join(f'{p}: {s:.3f} s' for p, s in t['warm_step_s'].items())}): interpreter and TensorFlow "
-            "start, weights, targets, tracing, state hand-over. On a cluster each task also pays a pod start.",
+            "start, weights, targets, tracing, checkpoints and Decks, state hand-over, interpreter exit. On a cluster "
+            "each task also pays a pod start.",
+        ]
+        if t.get("rounds", 1) > 1:
+            lines += [
+                "",
+                f"The layouts ran in {t['rounds']} interleaved rounds, each with its own warm step time (the figures "
+                "above are their medians); each row is the layout's median round, and the last column lists every "
+                "round's sum: one fresh process's residual moves by a second or more as this machine's speed drifts.",
+            ]
+        lines += [
             "",
-            "| epochs_per_task | tasks | fixed cost per task | summed fixed cost per run | summed task wall time |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| epochs_per_task | tasks | fixed cost per task | summed fixed cost per run | summed task wall time "
+            "| every round's sum |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         baseline = t["runs"].get("baseline")
         rows = [("0 (default)", zero), ("1 (one pod per epoch)", one)]
@@ -91,8 +102,10 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             rows.append((f"before: `{baseline['commit'][:12]}`, one task per epoch", baseline))
         for key, run in rows:
             per_task = ", ".join(f"{f:.1f}" for f in run["fixed_s_per_task"])
+            every = ", ".join(f"{f:.1f}" for f in run.get("summed_fixed_s_rounds", [run["summed_fixed_s"]]))
             lines.append(
-                f"| {key} | {run['tasks']} | {per_task} s | {run['summed_fixed_s']:.1f} s | {run['summed_wall_s']:.1f} s |"
+                f"| {key} | {run['tasks']} | {per_task} s | {run['summed_fixed_s']:.1f} s | {run['summed_wall_s']:.1f} s "
+                f"| {every} s |"
             )
         ratio = zero["summed_fixed_s"] / one["summed_fixed_s"]
         lines += ["", f"Summed fixed cost, default against one task per epoch: **{ratio:.2f}x**."]

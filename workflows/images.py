@@ -177,9 +177,15 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+#: The zlib level of images replaced after every epoch (the Progress Deck's, the preview beside the output): at
+#: 512x384 it encodes in 12 ms instead of the default level's 65 ms, for 15 % more bytes. Results keep level 6.
+PROGRESS_PNG_LEVEL = 1
+
+
+def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 6) -> bytes:
     """The PNG bytes for float pixels in [0, 1]; also accepts a leading batch axis of 1. ``text`` becomes tEXt
-    chunks (e.g. ``Comment``), which image viewers and ``identify -verbose`` show."""
+    chunks (e.g. ``Comment``), which image viewers and ``identify -verbose`` show; ``compress_level`` is zlib's
+    (0-9: every level is lossless, higher is smaller and slower)."""
     array = np.asarray(pixels)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
@@ -193,7 +199,9 @@ def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
     for key, value in (text or {}).items():
         info.add_text(key, value)
     buffer = io.BytesIO()
-    Image.fromarray(eight_bit, "RGB").save(buffer, format="PNG", pnginfo=info, optimize=False)
+    Image.fromarray(eight_bit, "RGB").save(
+        buffer, format="PNG", pnginfo=info, optimize=False, compress_level=compress_level
+    )
     return buffer.getvalue()
 
 

@@ -238,66 +238,75 @@ class PreviewModel:
 
     # -- loading ---------------------------------------------------------------------------------------------
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self, transformer: bool = True) -> dict[str, Any]:
+        """Both files read and checked against their digests on first use; the style network's session, and with
+        ``transformer`` the transformer's sessions too. The yardstick (a Deck after every epoch of every
+        optimisation task) needs only the first: the other two sessions were two thirds of its first call."""
         with self._lock:
-            if self._loaded:
-                return self._loaded
-            import onnxruntime as ort
-
-            predict_bytes, predict_sha = _read_checked(
-                self.files.predict, self.files.expected_sha256, self.files.source
-            )
-            transform_bytes, transform_sha = _read_checked(
-                self.files.transform, self.files.expected_sha256, self.files.source
-            )
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            # Idle pool threads would otherwise spin for a while after each run, taking the cores from the
-            # TensorFlow optimisation that runs next in the same task.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            providers = ["CPUExecutionProvider"]
-
-            def session(data: bytes, path: Path) -> Any:
-                try:
-                    return ort.InferenceSession(data, options, providers=providers)
-                except Exception as error:  # onnxruntime raises its own types, one per failure kind
-                    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                    raise PreviewError(f"preview model {path}: onnxruntime cannot load it ({first})") from None
-
-            predict = session(predict_bytes, self.files.predict)
-            p_in, p_out = predict.get_inputs(), predict.get_outputs()
-            if len(p_in) != 1 or len(p_in[0].shape) != 4 or len(p_out) != 1:
-                raise PreviewError(
-                    f"preview model {self.files.predict}: expected a style network with one image input "
-                    f"[1, H, W, 3] and one output, found inputs {[(i.name, i.shape) for i in p_in]}"
+            if not self._loaded:
+                predict_bytes, predict_sha = _read_checked(
+                    self.files.predict, self.files.expected_sha256, self.files.source
                 )
-            style_size = [d if isinstance(d, int) else 256 for d in p_in[0].shape[1:3]]
-            embedding_size = math.prod(d for d in p_out[0].shape if isinstance(d, int))
-
-            probe = session(transform_bytes, self.files.transform)
-            t_in = probe.get_inputs()
-            images = [i for i in t_in if len(i.shape) == 4 and i.shape[-1] == 3]
-            embeddings = [i for i in t_in if i not in images]
-            if len(t_in) != 2 or len(images) != 1 or len(embeddings) != 1:
-                raise PreviewError(
-                    f"preview model {self.files.transform}: expected a transformer network with an image input "
-                    f"[1, H, W, 3] and a style embedding input, found {[(i.name, i.shape) for i in t_in]}"
+                transform_bytes, transform_sha = _read_checked(
+                    self.files.transform, self.files.expected_sha256, self.files.source
                 )
-            transform = session(_free_image_size(transform_bytes, images[0].name), self.files.transform)
-            self._loaded = {
-                "predict": predict,
-                "predict_input": p_in[0].name,
-                "style_size": (style_size[0], style_size[1]),
-                "embedding_size": embedding_size,
-                "transform": transform,
-                "image_input": images[0].name,
-                "embedding_input": embeddings[0].name,
-                "embedding_shape": [d if isinstance(d, int) else 1 for d in embeddings[0].shape],
-                "sha256": {"style_network": predict_sha, "transformer_network": transform_sha},
-            }
+                self._loaded = {
+                    **self._load_style_network(predict_bytes),
+                    "transform_bytes": transform_bytes,
+                    "sha256": {"style_network": predict_sha, "transformer_network": transform_sha},
+                }
+            if transformer and "transform" not in self._loaded:
+                self._loaded.update(self._load_transformer(self._loaded["transform_bytes"]))
+                del self._loaded["transform_bytes"]  # kept until its sessions exist: a failure here can be retried
             return self._loaded
+
+    def _session(self, data: bytes, path: Path) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle pool threads would otherwise spin for a while after each run, taking the cores from the
+        # TensorFlow optimisation that runs next in the same task.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types, one per failure kind
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise PreviewError(f"preview model {path}: onnxruntime cannot load it ({first})") from None
+
+    def _load_style_network(self, predict_bytes: bytes) -> dict[str, Any]:
+        predict = self._session(predict_bytes, self.files.predict)
+        p_in, p_out = predict.get_inputs(), predict.get_outputs()
+        if len(p_in) != 1 or len(p_in[0].shape) != 4 or len(p_out) != 1:
+            raise PreviewError(
+                f"preview model {self.files.predict}: expected a style network with one image input "
+                f"[1, H, W, 3] and one output, found inputs {[(i.name, i.shape) for i in p_in]}"
+            )
+        style_size = [d if isinstance(d, int) else 256 for d in p_in[0].shape[1:3]]
+        return {
+            "predict": predict,
+            "predict_input": p_in[0].name,
+            "style_size": (style_size[0], style_size[1]),
+            "embedding_size": math.prod(d for d in p_out[0].shape if isinstance(d, int)),
+        }
+
+    def _load_transformer(self, transform_bytes: bytes) -> dict[str, Any]:
+        t_in = self._session(transform_bytes, self.files.transform).get_inputs()
+        images = [i for i in t_in if len(i.shape) == 4 and i.shape[-1] == 3]
+        embeddings = [i for i in t_in if i not in images]
+        if len(t_in) != 2 or len(images) != 1 or len(embeddings) != 1:
+            raise PreviewError(
+                f"preview model {self.files.transform}: expected a transformer network with an image input "
+                f"[1, H, W, 3] and a style embedding input, found {[(i.name, i.shape) for i in t_in]}"
+            )
+        return {
+            "transform": self._session(_free_image_size(transform_bytes, images[0].name), self.files.transform),
+            "image_input": images[0].name,
+            "embedding_input": embeddings[0].name,
+            "embedding_shape": [d if isinstance(d, int) else 1 for d in embeddings[0].shape],
+        }
 
     @property
     def info(self) -> dict[str, Any]:
@@ -322,7 +331,7 @@ class PreviewModel:
         As in Magenta's own preprocessing, the short side is resized to the network's 256 px and the centre
         square is taken: the style of the whole picture, not squashed.
         """
-        loaded = self._load()
+        loaded = self._load(transformer=False)
         array = _check_image(image, "image")
         height, width = loaded["style_size"]
         scale = max(height / array.shape[0], width / array.shape[1])

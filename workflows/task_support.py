@@ -199,7 +199,9 @@ class Progress:
                 weights=self.weights,
                 done=done.epoch + 1 == self.options.epochs,
             )
-            write_beside(self.output_uri, ".preview.png", images.encode_png(shown))
+            write_beside(
+                self.output_uri, ".preview.png", images.encode_png(shown, compress_level=images.PROGRESS_PNG_LEVEL)
+            )
             write_beside(self.output_uri, ".progress.json", json.dumps(record).encode())
 
     def _style_distance(self, image: np.ndarray) -> dict[str, str]:

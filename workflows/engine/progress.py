@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from workflows.images import encode_png
+from workflows.images import PROGRESS_PNG_LEVEL, encode_png
 
 _WIDTH, _HEIGHT, _PAD = 560, 220, 44
 
@@ -38,7 +38,7 @@ def progress_html(
 ) -> str:
     """The Deck page: a warning (if any), a heading, the image so far, the loss per step on a log scale with
     the end of each epoch (``epoch_ends``: step counts) marked, and the settings as a table."""
-    png = base64.b64encode(encode_png(image)).decode("ascii")
+    png = base64.b64encode(encode_png(image, compress_level=PROGRESS_PNG_LEVEL)).decode("ascii")
     last = f"{losses[-1]:.4g}" if losses else "n/a"
     alert = (
         f'<p role="alert" style="background:#fde8e8;border:2px solid #c00;padding:8px;font-weight:bold">'

@@ -186,7 +186,9 @@ class StyleTransfer:
             content_targets = _features(extractor, self.content)[len(STYLE_LAYERS) :]
         self._content_targets = [tf.cast(t, tf.float32) for t in content_targets]
         # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
-        self._value_and_grad = tf.function(self._value_and_grad_eager)
+        # Without autograph: the loss has no Python control flow on tensors, and converting it (Keras' layers
+        # with it) took 0.2 s of a fresh task's first trace at 512 px, two thirds of that trace.
+        self._value_and_grad = tf.function(self._value_and_grad_eager, autograph=False)
         self._adam: _AdamParts | None = None
 
     @property
