@@ -48,7 +48,7 @@ smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow (random weights unles
 		$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
-bench: $(STAMP)  ## benchmarks (about 80 min on 2 cores; offline: NST_VGG19_WEIGHTS=random) -> BENCHMARKS.md
+bench: $(STAMP)  ## benchmarks (about 90 min on 2 cores; offline: NST_VGG19_WEIGHTS=random) -> BENCHMARKS.md
 	@$(BIN)/python -m devstack.weights bench
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
 	$(BIN)/python -m benchmarks.bench_stages

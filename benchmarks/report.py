@@ -78,15 +78,23 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             f"The default run ({t['epochs']} epochs) planned by the `@dynamic` and executed task by task, each task "
             "in a fresh process handed the previous task's state file, as pods would run them (steps cut to "
             f"{t['steps_per_epoch']} per epoch: the fixed cost does not depend on them). A task's fixed cost is its "
-            "process's wall time less its steps at the warm seconds per step measured in this run "
-            f"({', '.join(f'{p}: {s:.3f} s' for p, s in t['warm_step_s'].items())}): interpreter and TensorFlow "
-            "start, weights, targets, tracing, checkpoints and Decks, state hand-over, interpreter exit. On a cluster "
-            "each task also pays a pod start.",
+            "process's wall time less the time its steps take warm: "
+            + (
+                "the same run made twice in the benchmark's process and each epoch timed the second time, from its "
+                "first step to its end, so that every step carries the curvature history it has in the run "
+                f"({', '.join(f'{s:.2f}' for s in t['warm_epoch_s'])} s for its epochs, "
+                f"{', '.join(t['precisions'])}; the code before this work times its own steps the same way). "
+                if "warm_epoch_s" in t
+                else f"({', '.join(f'{p}: {s:.3f} s per step' for p, s in t['warm_step_s'].items())}). "
+            )
+            + "What is left is interpreter and TensorFlow start, weights, targets, tracing, the evaluations before "
+            "a task's first step and at the switch to float32, checkpoints and Decks, the state hand-over and the "
+            "interpreter's exit. On a cluster each task also pays a pod start.",
         ]
         if t.get("rounds", 1) > 1:
             lines += [
                 "",
-                f"The layouts ran in {t['rounds']} interleaved rounds, each with its own warm step time (the figures "
+                f"The layouts ran in {t['rounds']} interleaved rounds, each timing its own warm steps (the figures "
                 "above are their medians); each row is the layout's median round, and the last column lists every "
                 "round's sum: one fresh process's residual moves by a second or more as this machine's speed drifts.",
             ]

@@ -424,3 +424,26 @@ def test_an_auto_run_computes_its_targets_once_per_size_in_float32(monkeypatch: 
     computed.clear()
     run_epochs(content, style, options, RunState.start(content), stop_epoch=2)
     assert computed == ["bfloat16"], "a task with bfloat16 epochs only computes its targets in bfloat16"
+
+
+@pytest.mark.parametrize("pairs", [1, 3, 20])
+def test_the_two_loop_recursion_applies_the_lbfgs_inverse_hessian(pairs: int) -> None:
+    """The compiled recursion against Nocedal & Wright's algorithm 7.4 written out in float64 numpy, for one
+    pair, a few, and a full history: the graph is one for every history length."""
+    rng = np.random.default_rng(pairs)
+    grad = rng.normal(size=(1, 6, 5, 3)).astype(np.float32)
+    s = rng.normal(size=(pairs, 6, 5, 3)).astype(np.float32)
+    y = (s * rng.uniform(0.5, 2.0, size=s.shape) + 0.1 * rng.normal(size=s.shape)).astype(np.float32)
+    q, alphas = grad.astype(np.float64).ravel(), []
+    flat_s, flat_y = s.reshape(pairs, -1).astype(np.float64), y.reshape(pairs, -1).astype(np.float64)
+    for i in reversed(range(pairs)):
+        alphas.insert(0, (flat_s[i] @ q) / (flat_s[i] @ flat_y[i]))
+        q = q - alphas[0] * flat_y[i]
+    r = q * (flat_s[-1] @ flat_y[-1]) / (flat_y[-1] @ flat_y[-1])
+    for i in range(pairs):
+        beta = (flat_y[i] @ r) / (flat_s[i] @ flat_y[i])
+        r = r + (alphas[i] - beta) * flat_s[i]
+    direction = lbfgs._two_loop(tf.constant(grad), tf.constant(s), tf.constant(y)).numpy()
+    np.testing.assert_allclose(direction.ravel(), -r, rtol=1e-4, atol=1e-5)
+    none = tf.zeros((0, 6, 5, 3))
+    np.testing.assert_array_equal(lbfgs._two_loop(tf.constant(grad), none, none).numpy(), -grad)
