@@ -71,6 +71,14 @@ print(json.dumps({"peak_bytes": int(peak_kib) * 1024, "gpu_peak_bytes": gpu}))
 """
 
 
+def child_env(tree: Path, scratch: Path | str) -> dict[str, str]:
+    """A fresh process's environment: ``tree`` importable, and its temporary files (flytekit's local sandbox:
+    every task's inputs, outputs and checkpoints) under ``scratch``, which the caller removes. Left in /tmp they
+    pile up (tens of GB over a ``make bench``), and the page cache they fill slows every later fresh process:
+    its memory must first be reclaimed from that cache."""
+    return {**os.environ, "PYTHONPATH": str(tree), "TMPDIR": str(scratch)}
+
+
 def run_in_fresh_process(
     folder: Path, name: str, task: str, tree: Path = REPO, setup: str = "", **kwargs: object
 ) -> tuple[object, dict[str, float]]:
@@ -86,7 +94,7 @@ def run_in_fresh_process(
     done = subprocess.run(
         [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs), setup],
         cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
+        env=child_env(tree, folder),
         capture_output=True,
         text=True,
     )
@@ -134,17 +142,17 @@ def memory_steps(optimizer: str) -> int:
 
 def memory_section(sizes: list[int]) -> dict[str, object]:
     measured: list[dict[str, object]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for optimizer, precision in MEMORY_CONFIGS:
-            for long_side in sizes:
-                content, style = load_pair(long_side)
-                options = StyleOptions(
-                    epochs=MEMORY_EPOCHS,
-                    steps_per_epoch=memory_steps(optimizer),
-                    max_dim=long_side,
-                    optimizer=optimizer,
-                    precision=precision,
-                )
+    for optimizer, precision in MEMORY_CONFIGS:
+        for long_side in sizes:
+            content, style = load_pair(long_side)
+            options = StyleOptions(
+                epochs=MEMORY_EPOCHS,
+                steps_per_epoch=memory_steps(optimizer),
+                max_dim=long_side,
+                optimizer=optimizer,
+                precision=precision,
+            )
+            with tempfile.TemporaryDirectory() as tmp:  # each task's sandbox removed after it
                 _, result = run_in_fresh_process(
                     Path(tmp),
                     f"{optimizer}-{precision}-{long_side}",
@@ -158,20 +166,20 @@ def memory_section(sizes: list[int]) -> dict[str, object]:
                     resume=None,
                     output_uri="",
                 )
-                pixels = content.shape[0] * content.shape[1]
-                request = stages.task_request(pixels, options)
-                row = {
-                    "optimizer": optimizer,
-                    "precision": precision,
-                    "size": f"{content.shape[1]}x{content.shape[0]}",
-                    "pixels": pixels,
-                    "peak_bytes": result["peak_bytes"],
-                    "gpu_peak_bytes": result["gpu_peak_bytes"],
-                    "request_bytes": request,
-                    "within_request": result["peak_bytes"] <= request,
-                }
-                log(f"memory: {row}")
-                measured.append(row)
+            pixels = content.shape[0] * content.shape[1]
+            request = stages.task_request(pixels, options)
+            row = {
+                "optimizer": optimizer,
+                "precision": precision,
+                "size": f"{content.shape[1]}x{content.shape[0]}",
+                "pixels": pixels,
+                "peak_bytes": result["peak_bytes"],
+                "gpu_peak_bytes": result["gpu_peak_bytes"],
+                "request_bytes": request,
+                "within_request": result["peak_bytes"] <= request,
+            }
+            log(f"memory: {row}")
+            measured.append(row)
     fits = {}
     for optimizer, precision in MEMORY_CONFIGS:
         rows = [r for r in measured if (r["optimizer"], r["precision"]) == (optimizer, precision)]
@@ -247,7 +255,7 @@ def baseline_warm_epoch_seconds(tree: Path, content: np.ndarray, style: np.ndarr
         done = subprocess.run(
             [sys.executable, "-c", BASELINE_WARM, f"{tmp}/c.npy", f"{tmp}/s.npy", str(epochs), str(steps)],
             cwd=tree,
-            env={**os.environ, "PYTHONPATH": str(tree)},
+            env=child_env(tree, tmp),
             capture_output=True,
             text=True,
             check=True,
@@ -399,7 +407,7 @@ def fixed_cost_section(long_side: int) -> dict[str, object]:
             done = subprocess.run(
                 [sys.executable, "-c", FIXED_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", optimizer, precision],
                 cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
+                env=child_env(REPO, tmp),
                 capture_output=True,
                 text=True,
                 check=True,
@@ -423,16 +431,17 @@ def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> di
     """The workflow in a fresh process (what `make demo`'s worker runs in-process), both ways; then `make demo`."""
     walls = {}
     for per_task in (0, 1):
-        began = time.perf_counter()
         arguments = [SAMPLES / "landscape.jpg", SAMPLES / "swirls.jpg", epochs, steps, long_side, per_task]
-        subprocess.run(
-            [sys.executable, "-c", WORKFLOW_SCRIPT, *map(str, arguments)],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            check=True,
-            capture_output=True,
-        )
-        walls[str(per_task)] = time.perf_counter() - began
+        with tempfile.TemporaryDirectory() as scratch:
+            began = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", WORKFLOW_SCRIPT, *map(str, arguments)],
+                cwd=REPO,
+                env=child_env(REPO, scratch),
+                check=True,
+                capture_output=True,
+            )
+            walls[str(per_task)] = time.perf_counter() - began
         log(f"workflow, epochs_per_task={per_task}: {walls[str(per_task)]:.1f} s")
     result: dict[str, object] = {"epochs": epochs, "steps_per_epoch": steps, "max_dim": long_side, "workflow_s": walls}
     if demo:
@@ -441,7 +450,7 @@ def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> di
             subprocess.run(
                 [sys.executable, "-m", "devstack", "demo", "--workdir", f"{tmp}/stack", "--out", f"{tmp}/out"],
                 cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
+                env=child_env(REPO, tmp),
                 check=True,
                 capture_output=True,
             )

@@ -46,9 +46,9 @@ def minimize(
 ) -> LbfgsResult:
     """Take ``steps`` accepted L-BFGS steps from ``image``; ``losses[i]`` is the loss before step i.
 
-    ``history_s`` and ``history_y`` are the curvature pairs so far, stacked (k, H, W, 3) oldest first (None: none):
-    kept stacked throughout, so the two-loop recursion reads them as they are and a state hands them over without
-    a copy. ``start`` is the loss and gradient at ``image`` when the caller has them (a resumed run), saving an
+    ``history_s`` and ``history_y`` are the curvature pairs so far, stacked (k, H, W, 3) oldest first (None: none),
+    and kept stacked: an accepted step appends its pair with one concatenation, the two-loop recursion reads the
+    stack as it is, and nothing is split or stacked again between epochs. ``start`` is the loss and gradient at ``image`` when the caller has them (a resumed run), saving an
     evaluation.
     """
     none = tf.zeros((0, *image.shape[1:]), tf.float32)
