@@ -249,6 +249,7 @@ def baseline_tree(folder: Path) -> Path | None:
 
 
 def baseline_warm_epoch_seconds(tree: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list:
+    """``BASELINE_WARM`` in a fresh process in ``tree``: the seconds of each epoch's steps, warm."""
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/c.npy", content)
         np.save(f"{tmp}/s.npy", style)
@@ -302,8 +303,7 @@ def tasks_section(long_side: int, epochs: int, steps: int, rounds: int) -> dict[
     base = dataclasses.replace(DEFAULTS, epochs=epochs, steps_per_epoch=steps, max_dim=long_side)
     rows: dict[str, list[dict[str, object]]] = {"0": [], "1": [], "baseline": []}
     epoch_rounds: list[list[float]] = []
-    baseline_rounds: list[list[float]] = []
-    trees = tempfile.TemporaryDirectory()
+    trees = tempfile.TemporaryDirectory()  # the pre-work commit's files, for every round
     tree = baseline_tree(Path(trees.name))
     for round_index in range(rounds):
         log(f"round {round_index + 1} of {rounds}")
@@ -330,7 +330,6 @@ def tasks_section(long_side: int, epochs: int, steps: int, rounds: int) -> dict[
             log(f"epochs_per_task={per_task}: {rows[str(per_task)][-1]}")
         if tree is not None:
             baseline_s = baseline_warm_epoch_seconds(tree, content, style, epochs, steps)
-            baseline_rounds.append(baseline_s)
             log(f"baseline: warm seconds of each epoch's steps: {baseline_s}")
             with tempfile.TemporaryDirectory() as tmp:
                 walls = baseline_run(Path(tmp), tree, content, style, epochs, steps)
