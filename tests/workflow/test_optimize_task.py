@@ -20,6 +20,7 @@ from tests.workflow.pod import KilledAtWrite, run_as_pod
 from workflows.engine.chain import RunState
 from workflows.engine.options import StyleOptions
 from workflows.neural_style_transfer import neural_style_transfer_wf, optimize
+from workflows.task_support import CHECKPOINT_FILE
 
 OPTIONS = StyleOptions(epochs=4, steps_per_epoch=2, max_dim=40, optimizer="lbfgs", precision="float32")
 CONTENT, STYLE = smooth_pixels(40, 30), striped_pixels(40, 40)
@@ -99,7 +100,7 @@ def test_a_checkpoint_cut_short_by_a_kill_is_not_a_dead_end(tmp_path: Path, step
     cut = tmp_path / "cut"
     cut.mkdir()
     data = whole["state"].to_bytes()
-    (cut / "run-state.npz").write_bytes(data[: len(data) // 2])
+    (cut / CHECKPOINT_FILE).write_bytes(data[: len(data) // 2])
     step_log.steps.clear()
     retry = SyncCheckpoint(checkpoint_dest=str(tmp_path / "retry"), checkpoint_src=str(cut))
     resumed = run_task(retry, tmp_path, stop_epoch=2)
@@ -114,12 +115,12 @@ def test_the_runs_last_checkpoint_and_hand_off_drop_the_optimizer_state(tmp_path
     midway = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "midway")), tmp_path, stop_epoch=2)
     assert midway["state"].optimizer_state["lbfgs_s"].shape[0] > 0, "a task that ends mid-run hands its history on"
     saved = list((tmp_path / "midway").iterdir())
-    assert [p.name for p in saved] == ["run-state.npz"]
+    assert [p.name for p in saved] == [CHECKPOINT_FILE]
     assert "lbfgs_s" in RunState.from_bytes(saved[0].read_bytes()).optimizer_state
 
     finished = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "end")), tmp_path)
     assert finished["state"].optimizer_state == {} and finished["state"].epochs_done == OPTIONS.epochs
-    last = RunState.from_bytes((tmp_path / "end" / "run-state.npz").read_bytes())
+    last = RunState.from_bytes((tmp_path / "end" / CHECKPOINT_FILE).read_bytes())
     assert last.optimizer_state == {} and last.epochs_done == OPTIONS.epochs
     step_log.steps.clear()
     retry = SyncCheckpoint(checkpoint_dest=str(tmp_path / "again"), checkpoint_src=str(tmp_path / "end"))
