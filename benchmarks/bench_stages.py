@@ -303,49 +303,29 @@ def tasks_section(long_side: int, epochs: int, steps: int, rounds: int) -> dict[
     base = dataclasses.replace(DEFAULTS, epochs=epochs, steps_per_epoch=steps, max_dim=long_side)
     rows: dict[str, list[dict[str, object]]] = {"0": [], "1": [], "baseline": []}
     epoch_rounds: list[list[float]] = []
-    trees = tempfile.TemporaryDirectory()  # the pre-work commit's files, for every round
-    tree = baseline_tree(Path(trees.name))
-    for round_index in range(rounds):
-        log(f"round {round_index + 1} of {rounds}")
-        epoch_s = warm_epoch_seconds(content, style, base)
-        epoch_rounds.append(epoch_s)
-        log(f"warm seconds of each epoch's steps: {epoch_s}")
-        for per_task in (0, 1):
-            options = dataclasses.replace(base, epochs_per_task=per_task)
-            plan = stages.plan(content.shape[:2], options).whole
-            with tempfile.TemporaryDirectory() as tmp:
-                _, run = run_plan(Path(tmp), content, style, options)
-            walls = [task["wall_s"] for task in run["tasks"]]
-            fixed = [wall - sum(epoch_s[part.first_epoch : part.stop_epoch]) for wall, part in zip(walls, plan)]
-            rows[str(per_task)].append(
-                {
-                    "tasks": len(plan),
-                    "node_names": [p.node_name for p in plan],
-                    "task_wall_s": walls,
-                    "fixed_s_per_task": fixed,
-                    "summed_fixed_s": sum(fixed),
-                    "summed_wall_s": sum(walls),
-                }
-            )
-            log(f"epochs_per_task={per_task}: {rows[str(per_task)][-1]}")
-        if tree is not None:
-            baseline_s = baseline_warm_epoch_seconds(tree, content, style, epochs, steps)
-            log(f"baseline: warm seconds of each epoch's steps: {baseline_s}")
-            with tempfile.TemporaryDirectory() as tmp:
-                walls = baseline_run(Path(tmp), tree, content, style, epochs, steps)
-            fixed = [wall - baseline_s[e] for e, wall in enumerate(walls)]
-            rows["baseline"].append(
-                {
-                    "commit": BASELINE_COMMIT,
-                    "tasks": len(walls),
-                    "fixed_s_per_task": fixed,
-                    "summed_fixed_s": sum(fixed),
-                    "summed_wall_s": sum(walls),
-                    "warm_epoch_s": baseline_s,
-                }
-            )
-            log(f"baseline: {rows['baseline'][-1]}")
-    trees.cleanup()
+    with tempfile.TemporaryDirectory() as trees:  # the pre-work commit's files, for every round
+        tree = baseline_tree(Path(trees))
+        for round_index in range(rounds):
+            log(f"round {round_index + 1} of {rounds}")
+            epoch_s = warm_epoch_seconds(content, style, base)
+            epoch_rounds.append(epoch_s)
+            log(f"warm seconds of each epoch's steps: {epoch_s}")
+            for per_task in (0, 1):
+                options = dataclasses.replace(base, epochs_per_task=per_task)
+                plan = stages.plan(content.shape[:2], options).whole
+                with tempfile.TemporaryDirectory() as tmp:
+                    _, run = run_plan(Path(tmp), content, style, options)
+                warm = [sum(epoch_s[part.first_epoch : part.stop_epoch]) for part in plan]
+                walls = [task["wall_s"] for task in run["tasks"]]
+                rows[str(per_task)].append(layout_row(walls, warm, node_names=[p.node_name for p in plan]))
+                log(f"epochs_per_task={per_task}: {rows[str(per_task)][-1]}")
+            if tree is not None:
+                baseline_s = baseline_warm_epoch_seconds(tree, content, style, epochs, steps)
+                log(f"baseline: warm seconds of each epoch's steps: {baseline_s}")
+                with tempfile.TemporaryDirectory() as tmp:
+                    walls = baseline_run(Path(tmp), tree, content, style, epochs, steps)
+                rows["baseline"].append(layout_row(walls, baseline_s, commit=BASELINE_COMMIT, warm_epoch_s=baseline_s))
+                log(f"baseline: {rows['baseline'][-1]}")
     runs = {key: median_round(found) for key, found in rows.items() if found}
     return {
         "size": f"{content.shape[1]}x{content.shape[0]}",
@@ -355,6 +335,19 @@ def tasks_section(long_side: int, epochs: int, steps: int, rounds: int) -> dict[
         "precisions": [base.compute_dtype(e, bfloat16_is_native()) for e in range(epochs)],
         "warm_epoch_s": [statistics.median(r[e] for r in epoch_rounds) for e in range(epochs)],
         "runs": runs,
+    }
+
+
+def layout_row(walls: list[float], warm: list[float], **extra: object) -> dict[str, object]:
+    """One layout's tasks in one round: each task's fixed cost is its wall time less its steps' warm time."""
+    fixed = [wall - steps for wall, steps in zip(walls, warm)]
+    return {
+        **extra,
+        "tasks": len(walls),
+        "task_wall_s": walls,
+        "fixed_s_per_task": fixed,
+        "summed_fixed_s": sum(fixed),
+        "summed_wall_s": sum(walls),
     }
 
 
