@@ -229,7 +229,8 @@ def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions
         "style distance of the preview": f"{distances['preview']:.2f}",
         "style distance of the photo": f"{distances['photo']:.2f}",
     }
-    page = progress_html(image, [], title="Feed-forward preview (Magenta arbitrary stylization)", settings=settings)
+    png = images.encode_png(image)  # the Deck's and, with output_uri, the preview file's
+    page = progress_html(png, [], title="Feed-forward preview (Magenta arbitrary stylization)", settings=settings)
     Deck("Preview", page)
     if output_uri:
         record = {
@@ -244,7 +245,7 @@ def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions
             "stage": "preview",
             "done": options.mode == "preview",
         }
-        write_beside(output_uri, ".preview.png", images.encode_png(image))
+        write_beside(output_uri, ".preview.png", png)
         write_beside(output_uri, ".progress.json", json.dumps(record).encode())
     return image
 

@@ -180,8 +180,9 @@ class Progress:
         )
         shown = self.show(state)
         yardstick = self._style_distance(shown)
+        png = images.encode_png(shown, compress_level=images.PROGRESS_PNG_LEVEL)  # the Deck's and the preview's
         page = progress_html(
-            shown,
+            png,
             state.losses,
             title=title,
             epoch_ends=self.epoch_ends,
@@ -199,9 +200,7 @@ class Progress:
                 weights=self.weights,
                 done=done.epoch + 1 == self.options.epochs,
             )
-            write_beside(
-                self.output_uri, ".preview.png", images.encode_png(shown, compress_level=images.PROGRESS_PNG_LEVEL)
-            )
+            write_beside(self.output_uri, ".preview.png", png)
             write_beside(self.output_uri, ".progress.json", json.dumps(record).encode())
 
     def _style_distance(self, image: np.ndarray) -> dict[str, str]:

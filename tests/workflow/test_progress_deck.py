@@ -10,11 +10,12 @@ from PIL import Image
 
 from tests.conftest import smooth_pixels
 from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, loss_curve_svg, progress_html, progress_record
+from workflows.images import encode_png
 
 
 def test_page_embeds_the_current_image_and_a_point_per_step() -> None:
     losses = [9.0e5, 7.5e5, 6.0e5, 5.9e5]
-    page = progress_html(smooth_pixels(40, 30), losses, title="Epoch 2 of 5 <fast>")
+    page = progress_html(encode_png(smooth_pixels(40, 30)), losses, title="Epoch 2 of 5 <fast>")
 
     assert "<h3>Epoch 2 of 5 &lt;fast&gt;</h3>" in page, "titles are escaped"
     assert "4 steps so far; latest loss 5.9e+05" in page
@@ -35,7 +36,9 @@ def test_curve_needs_two_finite_points() -> None:
 
 def test_epoch_ends_are_marked_and_the_settings_listed() -> None:
     losses = [9.0, 8.0, 7.0, 6.5, 6.0, 5.8]
-    page = progress_html(smooth_pixels(8, 8), losses, title="t", epoch_ends=[3, 6], settings={"optimizer": "lbfgs"})
+    page = progress_html(
+        encode_png(smooth_pixels(8, 8)), losses, title="t", epoch_ends=[3, 6], settings={"optimizer": "lbfgs"}
+    )
     marks = re.findall(r'<line class="epoch-end" x1="([0-9.]+)"', page)
     assert len(marks) == 2 and float(marks[0]) < float(marks[1]), "one mark per finished epoch, in step order"
     assert "<th style='text-align:left'>optimizer</th><td>lbfgs</td>" in page
@@ -43,7 +46,7 @@ def test_epoch_ends_are_marked_and_the_settings_listed() -> None:
 
 
 def test_random_weights_cannot_be_missed() -> None:
-    page = progress_html(smooth_pixels(8, 8), [1.0, 0.5], title="t", warning=RANDOM_WEIGHTS_WARNING)
+    page = progress_html(encode_png(smooth_pixels(8, 8)), [1.0, 0.5], title="t", warning=RANDOM_WEIGHTS_WARNING)
     alert = page.index('role="alert"')
     assert alert < page.index("<h3>"), "the warning comes first"
     assert "RANDOM weights" in page and "not a real stylization" in page

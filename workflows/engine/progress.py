@@ -15,8 +15,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from workflows.images import PROGRESS_PNG_LEVEL, encode_png
-
 _WIDTH, _HEIGHT, _PAD = 560, 220, 44
 
 
@@ -28,7 +26,7 @@ RANDOM_WEIGHTS_WARNING = (
 
 
 def progress_html(
-    image: np.ndarray,
+    png: bytes,
     losses: Sequence[float],
     *,
     title: str,
@@ -36,9 +34,10 @@ def progress_html(
     settings: Mapping[str, object] | None = None,
     warning: str = "",
 ) -> str:
-    """The Deck page: a warning (if any), a heading, the image so far, the loss per step on a log scale with
+    """The Deck page: a warning (if any), a heading, the image so far (``png``, encoded once by the caller, who
+    may write the same bytes as a preview file), the loss per step on a log scale with
     the end of each epoch (``epoch_ends``: step counts) marked, and the settings as a table."""
-    png = base64.b64encode(encode_png(image, compress_level=PROGRESS_PNG_LEVEL)).decode("ascii")
+    inline = base64.b64encode(png).decode("ascii")
     last = f"{losses[-1]:.4g}" if losses else "n/a"
     alert = (
         f'<p role="alert" style="background:#fde8e8;border:2px solid #c00;padding:8px;font-weight:bold">'
@@ -54,7 +53,7 @@ def progress_html(
     return (
         f"{alert}<h3>{html.escape(title)}</h3>"
         f"<p>{len(losses)} steps so far; latest loss {last}</p>"
-        f'<img alt="current image" style="max-width:100%;image-rendering:auto" src="data:image/png;base64,{png}"/>'
+        f'<img alt="current image" style="max-width:100%;image-rendering:auto" src="data:image/png;base64,{inline}"/>'
         f"{loss_curve_svg(losses, epoch_ends)}{table}"
     )
 
