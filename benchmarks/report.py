@@ -23,10 +23,7 @@ def verdict(ok: bool) -> str:
 
 def memory_runs(memory: dict) -> str:
     """How long each memory task ran, e.g. ``2 epochs of 11 steps (lbfgs: its whole history by the end) ...``."""
-    steps = memory["steps"]
-    if not isinstance(steps, dict):  # results of the older one-epoch measurement
-        return f"{steps} steps of one epoch"
-    epochs = memory.get("epochs", 1)
+    steps, epochs = memory["steps"], memory["epochs"]
     return ", ".join(f"{name} {epochs} epochs of {count} steps" for name, count in steps.items()) + (
         " (L-BFGS holds its whole curvature history by the end)" if "lbfgs" in steps else ""
     )
@@ -78,20 +75,16 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             f"The default run ({t['epochs']} epochs) planned by the `@dynamic` and executed task by task, each task "
             "in a fresh process handed the previous task's state file, as pods would run them (steps cut to "
             f"{t['steps_per_epoch']} per epoch: the fixed cost does not depend on them). A task's fixed cost is its "
-            "process's wall time less the time its steps take warm: "
-            + (
-                "the same run made twice in the benchmark's process and each epoch timed the second time, from its "
-                "first step to its end, so that every step carries the curvature history it has in the run "
-                f"({', '.join(f'{s:.2f}' for s in t['warm_epoch_s'])} s for its epochs, "
-                f"{', '.join(t['precisions'])}; the code before this work times its own steps the same way). "
-                if "warm_epoch_s" in t
-                else f"({', '.join(f'{p}: {s:.3f} s per step' for p, s in t['warm_step_s'].items())}). "
-            )
-            + "What is left is interpreter and TensorFlow start, weights, targets, tracing, the evaluations before "
+            "process's wall time less the time its steps take warm: the same run made twice in the benchmark's "
+            "process and each epoch timed the second time, from its first step to its end, so that every step "
+            "carries the curvature history it has in the run "
+            f"({', '.join(f'{s:.2f}' for s in t['warm_epoch_s'])} s for its epochs, "
+            f"{', '.join(t['precisions'])}; the code before this work times its own steps the same way). "
+            "What is left is interpreter and TensorFlow start, weights, targets, tracing, the evaluations before "
             "a task's first step and at the switch to float32, checkpoints and Decks, the state hand-over and the "
             "interpreter's exit. On a cluster each task also pays a pod start.",
         ]
-        if t.get("rounds", 1) > 1:
+        if t["rounds"] > 1:
             lines += [
                 "",
                 f"The layouts ran in {t['rounds']} interleaved rounds, each timing its own warm steps (the figures "
@@ -110,7 +103,7 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             rows.append((f"before: `{baseline['commit'][:12]}`, one task per epoch", baseline))
         for key, run in rows:
             per_task = ", ".join(f"{f:.1f}" for f in run["fixed_s_per_task"])
-            every = ", ".join(f"{f:.1f}" for f in run.get("summed_fixed_s_rounds", [run["summed_fixed_s"]]))
+            every = ", ".join(f"{f:.1f}" for f in run["summed_fixed_s_rounds"])
             lines.append(
                 f"| {key} | {run['tasks']} | {per_task} s | {run['summed_fixed_s']:.1f} s | {run['summed_wall_s']:.1f} s "
                 f"| {every} s |"
@@ -123,7 +116,7 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
                 f"Against the code before this work (commit `{baseline['commit'][:12]}`, where every epoch was its "
                 f"own task; run from its own tree in this run, same inputs): **{before:.3f}x**."
             )
-            paired = zip(zero.get("summed_fixed_s_rounds", []), baseline.get("summed_fixed_s_rounds", []))
+            paired = zip(zero["summed_fixed_s_rounds"], baseline["summed_fixed_s_rounds"])
             by_round = [f"{mine / theirs:.3f}x" for mine, theirs in paired]
             if len(by_round) > 1:
                 lines.append(f"Round by round, against the code before: {', '.join(by_round)}.")
