@@ -55,6 +55,32 @@ def test_engine_imports_no_flytekit() -> None:
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("collecting", [True, False])
+def test_engine_import_leaves_tensorflow_to_no_collection_and_the_collector_as_it_was(collecting: bool) -> None:
+    """TensorFlow's and Keras' import-time objects are frozen (no collection, at exit either, traverses them),
+    the collector is on or off as the importer had it, and what is created afterwards is still collected."""
+    import subprocess
+    import sys
+
+    code = f"""
+import gc
+if not {collecting}:
+    gc.disable()
+import workflows.engine.chain
+frozen = gc.get_freeze_count()
+class Node: pass
+a, b = Node(), Node()
+a.other, b.other = b, a
+del a, b
+print(gc.isenabled(), frozen, gc.collect())
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    enabled, frozen, collected = result.stdout.split()
+    assert enabled == str(collecting)
+    assert int(frozen) > 100_000  # TensorFlow and Keras alone create about 250,000
+    assert int(collected) >= 2  # the cycle made after the import
+
+
 def test_extractor_is_truncated_after_block5_conv2() -> None:
     names = [layer.name for layer in feature_extractor(RANDOM).layers]
     assert names[-1] == "block5_conv2"

@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from workflows.engine.framework import keras, tf
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
+
+from workflows.engine.framework import tf
 
 ValueAndGrad = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+from workflows.engine.framework import tf
 
 
 def resize(pixels: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

@@ -16,12 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from workflows.engine import lbfgs
 from workflows.engine.features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
+from workflows.engine.framework import keras, tf
 from workflows.engine.options import ADAM_SETTINGS, DEFAULTS, StyleOptions
 
 #: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam); ``lbfgs_s``,
