@@ -110,6 +110,13 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
             )
         ratio = zero["summed_fixed_s"] / one["summed_fixed_s"]
         lines += ["", f"Summed fixed cost, default against one task per epoch: **{ratio:.3f}x**."]
+        targets.append(
+            (
+                "default 512 px run: one optimisation task instead of five",
+                str(zero["tasks"]),
+                verdict(zero["tasks"] == 1),
+            )
+        )
         if baseline:
             before = zero["summed_fixed_s"] / baseline["summed_fixed_s"]
             lines.append(
@@ -124,13 +131,11 @@ def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
         lines.append("")
         targets.append(
             (
-                "default 512 px run: one optimisation task instead of five",
-                str(zero["tasks"]),
-                verdict(zero["tasks"] == 1),
+                "(stricter) the same against this code run one task per epoch, which every per-process cut speeds up "
+                "five times",
+                f"{ratio:.3f}x",
+                verdict(ratio <= 0.25),
             )
-        )
-        targets.append(
-            ("summed fixed cost per run <= 1/4 of one task per epoch", f"{ratio:.3f}x", verdict(ratio <= 0.25))
         )
     if "fixed" in stages:
         f = stages["fixed"]
