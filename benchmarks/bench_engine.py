@@ -275,8 +275,8 @@ def chase(
 
     with contextlib.suppress(_Stop):
         run_epochs(content, style, run, RunState.start(content), on_epoch=keep)
-    curve.style_distance = yardstick(resize(last[0], content.shape[:2]), style) if last else None
     curve.final = resize(last[0], content.shape[:2]) if last else None
+    curve.style_distance = yardstick(curve.final, style) if curve.final is not None else None
     return curve
 
 
