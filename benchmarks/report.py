@@ -22,7 +22,8 @@ def verdict(ok: bool) -> str:
 
 
 def memory_runs(memory: dict) -> str:
-    """How long each memory task ran, e.g. ``2 epochs of 11 steps (lbfgs: its whole history by the end) ...``."""
+    """How long each memory task ran, e.g. ``lbfgs 2 epochs of 11 steps, adam 2 epochs of 2 steps (L-BFGS holds
+    its whole curvature history by the end)``."""
     steps, epochs = memory["steps"], memory["epochs"]
     return ", ".join(f"{name} {epochs} epochs of {count} steps" for name, count in steps.items()) + (
         " (L-BFGS holds its whole curvature history by the end)" if "lbfgs" in steps else ""

@@ -49,8 +49,8 @@ def minimize(
 
     ``history_s`` and ``history_y`` are the curvature pairs so far, stacked (k, H, W, 3) oldest first (None: none),
     and kept stacked: an accepted step appends its pair with one concatenation, the two-loop recursion reads the
-    stack as it is, and nothing is split or stacked again between epochs. ``start`` is the loss and gradient at ``image`` when the caller has them (a resumed run), saving an
-    evaluation.
+    stack as it is, and nothing is split or stacked again between epochs. ``start`` is the loss and gradient at
+    ``image`` when the caller has them (a resumed run), saving an evaluation.
     """
     none = tf.zeros((0, *image.shape[1:]), tf.float32)
     history_s = none if history_s is None else tf.convert_to_tensor(history_s, tf.float32)
