@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,28 @@ def run_in_fresh_process(
     log(f"  {name}: {wall:.1f} s, peak {report['peak_bytes'] / 2**30:.2f} GiB")
     row = {"name": name, "wall_s": wall, "peak_bytes": report["peak_bytes"], "gpu_peak_bytes": report["gpu_peak_bytes"]}
     return pickle.loads(outputs.read_bytes()), row
+
+
+def script_on_pair(
+    script: str, content: np.ndarray, style: np.ndarray, *arguments: object, tree: Path = REPO
+) -> tuple[typing.Any, float]:
+    """``script`` in a fresh Python process in ``tree``, given the pair as two .npy files and then ``arguments``:
+    what its last line of output holds (JSON), and the process's wall seconds (interpreter start and exit
+    included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/c.npy", content)
+        np.save(f"{tmp}/s.npy", style)
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", script, f"{tmp}/c.npy", f"{tmp}/s.npy", *map(str, arguments)],
+            cwd=tree,
+            env=child_env(tree, tmp),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - began
+    return json.loads(done.stdout.strip().splitlines()[-1]), wall
 
 
 def warm_epoch_seconds(content: np.ndarray, style: np.ndarray, options: StyleOptions) -> list[float]:
@@ -250,18 +273,8 @@ def baseline_tree(folder: Path) -> Path | None:
 
 def baseline_warm_epoch_seconds(tree: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list:
     """``BASELINE_WARM`` in a fresh process in ``tree``: the seconds of each epoch's steps, warm."""
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/c.npy", content)
-        np.save(f"{tmp}/s.npy", style)
-        done = subprocess.run(
-            [sys.executable, "-c", BASELINE_WARM, f"{tmp}/c.npy", f"{tmp}/s.npy", str(epochs), str(steps)],
-            cwd=tree,
-            env=child_env(tree, tmp),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    seconds, _ = script_on_pair(BASELINE_WARM, content, style, epochs, steps, tree=tree)
+    return seconds
 
 
 def baseline_run(
@@ -393,24 +406,11 @@ def fixed_cost_section(long_side: int) -> dict[str, object]:
     wall time holds beyond them: the interpreter's start and, mostly, its exit."""
     content, style = load_pair(long_side)
     breakdown = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/c.npy", content)
-        np.save(f"{tmp}/s.npy", style)
-        for optimizer, precision in (("lbfgs", "float32"), ("adam", "float32"), ("lbfgs", "bfloat16")):
-            began = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-c", FIXED_SCRIPT, f"{tmp}/c.npy", f"{tmp}/s.npy", optimizer, precision],
-                cwd=REPO,
-                env=child_env(REPO, tmp),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            wall = time.perf_counter() - began
-            spans = json.loads(done.stdout.strip().splitlines()[-1])
-            spans["interpreter start and exit"] = wall - sum(spans.values())
-            breakdown[f"{optimizer}/{precision}"] = spans
-            log(f"fixed cost {optimizer}/{precision}: {breakdown[f'{optimizer}/{precision}']}")
+    for optimizer, precision in (("lbfgs", "float32"), ("adam", "float32"), ("lbfgs", "bfloat16")):
+        spans, wall = script_on_pair(FIXED_SCRIPT, content, style, optimizer, precision)
+        spans["interpreter start and exit"] = wall - sum(spans.values())
+        breakdown[f"{optimizer}/{precision}"] = spans
+        log(f"fixed cost {optimizer}/{precision}: {spans}")
     return {"size": f"{content.shape[1]}x{content.shape[0]}", "breakdown": breakdown}
 
 
