@@ -189,18 +189,15 @@ def memory_section(sizes: list[int]) -> dict[str, object]:
                     resume=None,
                     output_uri="",
                 )
-            pixels = content.shape[0] * content.shape[1]
-            request = stages.task_request(pixels, options)
             row = {
                 "optimizer": optimizer,
                 "precision": precision,
                 "size": f"{content.shape[1]}x{content.shape[0]}",
-                "pixels": pixels,
+                "pixels": content.shape[0] * content.shape[1],
                 "peak_bytes": result["peak_bytes"],
                 "gpu_peak_bytes": result["gpu_peak_bytes"],
-                "request_bytes": request,
-                "within_request": result["peak_bytes"] <= request,
             }
+            check_against_model(row)
             log(f"memory: {row}")
             measured.append(row)
     fits = {}
@@ -213,12 +210,18 @@ def memory_section(sizes: list[int]) -> dict[str, object]:
     return {"epochs": MEMORY_EPOCHS, "steps": steps, "measured": measured, "fits": fits}
 
 
+def check_against_model(row: dict[str, typing.Any]) -> None:
+    """A measured peak's ``request_bytes``, the request the memory model gives a stage of its pixels (the
+    planner's own ``stages.task_request``), and whether the peak stayed ``within_request``."""
+    options = StyleOptions(optimizer=row["optimizer"], precision=row["precision"])
+    row["request_bytes"] = stages.task_request(row["pixels"], options)
+    row["within_request"] = row["peak_bytes"] <= row["request_bytes"]
+
+
 def recheck_memory(memory: dict[str, object]) -> None:
     """The measured peaks against the requests the memory model gives now (after a refit), without measuring."""
     for row in memory["measured"]:
-        options = StyleOptions(optimizer=row["optimizer"], precision=row["precision"])
-        row["request_bytes"] = stages.task_request(row["pixels"], options)
-        row["within_request"] = row["peak_bytes"] <= row["request_bytes"]
+        check_against_model(row)
 
 
 # --- 2. tasks per run: fixed cost in fresh processes, wall time --------------------------------------------------
