@@ -33,7 +33,7 @@ tf.get_logger().setLevel("ERROR")  # the per-step recipe retraces every step on 
 from workflows import images  # noqa: E402
 from workflows.engine import transfer  # noqa: E402
 from workflows.engine.chain import EpochDone, RunState, run_epochs  # noqa: E402
-from workflows.engine.features import (  # noqa: E402
+from workflows.engine.networks.vgg_features import (  # noqa: E402
     CONTENT_LAYERS,
     RANDOM_SEED,
     STYLE_LAYERS,
@@ -163,7 +163,9 @@ class Curve:
     reached_at_s: float | None = None
     steps: int = 0
     note: str = ""
-    style_distance: float | None = None  # the trained yardstick on the final image (workflows/preview.py)
+    style_distance: float | None = (
+        None  # the trained yardstick on the final image (workflows/engine/networks/arbitrary_stylization.py)
+    )
     final: np.ndarray | None = field(default=None, repr=False)  # the last image, kept in memory only
 
 
@@ -207,7 +209,7 @@ def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]
 def yardstick(image: np.ndarray, style: np.ndarray) -> float | None:
     """How close the image's style is to the style image by a *trained* network, independent of VGG19 (so a
     run with random VGG19 weights shows honestly that it did not stylize); None with the preview turned off."""
-    from workflows import preview as feed_forward
+    from workflows.engine.networks import arbitrary_stylization as feed_forward
 
     try:
         return feed_forward.style_distance(image, style)
@@ -286,10 +288,10 @@ def terms(evaluator: StyleTransfer, image: np.ndarray) -> dict[str, float]:
 
 
 def _preview_distance(content: np.ndarray, style: np.ndarray) -> float | None:
-    from workflows import preview as feed_forward
+    from workflows.engine.networks import arbitrary_stylization as feed_forward
 
     try:
-        return feed_forward.style_distance(feed_forward.stylize(content, style), style)
+        return feed_forward.style_distance(feed_forward.preview_of(content, style), style)
     except feed_forward.PreviewError:
         return None
 

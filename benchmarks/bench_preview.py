@@ -2,7 +2,7 @@
 
     NST_VGG19_WEIGHTS=random .venv/bin/python -m benchmarks.bench_preview --out benchmarks/results/preview.json
 
-* Preview latency: warm median wall seconds of ``PreviewModel.stylize`` (style embedding included, as a
+* Preview latency: warm median wall seconds of ``PreviewModel.transform`` (style embedding included, as a
   preview needs it) on ``samples/landscape.jpg`` resized to a long side of 256, 512 and 1024 px, with
   ``samples/swirls.jpg`` as the style; beside it, one warm ``StyleTransfer(content, style).run(1)`` (the
   default L-BFGS from the photo: its first evaluation and one step) at the same size, and the marginal step
@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.bench_engine import log, wall_samples
-from workflows import preview
+from workflows.engine.networks import arbitrary_stylization as preview
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (256, 512, 1024)
@@ -66,8 +66,8 @@ def main() -> None:
     log(f"networks loaded and checked in {load_s:.2f} s ({info['threads']} threads)")
 
     photo, style = load("landscape.jpg"), load("swirls.jpg")
-    at_own_size = model.stylize(photo, style)
-    at_384 = model.stylize(photo, style, max_side=384)
+    at_own_size = model.transform(photo, style)
+    at_384 = model.transform(photo, style, max_side=384)
     yardstick = {
         "photo": model.style_distance(photo, style),
         "preview": model.style_distance(at_own_size, style),
@@ -83,13 +83,13 @@ def main() -> None:
     for size in SIZES:
         content, style_sized = load("landscape.jpg", size), load("swirls.jpg", size)
         row: dict[str, Any] = {"long_side": size, "shape": list(content.shape[:2])}
-        row["preview"] = timed(functools.partial(model.stylize, content, style_sized), args.preview_repeats, warmup=2)
+        row["preview"] = timed(functools.partial(model.transform, content, style_sized), args.preview_repeats, warmup=2)
         row["embedding"] = timed(functools.partial(model.embedding, style_sized), args.preview_repeats, warmup=2)
         rows.append(row)
         log(f"{size} px: preview {row['preview']['median_s'] * 1000:.0f} ms")
 
     # TensorFlow only now, so the preview above ran as it does in a task before the optimisation starts.
-    from workflows.engine.features import weights_from_env
+    from workflows.engine.networks.vgg_features import weights_from_env
     from workflows.engine.transfer import StyleTransfer
 
     for row in rows:

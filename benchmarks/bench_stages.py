@@ -384,7 +384,7 @@ import workflows.engine.framework  # TensorFlow and Keras, imported as the engin
 marks = {"import TensorFlow": time.perf_counter()}
 import flytekit
 marks["import flytekit"] = time.perf_counter()
-from workflows.engine.features import feature_extractor
+from workflows.engine.networks.vgg_features import feature_extractor
 from workflows.engine.options import StyleOptions
 from workflows.engine.transfer import StyleTransfer
 content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
@@ -464,7 +464,7 @@ def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> di
 
 def run_plan(folder: Path, content: np.ndarray, style: np.ndarray, options: StyleOptions) -> tuple[np.ndarray, dict]:
     """The run the @dynamic plans for ``content``, every task in a fresh process, as pods would run them."""
-    from workflows.engine.tiles import blend
+    from workflows.engine.tile_grid import blend
 
     plan = stages.plan(content.shape[:2], options)
     tasks = []

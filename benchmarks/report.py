@@ -225,7 +225,7 @@ def render_preview(preview: dict) -> list[str]:
     lines = [
         "## 8. Instant preview",
         "",
-        f"`workflows/preview.py` on onnxruntime {preview['machine']['onnxruntime']} with "
+        f"`workflows/engine/networks/arbitrary_stylization.py` on onnxruntime {preview['machine']['onnxruntime']} with "
         f"{preview['model']['threads']} threads (loading and checking both networks: {preview['load_s']:.2f} s), "
         "warm medians, next to one VGG19 optimisation step at the same size in this run "
         "(`StyleTransfer(...).run(1)`, which includes a run's first evaluation, and the marginal step).",
@@ -397,7 +397,7 @@ def render(
         if yard.get("photo") is not None:
             lines += [
                 "",
-                "*Style distance* is the trained yardstick (`workflows/preview.py`: the distance between the final "
+                "*Style distance* is the trained yardstick (`workflows/engine/networks/arbitrary_stylization.py`: the distance between the final "
                 "image's and the style image's embeddings in Magenta's trained style network, lower is closer), "
                 f"independent of VGG19. For reference: the photo itself {yard['photo']:.2f}, the feed-forward "
                 f"preview {yard['preview']:.2f}."

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.processes import terminate_on_sigterm
-from devstack.progress import ProgressWatcher
+from devstack.progress_watcher import ProgressWatcher
 from devstack.stack import REPO, LocalStack, StackError, StackSettings, describe_decks
 from lambda_trigger.options import HELP
 

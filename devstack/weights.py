@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from workflows.engine.features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
+from workflows.engine.networks.vgg_features import (
+    WeightsSource,
+    WeightsUnavailableError,
+    feature_extractor,
+    weights_from_env,
+)
 
 
 def check(target: str) -> WeightsSource:

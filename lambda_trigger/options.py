@@ -72,7 +72,7 @@ MAX_STYLES = 8
 PREFIX = "nst-"
 
 
-class OptionError(ValueError):
+class MetadataError(ValueError):
     """An ``nst-`` metadata key is unknown or its value is bad; the message is one line naming both."""
 
 
@@ -84,8 +84,8 @@ class UploadOptions:
     inputs: dict[str, Any] = field(default_factory=dict)  #: preserve_colors, style_scale, ..., style_blend_weights
 
 
-def _error(key: str, value: str, reason: str) -> OptionError:
-    return OptionError(f"metadata {key}={shown(value)}: {reason} (x-amz-meta-{key})")
+def _error(key: str, value: str, reason: str) -> MetadataError:
+    return MetadataError(f"metadata {key}={shown(value)}: {reason} (x-amz-meta-{key})")
 
 
 def _choice(allowed: tuple[str, ...]) -> Callable[[str, str, Settings], str]:
@@ -152,7 +152,7 @@ class Control:
 
     key: str
     input: str
-    parse: Callable[[str, str, Settings], Any]  #: (key, value, settings) -> the input's value; raises OptionError
+    parse: Callable[[str, str, Settings], Any]  #: (key, value, settings) -> the input's value; raises MetadataError
     help: str  #: what the value may be, for the README and ``make dev``'s help
 
 
@@ -197,7 +197,7 @@ def parse_metadata(metadata: Mapping[str, str], settings: Settings) -> UploadOpt
         if not key.startswith((PREFIX, "nst_")):
             continue  # another tool's metadata
         if key not in KEYS:
-            raise OptionError(_unknown(key, value))
+            raise MetadataError(_unknown(key, value))
         if key in seen:
             raise _error(key, value, f"given twice (also {shown(seen[key])})")
         seen[key] = value

@@ -31,7 +31,7 @@ from lambda_trigger.launchers import (
     LaunchRequest,
     RemoteLauncher,
 )
-from lambda_trigger.options import MetadataReader, OptionError, S3Metadata, UnreadMetadata, UploadGone, parse_metadata
+from lambda_trigger.options import MetadataError, MetadataReader, S3Metadata, UnreadMetadata, UploadGone, parse_metadata
 from lambda_trigger.redaction import redact, scrub_exception
 from lambda_trigger.report import Failed, Launched, Outcome, Report, Skipped
 from lambda_trigger.s3 import ObjectStore, S3CallFailed
@@ -120,7 +120,7 @@ class Trigger:
             options = parse_metadata(metadata or {}, self.settings)
         except (S3CallFailed, UploadGone, NotAttempted) as exc:
             return _failed(record, str(exc), name)
-        except OptionError as exc:
+        except MetadataError as exc:
             return _failed(record, f"{exc} ({record.uri})", name)
         # nst-styles, when given, is this object's own choice: it takes precedence over the folder and NST_STYLE_URI.
         style_names = options.styles or (decision.style_name,)

@@ -1,9 +1,9 @@
 """Neural style transfer as a Flyte workflow.
 
-    check_inputs -> preprocess (cached) -> preview -> stylize (@dynamic) -> finalize
+    check_inputs -> preprocess (cached) -> preview -> optimize_stages (@dynamic) -> finalize
                                                         |
                         one optimisation task per stage, or (too big for one task) a coarse stage,
-                        then tiles fanned out with map_task and blended (tiled.py)
+                        then tiles fanned out with map_task and blended (tile_tasks.py)
 
 Run it locally (offline, random weights, tiny sizes)::
 
@@ -38,7 +38,7 @@ from workflows.engine.options import (
     PreserveColors,
     StyleOptions,
 )
-from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
+from workflows.engine.progress_view import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
 from workflows.task_support import (
     OPTIMIZE_CPU,
     OPTIMIZE_DEFAULT,
@@ -55,7 +55,7 @@ from workflows.task_support import (
     write_atomically,
     write_beside,
 )
-from workflows.tiled import blend_tiles, cut_tiles, optimize_tile, style_targets
+from workflows.tile_tasks import blend_tiles, cut_tiles, optimize_tile, style_targets
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
 PREPROCESS_CACHE_VERSION = "2"
@@ -194,17 +194,17 @@ def preprocess(
     deck_fields=(),
 )
 def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions, output_uri: str) -> np.ndarray | None:
-    """The feed-forward preview (``workflows/preview.py``): within seconds of the start, in the "Preview" Deck
+    """The feed-forward preview (``workflows/engine/networks/arbitrary_stylization.py``): within seconds of the start, in the "Preview" Deck
     and, with ``output_uri``, as ``<output_uri>.preview.png`` with a progress record. It is the result under
     ``mode="preview"`` and the start under ``init_image="preview"``; otherwise a preview that cannot be made
     (``NST_PREVIEW_MODEL=off``) is skipped, and None is returned."""
-    from workflows import preview as feed_forward
+    from workflows.engine.networks import arbitrary_stylization as feed_forward
 
     needed = options.mode == "preview" or options.init_image == "preview"
     began = time.perf_counter()
     try:
         model = feed_forward.get_model()
-        image = model.stylize(content, styles[0])
+        image = model.transform(content, styles[0])
         distances = {
             "photo": model.style_distance(content, styles[0]),
             "preview": model.style_distance(image, styles[0]),
@@ -278,7 +278,7 @@ def optimize(
 
 
 @dynamic(requests=Resources(cpu="500m", mem="2Gi"), limits=Resources(cpu="500m", mem="2Gi"), retries=1)
-def stylize(
+def optimize_stages(
     content: np.ndarray,
     styles: list[np.ndarray],
     init: np.ndarray | None,
@@ -341,7 +341,7 @@ def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
 
     A local ``output_uri`` is written under a temporary name and renamed into place, so a kill never leaves a
     partial PNG there; an upload to S3 is atomic by itself."""
-    from workflows.engine.features import weights_from_env
+    from workflows.engine.networks.vgg_features import weights_from_env
 
     check_output_uri(output_uri)
     notes = {"Software": "neural style transfer on Flyte"}
@@ -434,7 +434,7 @@ def neural_style_transfer_wf(
         input_digest=checked.digest,
     )
     quick = preview(content=pixels.content, styles=pixels.styles, options=checked.options, output_uri=output_uri)
-    stylized = stylize(
+    stylized = optimize_stages(
         content=pixels.content,
         styles=pixels.styles,
         init=pixels.init,

@@ -46,13 +46,13 @@ class SheetItem:
 @task(requests=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), limits=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), retries=2)
 def stylize_item(item: SheetItem) -> PngFile:
     """The whole stylization of one pair in one task (a map's items cannot chain tasks)."""
-    from workflows.engine.chain import result_image, stylize
+    from workflows.engine.chain import result_image, stylize_in_process
 
     options = item.options
     content = images.load_rgb(fetch(item.photo, "content"), role="content", max_dim=options.max_dim, source=item.photo)
     style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=options.style_max_dim, source=item.style)
     log.info("sheet: %s in the style %s", item.photo, item.style_name)
-    state = stylize(content, style, options)
+    state = stylize_in_process(content, style, options)
     path = Path(current_context().working_directory) / "stylized.png"
     path.write_bytes(images.encode_png(result_image(content, options, state)))
     return PngFile(str(path), remote_path=item.output_uri) if item.output_uri else PngFile(str(path))

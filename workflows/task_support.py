@@ -1,6 +1,6 @@
 """What the Flyte tasks share: fetching inputs, the epochs of an optimisation task with their checkpoints, the
 Progress Deck and progress record, resource overrides, and writing files atomically. Flyte code: the maths is in
-``workflows/engine/``, the tasks in ``neural_style_transfer.py`` and ``tiled.py``."""
+``workflows/engine/``, the tasks in ``neural_style_transfer.py`` and ``tile_tasks.py``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine.options import INIT_IMAGES, OptionError, StyleOptions
-from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
+from workflows.engine.progress_view import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
 
 #: Optimisation-task CPUs (a Kubernetes quantity). Memory defaults to ``auto``: each task's request comes from
 #: the memory model for its pixels (``workflows/engine/memory.py``). The workflow inputs of the same role override.
@@ -103,7 +103,7 @@ def run_task_epochs(
     """The epochs of one optimisation task: from the previous attempt's checkpoint if there is a usable one
     (else from ``start``), with a checkpoint, the published Deck and the progress record after every epoch."""
     from workflows.engine.chain import result_image, run_epochs
-    from workflows.engine.features import weights_from_env
+    from workflows.engine.networks.vgg_features import weights_from_env
 
     checkpoint = checkpoint_of(current_context())
     state = restored(checkpoint, first_epoch, stop_epoch) or start
@@ -204,11 +204,11 @@ class Progress:
             write_beside(self.output_uri, ".progress.json", json.dumps(record).encode())
 
     def _style_distance(self, image: np.ndarray) -> dict[str, str]:
-        """The trained yardstick (``workflows/preview.py``): how far the image's style is from the style image's,
+        """The trained yardstick (``workflows/engine/networks/arbitrary_stylization.py``): how far the image's style is from the style image's,
         independent of VGG19 (so it shows honestly whether random weights stylized anything)."""
         if self.style is None:
             return {}
-        from workflows import preview as feed_forward
+        from workflows.engine.networks import arbitrary_stylization as feed_forward
 
         try:
             return {"style distance (trained yardstick)": f"{feed_forward.style_distance(image, self.style):.2f}"}

@@ -1,6 +1,6 @@
 """The launch plans in workflows/launch_plans.py as a cluster receives them, and what the GPU plan makes the dynamic do.
 
-The package (``pyflyte --pkgs workflows package``) and the offline compilation of the ``stylize`` dynamic are the
+The package (``pyflyte --pkgs workflows package``) and the offline compilation of the ``optimize_stages`` dynamic are the
 ones tests/workflow/test_serialization.py uses; they are imported, not repeated.
 """
 
@@ -13,7 +13,7 @@ from flytekit.models.literals import Literal
 from lambda_trigger.launchers import REQUIRED_INPUTS
 from lambda_trigger.settings import DEFAULT_LAUNCH_PLAN, WORKFLOW_INT_SETTINGS
 from tests.deploy.cfn import Template
-from tests.workflow.test_serialization import CPU, GPU, MEMORY, PREFIX, compile_stylize
+from tests.workflow.test_serialization import CPU, GPU, MEMORY, PREFIX, compile_optimize_stages
 from workflows import launch_plans
 
 GPU_PLAN = f"{launch_plans.GPU_LAUNCH_PLAN_NAME}:3"
@@ -66,7 +66,7 @@ def test_gpu_plan_fixes_nothing_the_trigger_sends(package) -> None:
 
 def test_dynamic_compiled_with_the_gpu_plans_inputs_requests_the_gpu_and_accelerator(package) -> None:
     fixed, defaults = plan_inputs(package[GPU_PLAN])
-    spec = compile_stylize(**defaults, **fixed)
+    spec = compile_optimize_stages(**defaults, **fixed)
     assert [node.id for node in spec.nodes] == ["optimize-epochs-1-3-of-3"], "one stage, one task"
     for node in spec.nodes:
         overrides = node.task_node.overrides

@@ -273,7 +273,7 @@ def test_dev_stack_leaves_nothing_behind(tmp_path: Path, stop: signal.Signals) -
 def test_an_upload_asking_for_the_preview_gets_the_feed_forward_result(tmp_path: Path, write_image) -> None:
     """x-amz-meta-nst-mode: preview, through the real local stack: the result is the preview, no optimisation."""
     from workflows import images
-    from workflows import preview as feed_forward
+    from workflows.engine.networks import arbitrary_stylization as feed_forward
 
     photo = write_image("photo.jpg", 96, 72, quality=95)
     style = write_image("default-style.png", 64, 64, style=True)
@@ -293,7 +293,7 @@ def test_an_upload_asking_for_the_preview_gets_the_feed_forward_result(tmp_path:
     assert outcome["outcome"] == "launched"
     with Image.open(io.BytesIO(body)) as image:
         result = np.asarray(image, np.float32) / 255.0
-    expected = feed_forward.stylize(
+    expected = feed_forward.preview_of(
         images.load_rgb(photo, role="content", max_dim=48), images.load_rgb(style, role="style", max_dim=48)
     )
     assert result.shape == (36, 48, 3) and np.abs(result - expected).max() <= 1 / 255 + 1e-6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from devstack.progress import ProgressWatcher, describe
+from devstack.progress_watcher import ProgressWatcher, describe
 
 
 def test_each_changed_record_is_one_line(s3_server) -> None:

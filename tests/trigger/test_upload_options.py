@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambda_trigger import options
-from lambda_trigger.options import CONTROLS, KEYS, OptionError, UploadOptions, parse_metadata
+from lambda_trigger.options import CONTROLS, KEYS, MetadataError, UploadOptions, parse_metadata
 from lambda_trigger.settings import Settings
 from tests.fakes import BUCKET, StatusServer, load_event
 
@@ -107,7 +107,7 @@ def test_nst_styles_names_the_styles_in_order_with_their_weights(value, styles, 
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key_and_the_value(key: str, value: str, reason: str) -> None:
-    with pytest.raises(OptionError) as caught:
+    with pytest.raises(MetadataError) as caught:
         parse_metadata({key: value}, SETTINGS)
     message = str(caught.value)
     assert message.startswith(f"metadata {key}={value!r}: ") and reason in message
@@ -115,7 +115,7 @@ def test_a_bad_value_is_one_line_naming_the_key_and_the_value(key: str, value: s
 
 
 def test_a_value_with_a_line_break_stays_on_one_line() -> None:
-    with pytest.raises(OptionError) as caught:
+    with pytest.raises(MetadataError) as caught:
         parse_metadata({"nst-preserve-colors": "lumi\nnance"}, SETTINGS)
     assert "\n" not in str(caught.value) and "'lumi\\nnance'" in str(caught.value)
 
@@ -130,7 +130,7 @@ def test_a_value_with_a_line_break_stays_on_one_line() -> None:
     ],
 )
 def test_an_unknown_nst_key_fails_naming_it_and_the_known_keys(key: str, hint: str) -> None:
-    with pytest.raises(OptionError) as caught:
+    with pytest.raises(MetadataError) as caught:
         parse_metadata({key: "5"}, SETTINGS)
     assert str(caught.value) == (
         f"unknown metadata key {key} (value '5'): {hint}the nst- keys are nst-styles, nst-preserve-colors, "
@@ -142,7 +142,7 @@ def test_keys_are_compared_in_lower_case_and_other_metadata_is_ignored() -> None
     """S3 stores user metadata keys in lower case; other stores may not, so the trigger lowers them itself."""
     result = parse_metadata({"NST-Seed": "7", "Nst-Styles": "Monet", "owner": "x", "nstx": "y"}, SETTINGS)
     assert result == UploadOptions(styles=("Monet",), inputs={"seed": 7})  # style names keep their case
-    with pytest.raises(OptionError, match="metadata nst-seed='2': given twice \\(also '1'\\)"):
+    with pytest.raises(MetadataError, match="metadata nst-seed='2': given twice \\(also '1'\\)"):
         parse_metadata({"nst-seed": "1", "NST-SEED": "2"}, SETTINGS)
     assert parse_metadata({}, SETTINGS) == UploadOptions()
 
@@ -200,7 +200,7 @@ def test_the_trigger_and_the_workflow_agree_on_every_bound(key: str, value: str)
     try:
         sent = parse_metadata({key: value}, SETTINGS).inputs.get(name)
         trigger_accepts = True
-    except OptionError:
+    except MetadataError:
         trigger_accepts = False
     if trigger_accepts:
         assert workflow_accepts, f"the trigger would send {name}={sent!r}, which the workflow refuses"
@@ -412,12 +412,12 @@ def test_exactly_one_head_object_per_upload(remote, s3) -> None:
 )
 def test_any_metadata_gives_options_or_one_line_naming_a_key(metadata: dict[str, str]) -> None:
     """Metadata is data from outside: whatever it holds, the result is options the workflow accepts, or an
-    OptionError of one printable line that names an nst- key; never another exception."""
+    MetadataError of one printable line that names an nst- key; never another exception."""
     from workflows.engine.options import StyleOptions
 
     try:
         result = parse_metadata(metadata, SETTINGS)
-    except OptionError as exc:
+    except MetadataError as exc:
         message = str(exc)
         assert message.isprintable() and (
             message.startswith("metadata nst-") or message.startswith("unknown metadata key")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import free_port, smooth_pixels, striped_pixels
 from workflows.engine import chain
-from workflows.engine.chain import RunState, result_image, run_epochs, stylize
+from workflows.engine.chain import RunState, result_image, run_epochs, stylize_in_process
 from workflows.engine.colors import keep_photo_chroma, match_color_statistics, rgb_to_ycbcr
 from workflows.engine.options import OptionError, StyleOptions
 from workflows.engine.resample import resize
@@ -33,7 +33,7 @@ def first_loss(options: StyleOptions, style: np.ndarray | list[np.ndarray] = STY
 
 def test_luminance_preservation_keeps_the_photos_chroma() -> None:
     options = dataclasses.replace(BASE, preserve_colors="luminance", steps_per_epoch=5)
-    state = stylize(PHOTO, STYLE, options)
+    state = stylize_in_process(PHOTO, STYLE, options)
     shown = result_image(PHOTO, options, state)
     chroma = np.abs(rgb_to_ycbcr(shown)[..., 1:] - rgb_to_ycbcr(PHOTO)[..., 1:])
     assert chroma.max() <= 1 / 255, "Cb and Cr are the photo's"

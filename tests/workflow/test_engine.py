@@ -14,9 +14,15 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import smooth_pixels, striped_pixels
-from workflows.engine import chain, features, lbfgs, pyramid, transfer
-from workflows.engine.chain import RunState, run_epochs, stylize
-from workflows.engine.features import WeightsSource, WeightsUnavailableError, feature_extractor, weights_from_env
+from workflows.engine import chain, lbfgs, pyramid, transfer
+from workflows.engine.chain import RunState, run_epochs, stylize_in_process
+from workflows.engine.networks import vgg_features as features
+from workflows.engine.networks.vgg_features import (
+    WeightsSource,
+    WeightsUnavailableError,
+    feature_extractor,
+    weights_from_env,
+)
 from workflows.engine.options import StyleOptions
 from workflows.engine.resample import resize, resize_state
 from workflows.engine.transfer import StyleTransfer, gram_matrix
@@ -358,7 +364,7 @@ def test_pyramid_chain_grows_to_full_size_and_equals_its_epochs_run_one_by_one()
     content, style = smooth_pixels(160, 120), striped_pixels(128, 128)
     options = dataclasses.replace(ADAM, epochs=3, steps_per_epoch=2, ema=0.5, pyramid=True)
     sizes = []
-    chained = stylize(content, style, options, on_epoch=lambda done: sizes.append(done.state.image.shape))
+    chained = stylize_in_process(content, style, options, on_epoch=lambda done: sizes.append(done.state.image.shape))
     assert sizes == [(96, 128, 3), (96, 128, 3), (120, 160, 3)], "levels 80 -> 128 (floor), 113 -> 128, 160"
     state = RunState.start(content)
     for epoch in range(3):  # one call per epoch, each from the bytes the last one left: as tasks hand over

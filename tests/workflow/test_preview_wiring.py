@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests.workflow.cli import pyflyte_run
 from workflows import images
-from workflows import preview as feed_forward
+from workflows.engine.networks import arbitrary_stylization as feed_forward
 from workflows.neural_style_transfer import neural_style_transfer_wf
 
 
@@ -33,7 +33,7 @@ def test_mode_preview_returns_the_feed_forward_result_without_optimising(photos,
     result = neural_style_transfer_wf(
         content_img=str(content), style_img=str(style), mode="preview", output_uri=str(target)
     )
-    expected = feed_forward.stylize(
+    expected = feed_forward.preview_of(
         images.load_rgb(content, role="content", max_dim=512, upscale=False),
         images.load_rgb(style, role="style", max_dim=512),
     )

@@ -9,7 +9,7 @@ import re
 from PIL import Image
 
 from tests.conftest import smooth_pixels
-from workflows.engine.progress import RANDOM_WEIGHTS_WARNING, loss_curve_svg, progress_html, progress_record
+from workflows.engine.progress_view import RANDOM_WEIGHTS_WARNING, loss_curve_svg, progress_html, progress_record
 from workflows.images import encode_png
 
 

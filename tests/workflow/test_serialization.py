@@ -12,7 +12,7 @@ from flytekit.core.type_engine import TypeEngine
 from tests.conftest import PACKAGE_IMAGE
 from workflows.engine import memory, stages
 from workflows.engine.options import StyleOptions
-from workflows.neural_style_transfer import stylize
+from workflows.neural_style_transfer import optimize_stages
 
 PREFIX = "workflows.neural_style_transfer."
 CPU, MEMORY, GPU = (tasks_pb2.Resources.ResourceName.Value(n) for n in ("CPU", "MEMORY", "GPU"))
@@ -33,11 +33,11 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
         "check_inputs",
         "preprocess",
         "optimize",
-        "stylize",
+        "optimize_stages",
         "finalize",
         "preview",
         "neural_style_transfer_wf",
-        *(f"workflows.tiled.{n}" for n in ("style_targets", "cut_tiles", "optimize_tile", "blend_tiles")),
+        *(f"workflows.tile_tasks.{n}" for n in ("style_targets", "cut_tiles", "optimize_tile", "blend_tiles")),
         "neural_style_transfer_gpu",
         *(f"workflows.style_sheet.{n}" for n in ("sheet_options", "plan_sheet", "stylize_item", "contact_sheet")),
         "workflows.style_sheet.style_sheet_wf",
@@ -46,7 +46,7 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
     assert "neural_style_transfer_gpu:3" in package
 
 
-@pytest.mark.parametrize("name", ["check_inputs", "preprocess", "optimize", "stylize", "finalize"])
+@pytest.mark.parametrize("name", ["check_inputs", "preprocess", "optimize", "optimize_stages", "finalize"])
 def test_every_task_requests_cpu_and_memory_and_runs_the_image(package, name: str) -> None:
     template = task(package, name)
     assert template.container.image == PACKAGE_IMAGE
@@ -72,7 +72,7 @@ def test_preprocess_is_cached_by_content_digest(package) -> None:
 
 
 def test_only_preprocess_is_cached(package) -> None:
-    for name in ("check_inputs", "optimize", "stylize", "finalize"):
+    for name in ("check_inputs", "optimize", "optimize_stages", "finalize"):
         assert task(package, name).metadata.discoverable is False, name
 
 
@@ -100,7 +100,7 @@ def test_launch_plan_defaults_match_the_public_contract(package) -> None:
 # --- the dynamic, compiled as a cluster would run it --------------------------------------------------
 
 
-def compile_stylize(options: StyleOptions | None = None, size: tuple[int, int] = (24, 32), **overrides: object):
+def compile_optimize_stages(options: StyleOptions | None = None, size: tuple[int, int] = (24, 32), **overrides: object):
     """The dynamic as a pod runs it: its inputs in, the DynamicJobSpec it hands flytepropeller out."""
     settings = SerializationSettings(
         project="p",
@@ -123,13 +123,15 @@ def compile_stylize(options: StyleOptions | None = None, size: tuple[int, int] =
         "tile_concurrency": 0,
         **overrides,
     }
-    stylize._wf = None  # flytekit compiles a dynamic once per process; each call here plays a fresh pod
+    optimize_stages._wf = None  # flytekit compiles a dynamic once per process; each call here plays a fresh pod
     context = FlyteContextManager.current_context().with_serialization_settings(settings)
     with FlyteContextManager.with_context(context) as context:
         state = context.execution_state.with_params(mode=ExecutionState.Mode.TASK_EXECUTION)
         with FlyteContextManager.with_context(context.with_execution_state(state)) as context:
-            literals = TypeEngine.dict_to_literal_map(context, inputs, type_hints=stylize.python_interface.inputs)
-            return stylize.dispatch_execute(context, literals).to_flyte_idl()
+            literals = TypeEngine.dict_to_literal_map(
+                context, inputs, type_hints=optimize_stages.python_interface.inputs
+            )
+            return optimize_stages.dispatch_execute(context, literals).to_flyte_idl()
 
 
 def node_memory(node) -> tuple[str, str]:
@@ -141,7 +143,7 @@ def node_memory(node) -> tuple[str, str]:
 
 
 def test_by_default_a_stage_is_one_task_sized_for_its_pixels() -> None:
-    spec = compile_stylize(StyleOptions(epochs=5), size=(384, 512))
+    spec = compile_optimize_stages(StyleOptions(epochs=5), size=(384, 512))
     assert [node.id for node in spec.nodes] == ["optimize-epochs-1-5-of-5"]
     inputs = {binding.var: binding.binding for binding in spec.nodes[0].inputs}
     assert inputs["first_epoch"].scalar.primitive.integer == 0 and inputs["stop_epoch"].scalar.primitive.integer == 5
@@ -151,7 +153,7 @@ def test_by_default_a_stage_is_one_task_sized_for_its_pixels() -> None:
 
 
 def test_one_task_per_epoch_chains_the_state_forward() -> None:
-    spec = compile_stylize(StyleOptions(epochs=3, epochs_per_task=1))
+    spec = compile_optimize_stages(StyleOptions(epochs=3, epochs_per_task=1))
     assert [node.id for node in spec.nodes] == [
         "optimize-epoch-1-of-3",
         "optimize-epoch-2-of-3",
@@ -166,7 +168,7 @@ def test_one_task_per_epoch_chains_the_state_forward() -> None:
 
 def test_k_epochs_per_task_and_pyramid_tasks_sized_by_their_largest_epoch() -> None:
     options = StyleOptions(epochs=5, epochs_per_task=2, pyramid=True, max_dim=768)
-    spec = compile_stylize(options, size=(576, 768))
+    spec = compile_optimize_stages(options, size=(576, 768))
     assert [node.id for node in spec.nodes] == [
         "optimize-epochs-1-2-of-5",
         "optimize-epochs-3-4-of-5",
@@ -180,14 +182,14 @@ def test_k_epochs_per_task_and_pyramid_tasks_sized_by_their_largest_epoch() -> N
 
 
 def test_explicit_resource_inputs_override_the_model() -> None:
-    overrides = compile_stylize(optimize_cpu="4", optimize_mem="6Gi").nodes[0].task_node.overrides
+    overrides = compile_optimize_stages(optimize_cpu="4", optimize_mem="6Gi").nodes[0].task_node.overrides
     requests = {entry.name: entry.value for entry in overrides.resources.requests}
     assert requests == {CPU: "4", MEMORY: "6Gi"}
     assert not overrides.extended_resources.HasField("gpu_accelerator")
 
 
 def test_dynamic_requests_a_gpu_and_accelerator_without_code_changes() -> None:
-    for node in compile_stylize(optimize_gpu="1", gpu_accelerator="nvidia-tesla-t4", optimize_mem="3Gi").nodes:
+    for node in compile_optimize_stages(optimize_gpu="1", gpu_accelerator="nvidia-tesla-t4", optimize_mem="3Gi").nodes:
         overrides = node.task_node.overrides
         assert {e.name: e.value for e in overrides.resources.requests} == {CPU: "2", MEMORY: "3Gi", GPU: "1"}
         assert {e.name: e.value for e in overrides.resources.limits}[GPU] == "1"

@@ -17,7 +17,7 @@ from tests.workflow.pod import KilledAtWrite, run_as_pod
 from workflows.engine import memory, stages
 from workflows.engine.chain import RunState, run_epochs
 from workflows.engine.options import DEFAULTS, StyleOptions
-from workflows.engine.tiles import Tile, blend, feather, plan_tiles
+from workflows.engine.tile_grid import Tile, blend, feather, plan_tiles
 from workflows.engine.transfer import StyleTransfer, gram_targets
 
 # --- the plan ------------------------------------------------------------------------------------------------
@@ -188,14 +188,14 @@ def test_a_result_too_big_for_one_task_runs_as_coarse_stage_and_tiles(tiny_task_
 
 
 def run_tile(job, checkpoint: SyncCheckpoint, tmp_path: Path) -> np.ndarray:
-    from workflows.tiled import optimize_tile
+    from workflows.tile_tasks import optimize_tile
 
     values, _ = run_as_pod(optimize_tile, {"job": job}, {"o0": FlyteFile}, checkpoint, tmp_path)
     return np.load(values["o0"].path)
 
 
 def make_job(tmp_path: Path, options: StyleOptions):
-    from workflows.tiled import TileJob
+    from workflows.tile_tasks import TileJob
 
     tile = Tile(0, 1, 0, 32, 48, 64)
     photo = smooth_pixels(96, 48)
@@ -218,7 +218,7 @@ def test_a_killed_tile_resumes_from_its_checkpoint(tmp_path: Path) -> None:
 
 
 def test_a_failing_tile_is_named(tmp_path: Path) -> None:
-    from workflows.tiled import TileJob
+    from workflows.tile_tasks import TileJob
 
     job = make_job(tmp_path, StyleOptions(epochs=1, steps_per_epoch=1))
     broken = tmp_path / "broken.npz"

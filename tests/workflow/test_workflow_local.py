@@ -193,7 +193,7 @@ def test_unreachable_server_is_retried_not_blamed_on_the_user(photos) -> None:
 def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_path: Path) -> None:
     """Pixels, L-BFGS history, pyramid sizes and the precision schedule survive the trip through task boundaries."""
     from workflows import images
-    from workflows.engine.chain import stylize
+    from workflows.engine.chain import stylize_in_process
     from workflows.engine.options import StyleOptions
 
     content, style = photos
@@ -211,7 +211,7 @@ def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_pat
     )
     pixels = [images.load_rgb(path, role=role, max_dim=160) for path, role in ((content, "content"), (style, "style"))]
     options = StyleOptions(epochs=3, steps_per_epoch=2, max_dim=160, optimizer="lbfgs", pyramid=True, precision="auto")
-    expected = stylize(*pixels, options)
+    expected = stylize_in_process(*pixels, options)
     assert png_pixels(target).shape == (120, 160, 3)
     assert np.abs(png_pixels(target).astype(int) - np.round(expected.output * 255).astype(int)).max() <= 1
 

@@ -205,7 +205,7 @@ def result_image(content: np.ndarray, options: StyleOptions, state: RunState) ->
     return keep_photo_chroma(output, resize(content, output.shape[:2]))
 
 
-def stylize(
+def stylize_in_process(
     content: np.ndarray,
     style: np.ndarray | Sequence[np.ndarray],
     options: StyleOptions,

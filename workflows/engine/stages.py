@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from workflows.engine import memory, pyramid
 from workflows.engine.options import StyleOptions
-from workflows.engine.tiles import DEFAULT_OVERLAP, Tile, plan_tiles
+from workflows.engine.tile_grid import DEFAULT_OVERLAP, Tile, plan_tiles
 
 
 @dataclass(frozen=True)

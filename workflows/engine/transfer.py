@@ -19,8 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from workflows.engine import lbfgs
-from workflows.engine.features import CONTENT_LAYERS, STYLE_LAYERS, WeightsSource, feature_extractor, to_vgg_input
 from workflows.engine.framework import keras, tf
+from workflows.engine.networks.vgg_features import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    WeightsSource,
+    feature_extractor,
+    to_vgg_input,
+)
 from workflows.engine.options import ADAM_SETTINGS, DEFAULTS, StyleOptions
 
 #: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam); ``lbfgs_s``,

@@ -1,6 +1,6 @@
 """The full-size stage of a result too big for one task: style targets computed once, the tiles cut from the photo
 and the upsampled coarse result, one task per tile (the ``@dynamic`` maps them), and the feathered blend
-(``workflows/engine/stages.py`` says when; ``workflows/engine/tiles.py`` how)."""
+(``workflows/engine/stages.py`` says when; ``workflows/engine/tile_grid.py`` how)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows.engine import stages
 from workflows.engine.options import StyleOptions
-from workflows.engine.tiles import Tile
+from workflows.engine.tile_grid import Tile
 from workflows.task_support import OPTIMIZE_CPU, OPTIMIZE_DEFAULT, log, run_task_epochs
 
 
@@ -94,7 +94,7 @@ def optimize_tile(job: TileJob) -> FlyteFile:
 @task(requests=Resources(cpu="1", mem="2Gi"), limits=Resources(cpu="1", mem="3Gi"), retries=2)
 def blend_tiles(results: list[FlyteFile], tiles: list[Tile], height: int, width: int) -> np.ndarray:
     """The full-size result: every tile's pixels, feathered across the overlaps (no tile may be missing)."""
-    from workflows.engine.tiles import blend
+    from workflows.engine.tile_grid import blend
 
     images_ = [np.load(result.download()) for result in results]
     return blend((height, width), tiles, images_)

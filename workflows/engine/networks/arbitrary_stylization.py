@@ -348,7 +348,7 @@ class PreviewModel:
 
     # -- the preview -----------------------------------------------------------------------------------------
 
-    def stylize(
+    def transform(
         self,
         content: np.ndarray,
         style: np.ndarray,
@@ -407,9 +407,9 @@ def get_model() -> PreviewModel:
         return _MODELS[value]
 
 
-def stylize(content: np.ndarray, style: np.ndarray, **options: Any) -> np.ndarray:
-    """:meth:`PreviewModel.stylize` with the process's model."""
-    return get_model().stylize(content, style, **options)
+def preview_of(content: np.ndarray, style: np.ndarray, **options: Any) -> np.ndarray:
+    """:meth:`PreviewModel.transform` with the process's model."""
+    return get_model().transform(content, style, **options)
 
 
 def style_distance(image: np.ndarray, style: np.ndarray) -> float:
