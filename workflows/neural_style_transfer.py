@@ -12,49 +12,32 @@ Run it locally (offline, random weights, tiny sizes)::
 
 Every optimisation option travels as one ``StyleOptions`` (``workflows/engine/options.py``, where the defaults
 live); the maths is the flytekit-free engine in ``workflows/engine/``. The tasks here only move data, checkpoint,
-and show progress; what they share is in ``task_support.py``.
+and show progress, with what they share in modules of one concern each (``input_files``, ``output_files``,
+``checkpoints``, ``progress_records``, ``task_epochs``, ``task_resources``); the inputs are ``option_inputs.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import typing
 from pathlib import Path
 
 import numpy as np
-from flytekit import Cache, Deck, Resources, current_context, dynamic, map_task, task, workflow
+from flytekit import Cache, Resources, current_context, dynamic, map_task, task, workflow
 from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine import stages
-from workflows.engine.options import (
-    DEFAULTS,
-    Mode,
-    Optimizer,
-    OptionError,
-    Precision,
-    PreserveColors,
-    StyleOptions,
-)
+from workflows.engine.options import OptionError, StyleOptions
 from workflows.engine.progress_view import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
-from workflows.task_support import (
-    OPTIMIZE_CPU,
-    OPTIMIZE_DEFAULT,
-    OPTIMIZE_MEM,
-    PngFile,
-    check_output_uri,
-    fetch,
-    image_inputs,
-    latest_local_deck,
-    log,
-    optimize_overrides,
-    run_task_epochs,
-    uri_of,
-    write_atomically,
-    write_beside,
-)
+from workflows.input_files import fetch, image_inputs, uri_of
+from workflows.option_inputs import STYLE_TRANSFER_INPUTS, options_from_inputs, shown_summary, takes_inputs
+from workflows.output_files import PngFile, check_output_uri, write_atomically
+from workflows.progress_records import ProgressPublisher, latest_local_deck
+from workflows.task_epochs import run_task_epochs
+from workflows.task_log import log
+from workflows.task_resources import OPTIMIZE_DEFAULT, optimize_overrides, planned_overrides
 from workflows.tile_tasks import blend_tiles, cut_tiles, optimize_tile, style_targets
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
@@ -79,65 +62,20 @@ class Optimized(typing.NamedTuple):
 
 
 @task(requests=Resources(cpu="250m", mem="256Mi"), limits=Resources(cpu="500m", mem="512Mi"), retries=3)
-def check_inputs(
-    content_img: FlyteFile,
-    style_img: FlyteFile,
-    epochs: int,
-    steps_per_epoch: int,
-    max_dim: int,
-    style_weight: float,
-    content_weight: float,
-    total_variation_weight: float,
-    optimizer: Optimizer,
-    ema: float,
-    pyramid: bool,
-    precision: Precision,
-    epochs_per_task: int,
-    preserve_colors: PreserveColors,
-    style_scale: float,
-    more_styles: list[FlyteFile],
-    style_blend_weights: list[float],
-    init_image: str,
-    seed: int,
-    style_strength: float,
-    upscale: bool,
-    tile_concurrency: int,
-    mode: Mode,
-    output_uri: str,
-    optimize_cpu: str,
-    optimize_mem: str,
-    optimize_gpu: str,
-    gpu_accelerator: str,
-) -> Checked:
-    """The flat optimisation inputs become one ``StyleOptions``; it and every other input are checked first,
+@takes_inputs(STYLE_TRANSFER_INPUTS)
+def check_inputs(**inputs: typing.Any) -> Checked:
+    """The workflow's inputs, the optimisation options among them as one ``StyleOptions``, checked first,
     before any download; then every image is hashed for the preprocessing cache key."""
-    options = StyleOptions(
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        max_dim=max_dim,
-        style_weight=style_weight,
-        content_weight=content_weight,
-        total_variation_weight=total_variation_weight,
-        optimizer=optimizer.value,
-        ema=ema,
-        pyramid=pyramid,
-        precision=precision.value,
-        epochs_per_task=epochs_per_task,
-        preserve_colors=preserve_colors.value,
-        style_scale=style_scale,
-        style_blend_weights=tuple(style_blend_weights),
-        init_image=init_image,
-        seed=seed,
-        style_strength=style_strength,
-        upscale=upscale,
-        mode=mode.value,
-    )
+    options = options_from_inputs(inputs)
+    more_styles = inputs["more_styles"]
     options.blend_weights(1 + len(more_styles))
-    if tile_concurrency < 0:
-        raise OptionError(f"tile_concurrency={tile_concurrency}: must be 0 (no limit) or more")
-    check_output_uri(output_uri)
-    optimize_overrides(optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
-    sources = image_inputs(content_img, style_img, more_styles, init_image)
+    if inputs["tile_concurrency"] < 0:
+        raise OptionError(f"tile_concurrency={inputs['tile_concurrency']}: must be 0 (no limit) or more")
+    check_output_uri(inputs["output_uri"])
+    optimize_overrides(
+        inputs["optimize_cpu"], inputs["optimize_mem"], inputs["optimize_gpu"], inputs["gpu_accelerator"]
+    )
+    sources = image_inputs(inputs["content_img"], inputs["style_img"], more_styles, options.init_image)
     digest = "-".join(images.file_digest(fetch(source, role)) for source, role in sources)
     return Checked(options=options, digest=digest, style_max_dim=options.style_max_dim)
 
@@ -231,22 +169,19 @@ def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions
     }
     png = images.encode_png(image)  # the Deck's and, with output_uri, the preview file's
     page = progress_html(png, [], title="Feed-forward preview (Magenta arbitrary stylization)", settings=settings)
-    Deck("Preview", page)
-    if output_uri:
-        record = {
-            **progress_record(
-                epoch=0,
-                epochs=options.epochs,
-                steps=0,
-                loss=None,
-                seconds=seconds,
-                weights="trained feed-forward network",
-            ),
-            "stage": "preview",
-            "done": options.mode == "preview",
-        }
-        write_beside(output_uri, ".preview.png", png)
-        write_beside(output_uri, ".progress.json", json.dumps(record).encode())
+    record = {
+        **progress_record(
+            epoch=0,
+            epochs=options.epochs,
+            steps=0,
+            loss=None,
+            seconds=seconds,
+            weights="trained feed-forward network",
+        ),
+        "stage": "preview",
+        "done": options.mode == "preview",
+    }
+    ProgressPublisher("Preview", output_uri).publish(page, png, record)
     return image
 
 
@@ -317,7 +252,7 @@ def optimize_stages(
             output_uri=output_uri,
         ).with_overrides(
             node_name=part.node_name,
-            **_resources(part.memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator),
+            **planned_overrides(part.memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator),
         )
         resume = result.state
     if not plan.tiled:
@@ -325,14 +260,10 @@ def optimize_stages(
     targets = style_targets(content=whole, styles=styles, options=options, long_side=max(plan.full_hw))
     jobs = cut_tiles(content=content, coarse=result.image, tiles=plan.tiles, targets=targets, options=options)
     tiles = map_task(optimize_tile, concurrency=tile_concurrency or None)(job=jobs).with_overrides(
-        node_name="tiles", **_resources(plan.tile_memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator)
+        node_name="tiles",
+        **planned_overrides(plan.tile_memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator),
     )
     return blend_tiles(results=tiles, tiles=plan.tiles, height=plan.full_hw[0], width=plan.full_hw[1])
-
-
-def _resources(planned: str, cpu: str, mem: str, gpu: str, accelerator: str) -> dict[str, typing.Any]:
-    """A task's overrides: the planned memory unless ``optimize_mem`` names a quantity."""
-    return optimize_overrides(cpu, planned if mem == "auto" else mem, gpu, accelerator)
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=3)
@@ -360,79 +291,21 @@ def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
 
 
 @workflow
-def neural_style_transfer_wf(
-    content_img: FlyteFile,
-    style_img: FlyteFile,
-    epochs: int = DEFAULTS.epochs,
-    steps_per_epoch: int = DEFAULTS.steps_per_epoch,
-    max_dim: int = DEFAULTS.max_dim,
-    style_weight: float = DEFAULTS.style_weight,
-    content_weight: float = DEFAULTS.content_weight,
-    total_variation_weight: float = DEFAULTS.total_variation_weight,
-    output_uri: str = "",
-    optimizer: Optimizer = Optimizer(DEFAULTS.optimizer),
-    ema: float = DEFAULTS.ema,
-    pyramid: bool = DEFAULTS.pyramid,
-    precision: Precision = Precision(DEFAULTS.precision),
-    epochs_per_task: int = DEFAULTS.epochs_per_task,
-    preserve_colors: PreserveColors = PreserveColors(DEFAULTS.preserve_colors),
-    style_scale: float = DEFAULTS.style_scale,
-    more_styles: list[FlyteFile] = [],  # noqa: B006  (flytekit stores the default as a literal; never mutated)
-    style_blend_weights: list[float] = [],  # noqa: B006
-    init_image: str = DEFAULTS.init_image,
-    seed: int = DEFAULTS.seed,
-    style_strength: float = DEFAULTS.style_strength,
-    upscale: bool = DEFAULTS.upscale,
-    tile_concurrency: int = 0,
-    mode: Mode = Mode(DEFAULTS.mode),
-    optimize_cpu: str = OPTIMIZE_CPU,
-    optimize_mem: str = OPTIMIZE_MEM,
-    optimize_gpu: str = "0",
-    gpu_accelerator: str = "",
-) -> PngFile:
-    """Stylize ``content_img`` with ``style_img``; inputs may be local paths, s3:// or https:// URIs.
-
-    The optimisation inputs are documented on ``StyleOptions`` (workflows/engine/options.py)."""
-    checked = check_inputs(
-        content_img=content_img,
-        style_img=style_img,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        max_dim=max_dim,
-        style_weight=style_weight,
-        content_weight=content_weight,
-        total_variation_weight=total_variation_weight,
-        optimizer=optimizer,
-        ema=ema,
-        pyramid=pyramid,
-        precision=precision,
-        epochs_per_task=epochs_per_task,
-        preserve_colors=preserve_colors,
-        style_scale=style_scale,
-        more_styles=more_styles,
-        style_blend_weights=style_blend_weights,
-        init_image=init_image,
-        seed=seed,
-        style_strength=style_strength,
-        upscale=upscale,
-        tile_concurrency=tile_concurrency,
-        mode=mode,
-        output_uri=output_uri,
-        optimize_cpu=optimize_cpu,
-        optimize_mem=optimize_mem,
-        optimize_gpu=optimize_gpu,
-        gpu_accelerator=gpu_accelerator,
-    )
+@takes_inputs(STYLE_TRANSFER_INPUTS)
+def neural_style_transfer_wf(**inputs: typing.Any) -> PngFile:
+    """Stylize ``content_img`` with ``style_img``; inputs may be local paths, s3:// or https:// URIs."""
+    checked = check_inputs(**inputs)
     pixels = preprocess(
-        content_img=content_img,
-        style_img=style_img,
-        more_styles=more_styles,
-        max_dim=max_dim,
+        content_img=inputs["content_img"],
+        style_img=inputs["style_img"],
+        more_styles=inputs["more_styles"],
+        max_dim=inputs["max_dim"],
         style_max_dim=checked.style_max_dim,
-        init_image=init_image,
-        upscale=upscale,
+        init_image=inputs["init_image"],
+        upscale=inputs["upscale"],
         input_digest=checked.digest,
     )
+    output_uri = inputs["output_uri"]
     quick = preview(content=pixels.content, styles=pixels.styles, options=checked.options, output_uri=output_uri)
     stylized = optimize_stages(
         content=pixels.content,
@@ -441,13 +314,13 @@ def neural_style_transfer_wf(
         preview_image=quick,
         options=checked.options,
         output_uri=output_uri,
-        optimize_cpu=optimize_cpu,
-        optimize_mem=optimize_mem,
-        optimize_gpu=optimize_gpu,
-        gpu_accelerator=gpu_accelerator,
-        tile_concurrency=tile_concurrency,
+        optimize_cpu=inputs["optimize_cpu"],
+        optimize_mem=inputs["optimize_mem"],
+        optimize_gpu=inputs["optimize_gpu"],
+        gpu_accelerator=inputs["gpu_accelerator"],
+        tile_concurrency=inputs["tile_concurrency"],
     )
     return finalize(pixels=stylized, output_uri=output_uri)
 
 
-# --- helpers -----------------------------------------------------------------------------------------------
+shown_summary(neural_style_transfer_wf)

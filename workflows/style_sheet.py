@@ -25,8 +25,12 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine import memory, stages
-from workflows.engine.options import DEFAULTS, Optimizer, PreserveColors, StyleOptions
-from workflows.task_support import OPTIMIZE_CPU, PngFile, fetch, log, uri_of
+from workflows.engine.options import StyleOptions
+from workflows.input_files import fetch, uri_of
+from workflows.option_inputs import REQUIRED, FlatInput, inputs_named, options_from_inputs, shown_summary, takes_inputs
+from workflows.output_files import PngFile
+from workflows.task_log import log
+from workflows.task_resources import OPTIMIZE_CPU
 
 #: One sheet tile's long side, in pixels.
 TILE = 256
@@ -124,65 +128,51 @@ def plan_sheet(
     return Sheet(results=results, sheet=sheet)
 
 
+#: The options a sheet takes (the others keep their defaults: a sheet item runs the whole optimisation in one task,
+#: with no preview, tiles or init image).
+SHEET_OPTIONS = (
+    "epochs",
+    "steps_per_epoch",
+    "max_dim",
+    "optimizer",
+    "preserve_colors",
+    "style_scale",
+    "style_strength",
+    "seed",
+)
+SHEET_INPUTS = [
+    FlatInput("photos", list[FlyteFile], REQUIRED, "the photos (local paths, `s3://` or `https://`)"),
+    FlatInput("styles", list[FlyteFile], REQUIRED, "the style images"),
+    FlatInput("style_names", list[str], [], "a name per style for the results and labels (default: file stems)"),
+    *inputs_named(SHEET_OPTIONS),
+    FlatInput("output_prefix", str, "", "`s3://…/` or a folder ending in `/` that receives every result and the sheet"),
+    FlatInput("min_success_ratio", float, 0.5, "the share of items that must succeed for the sheet to finish"),
+    FlatInput("concurrency", int, 0, "items running at once; `0` = no limit"),
+]
+
+
 @task(requests=Resources(cpu="100m", mem="256Mi"), limits=Resources(cpu="250m", mem="512Mi"))
-def sheet_options(
-    epochs: int,
-    steps_per_epoch: int,
-    max_dim: int,
-    optimizer: Optimizer,
-    preserve_colors: PreserveColors,
-    style_scale: float,
-    style_strength: float,
-    seed: int,
-) -> StyleOptions:
+@takes_inputs(inputs_named(SHEET_OPTIONS))
+def sheet_options(**inputs: typing.Any) -> StyleOptions:
     """The sheet's options, checked before any image is read (the other options keep their defaults)."""
-    return StyleOptions(
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        max_dim=max_dim,
-        optimizer=optimizer.value,
-        preserve_colors=preserve_colors.value,
-        style_scale=style_scale,
-        style_strength=style_strength,
-        seed=seed,
-    )
+    return options_from_inputs(inputs)
 
 
 @workflow
-def style_sheet_wf(
-    photos: list[FlyteFile],
-    styles: list[FlyteFile],
-    style_names: list[str] = [],  # noqa: B006  (flytekit stores the default as a literal; never mutated)
-    epochs: int = DEFAULTS.epochs,
-    steps_per_epoch: int = DEFAULTS.steps_per_epoch,
-    max_dim: int = DEFAULTS.max_dim,
-    optimizer: Optimizer = Optimizer(DEFAULTS.optimizer),
-    preserve_colors: PreserveColors = PreserveColors(DEFAULTS.preserve_colors),
-    style_scale: float = DEFAULTS.style_scale,
-    style_strength: float = DEFAULTS.style_strength,
-    seed: int = DEFAULTS.seed,
-    output_prefix: str = "",
-    min_success_ratio: float = 0.5,
-    concurrency: int = 0,
-) -> Sheet:
+@takes_inputs(SHEET_INPUTS)
+def style_sheet_wf(**inputs: typing.Any) -> Sheet:
     """Each photo in each style; ``output_prefix`` (s3:// or a folder ending in /) receives every result as
     ``<photo>-<style>.png`` and the contact sheet as ``sheet.png``. ``concurrency`` 0 means no limit."""
-    options = sheet_options(
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        max_dim=max_dim,
-        optimizer=optimizer,
-        preserve_colors=preserve_colors,
-        style_scale=style_scale,
-        style_strength=style_strength,
-        seed=seed,
-    )
+    options = sheet_options(**{name: inputs[name] for name in SHEET_OPTIONS})
     return plan_sheet(
-        photos=photos,
-        styles=styles,
-        style_names=style_names,
+        photos=inputs["photos"],
+        styles=inputs["styles"],
+        style_names=inputs["style_names"],
         options=options,
-        output_prefix=output_prefix,
-        min_success_ratio=min_success_ratio,
-        concurrency=concurrency,
+        output_prefix=inputs["output_prefix"],
+        min_success_ratio=inputs["min_success_ratio"],
+        concurrency=inputs["concurrency"],
     )
+
+
+shown_summary(style_sheet_wf)

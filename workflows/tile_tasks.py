@@ -14,7 +14,9 @@ from flytekit.types.file import FlyteFile
 from workflows.engine import stages
 from workflows.engine.options import StyleOptions
 from workflows.engine.tile_grid import Tile
-from workflows.task_support import OPTIMIZE_CPU, OPTIMIZE_DEFAULT, log, run_task_epochs
+from workflows.task_epochs import run_task_epochs
+from workflows.task_log import log
+from workflows.task_resources import OPTIMIZE_CPU, OPTIMIZE_DEFAULT
 
 
 @task(requests=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), limits=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), retries=2)

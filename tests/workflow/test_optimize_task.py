@@ -17,10 +17,10 @@ from PIL import Image
 
 from tests.conftest import smooth_pixels, striped_pixels
 from tests.workflow.pod import KilledAtWrite, run_as_pod
+from workflows.checkpoints import CHECKPOINT_FILE
 from workflows.engine.chain import RunState
 from workflows.engine.options import StyleOptions
 from workflows.neural_style_transfer import neural_style_transfer_wf, optimize
-from workflows.task_support import CHECKPOINT_FILE
 
 OPTIONS = StyleOptions(epochs=4, steps_per_epoch=2, max_dim=40, optimizer="lbfgs", precision="float32")
 CONTENT, STYLE = smooth_pixels(40, 30), striped_pixels(40, 40)

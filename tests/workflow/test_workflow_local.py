@@ -17,7 +17,7 @@ from PIL import Image
 from tests.conftest import free_port
 from workflows.images import ImageInputError
 from workflows.neural_style_transfer import neural_style_transfer_wf
-from workflows.task_support import optimize_overrides
+from workflows.task_resources import optimize_overrides
 
 TINY = {"epochs": 1, "steps_per_epoch": 2, "max_dim": 48}
 

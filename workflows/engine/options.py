@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, fields
+import typing
+from dataclasses import dataclass, field, fields
 
 from workflows.engine.pyramid import level_sizes, shape_for
 from workflows.errors import InputError
@@ -55,66 +56,100 @@ MODES = tuple(m.value for m in Mode)
 STYLE_SCALE_RANGE = (0.25, 4.0)
 
 
+def _option(
+    default: typing.Any, meaning: str, choices: type[enum.Enum] | None = None, workflow_input: bool = True
+) -> typing.Any:
+    """A ``StyleOptions`` field: its default, its one description, the enum that lists its values (the
+    workflow input's type, so ``pyflyte run`` offers and checks them), and whether the workflow takes it."""
+    return field(default=default, metadata={"meaning": meaning, "choices": choices, "workflow_input": workflow_input})
+
+
 class OptionError(InputError):
     """An option is out of range; the one-line message names the workflow input."""
 
 
 @dataclass(frozen=True)
 class StyleOptions:
-    """What a stylization optimises and how. Field names are the workflow's input names.
+    """What a stylization optimises and how. Field names are the workflow's input names, and each field's
+    ``meaning`` (:func:`meaning`) is the one description of that input: ``pyflyte run --help``, the workflow's
+    docstring and the README's table of inputs all come from it (``workflows/option_inputs.py``).
 
-    * ``epochs`` x ``steps_per_epoch``: the run's length. An epoch is the unit of progress: after each one the
-      task checkpoints, publishes its Deck and (with an ``output_uri``) writes a progress record.
-    * ``max_dim``: the long side of the result in pixels.
-    * ``style_weight``, ``content_weight``, ``total_variation_weight``: the tutorial's loss weights.
-    * ``optimizer``: ``lbfgs`` (20 curvature pairs, on the tutorial's loss with its total variation smoothed,
-      ``transfer.TV_SMOOTHING``; of the configurations ``make bench`` compares, the soonest to the tutorial's
-      quality) or ``adam`` (the tutorial's, on its exact loss). ``ema`` is Adam's iterate-averaging decay (0 = off).
-    * ``pyramid``: run the epochs coarse to fine, each about sqrt(2) larger, the last at ``max_dim``.
-    * ``precision``: ``auto`` (bfloat16 convolutions where the hardware computes them natively, float32 in the
-      last epoch), ``float32`` or ``bfloat16``.
-    * ``epochs_per_task``: 0 runs all epochs of a stage in one task; k splits a stage into tasks of k epochs
-      (1 = one pod per epoch), e.g. for spot nodes.
-    * ``lbfgs_history``: L-BFGS curvature pairs kept (memory grows with it: two images per pair).
-
-    Creative controls (each default leaves the result unchanged):
-
-    * ``preserve_colors``: ``none``; ``luminance`` transfers the style to the luminance only and keeps the photo's
-      chroma (jcjohnson/neural-style's ``-original_colors``); ``histogram`` gives the style image the photo's
-      colour mean and covariance before optimising (Gatys et al. 2017, "Controlling perceptual factors").
-    * ``style_scale``: the size the style image is analysed at, relative to the output (0.25 to 4); bigger means
-      bigger brush strokes.
-    * ``style_blend_weights``: weights of ``style_img`` and then each of ``more_styles``, whose Gram targets are
-      mixed (normalised; empty means equal weights).
-    * ``init_image``: ``content`` (the photo), ``noise`` (uniform noise from ``seed``), ``preview`` (the
-      feed-forward preview), or the URI of an image.
-    * ``mode``: ``full`` (the preview first, then the VGG19 optimisation) or ``preview`` (the feed-forward
-      preview is the result: instant, lower quality).
-    * ``seed``: every random choice of a run comes from it: the same inputs and seed give the same PNG.
-    * ``style_strength``: a multiplier on ``style_weight`` relative to ``content_weight`` (2 = twice the style).
-    * ``upscale``: a photo smaller than ``max_dim`` keeps its own size unless this is set (no silent upscale).
+    Creative controls (``preserve_colors`` to ``mode``) leave the result unchanged at their defaults.
     """
 
-    epochs: int = 5
-    steps_per_epoch: int = 100
-    max_dim: int = 512
-    style_weight: float = 1e-2
-    content_weight: float = 1e4
-    total_variation_weight: float = 30.0
-    optimizer: str = "lbfgs"
-    ema: float = 0.0
-    pyramid: bool = False
-    precision: str = "auto"
-    epochs_per_task: int = 0
-    lbfgs_history: int = 20
-    preserve_colors: str = "none"
-    style_scale: float = 1.0
-    style_blend_weights: tuple[float, ...] = ()
-    init_image: str = "content"
-    seed: int = 0
-    style_strength: float = 1.0
-    upscale: bool = False
-    mode: str = "full"
+    epochs: int = _option(
+        5, "epochs (1 or more): after each one the run checkpoints, publishes its Deck and writes its progress record"
+    )
+    steps_per_epoch: int = _option(100, "optimisation steps in each epoch (1 or more)")
+    max_dim: int = _option(512, "long side of the images, in pixels (32 to 4096)")
+    style_weight: float = _option(1e-2, "weight of the style (Gram matrix) loss (a finite number, 0 or more)")
+    content_weight: float = _option(1e4, "weight of the content (feature) loss (a finite number, 0 or more)")
+    total_variation_weight: float = _option(30.0, "weight of the smoothness term (a finite number, 0 or more)")
+    optimizer: str = _option(
+        "lbfgs",
+        "`lbfgs` (20 curvature pairs, on the tutorial's loss with its total variation smoothed) or `adam` "
+        "(the tutorial's recipe and exact loss)",
+        choices=Optimizer,
+    )
+    ema: float = _option(
+        0.0, "Adam only: iterate-averaging decay in [0, 1) (e.g. `0.95`); the output is the debiased average"
+    )
+    pyramid: bool = _option(
+        False, "coarse to fine: epoch *i* runs at `max_dim / sqrt(2)^(epochs-1-i)` (at least 128 px)"
+    )
+    precision: str = _option(
+        "auto",
+        "`auto`: bfloat16 convolutions in every epoch but the last where the hardware has native bfloat16 "
+        "(AVX512-BF16/AMX CPUs, GPUs of compute capability 8.0+), float32 otherwise and in the last epoch; or "
+        "`float32` / `bfloat16` throughout. Gram matrices and losses are always float32",
+        choices=Precision,
+    )
+    epochs_per_task: int = _option(
+        0,
+        "`0`: every epoch of a stage in one task; `1`: one task (pod) per epoch; `k`: k epochs per task (e.g. for spot nodes)",
+    )
+    lbfgs_history: int = _option(20, "L-BFGS curvature pairs kept (two images each)", workflow_input=False)
+    preserve_colors: str = _option(
+        "none",
+        "`luminance`: the style changes the luminance only and the photo keeps its chroma (jcjohnson's "
+        "`-original_colors`); `histogram`: the style image is given the photo's colour mean and covariance before "
+        "optimising (Gatys et al. 2017)",
+        choices=PreserveColors,
+    )
+    style_scale: float = _option(
+        1.0,
+        "the size the style image is analysed at, relative to the output (0.25 to 4): bigger means bigger brush "
+        "strokes",
+    )
+    style_blend_weights: tuple[float, ...] = _option(
+        (),
+        "weights of `style_img` then each of `more_styles`, normalised; empty means equal weights; a length that "
+        "does not match or a negative weight is refused",
+    )
+    init_image: str = _option(
+        "content",
+        "where the optimisation starts: `content` (the photo), `noise` (uniform noise from `seed`), `preview` (the "
+        "feed-forward preview), or the URI of an image (resized to the photo)",
+    )
+    seed: int = _option(
+        0,
+        "every random choice of a run (the noise start) comes from it: the same inputs and seed give "
+        "byte-identical PNGs on the same machine",
+    )
+    style_strength: float = _option(
+        1.0, "a multiplier on `style_weight` relative to `content_weight`: `2` is twice the style, `0.5` half"
+    )
+    upscale: bool = _option(
+        False,
+        "a photo smaller than `max_dim` keeps its own size; `true` enlarges it to `max_dim` (the only input that "
+        "invents pixels)",
+    )
+    mode: str = _option(
+        "full",
+        '`full`: the feed-forward preview first (in the "Preview" Deck and beside `output_uri` within seconds), '
+        "then the VGG19 optimisation; `preview`: the preview is the result (instant, lower quality)",
+        choices=Mode,
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch"):
