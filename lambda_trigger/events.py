@@ -183,51 +183,66 @@ def _invalid_unicode_at(text: str) -> int | None:
     return None
 
 
-class S3NotificationRecord(_View):
-    """One element of ``Records`` in an S3 event notification (event structure version 2.x)."""
+@dataclass(frozen=True)
+class ObjectEventShape:
+    """Where one shape of S3 object event keeps each field of an :class:`UploadRecord` (a path of JSON keys)."""
 
-    @property
-    def event_name(self) -> str:
-        """``ObjectCreated:Put``, ``ObjectCreated:CompleteMultipartUpload``, ``ObjectRemoved:Delete``, ..."""
-        return self._required_text("eventName")
+    event_name: tuple[str, ...]
+    bucket: tuple[str, ...]
+    key: tuple[str, ...]
+    key_url_encoded: bool
+    size: tuple[str, ...]
+    etag: tuple[str, ...]
+    version_id: tuple[str, ...]
+    sequencer: tuple[str, ...]
 
-    @property
-    def bucket(self) -> str:
-        return self._bucket("s3", "bucket", "name")
 
-    @property
-    def key(self) -> str:
-        """The object key, decoded: notifications form-URL-encode it (space as '+', '+' as '%2B')."""
-        return self._key("s3", "object", "key", url_encoded=True)
+#: One element of ``Records`` in an S3 event notification (event structure version 2.x). ``eventName`` is
+#: ``ObjectCreated:Put``, ``ObjectCreated:CompleteMultipartUpload``, ``ObjectRemoved:Delete``, ...; the key is
+#: form-URL-encoded (space as '+', '+' as '%2B'); the size is absent from removal events; ``versionId`` is there
+#: only when the bucket has versioning enabled; ``sequencer`` is a hex string ordering the events of one key (a
+#: new PUT of the key gets a greater one).
+S3_NOTIFICATION = ObjectEventShape(
+    event_name=("eventName",),
+    bucket=("s3", "bucket", "name"),
+    key=("s3", "object", "key"),
+    key_url_encoded=True,
+    size=("s3", "object", "size"),
+    etag=("s3", "object", "eTag"),
+    version_id=("s3", "object", "versionId"),
+    sequencer=("s3", "object", "sequencer"),
+)
+#: An S3 event delivered by EventBridge (``source`` ``aws.s3``): ``detail-type`` is ``Object Created``, ``Object
+#: Deleted``, ``Object Restore Completed``, ...; the key is as stored (EventBridge does not URL-encode it).
+S3_EVENTBRIDGE = ObjectEventShape(
+    event_name=("detail-type",),
+    bucket=("detail", "bucket", "name"),
+    key=("detail", "object", "key"),
+    key_url_encoded=False,
+    size=("detail", "object", "size"),
+    etag=("detail", "object", "etag"),
+    version_id=("detail", "object", "version-id"),
+    sequencer=("detail", "object", "sequencer"),
+)
 
-    @property
-    def size(self) -> int | None:
-        """Object size in bytes; absent from removal events."""
-        return self._size("s3", "object", "size")
 
-    @property
-    def etag(self) -> str | None:
-        return self._text("s3", "object", "eTag", required=False)
+class ObjectEvent(_View):
+    """One S3 object event of a known :class:`ObjectEventShape`, read field by field with its checks."""
 
-    @property
-    def version_id(self) -> str | None:
-        """Present only when the bucket has versioning enabled."""
-        return self._text("s3", "object", "versionId", required=False)
-
-    @property
-    def sequencer(self) -> str | None:
-        """Hex string ordering the events of one key; a new PUT of the key gets a greater one."""
-        return self._text("s3", "object", "sequencer", required=False)
+    def __init__(self, raw: Mapping[str, Any], what: str, shape: ObjectEventShape) -> None:
+        super().__init__(raw, what)
+        self._shape = shape
 
     def to_upload(self, message_id: str | None) -> UploadRecord:
+        shape = self._shape
         return UploadRecord(
-            bucket=self.bucket,
-            key=self.key,
-            size=self.size,
-            etag=self.etag,
-            version_id=self.version_id,
-            sequencer=self.sequencer,
-            event_name=self.event_name,
+            bucket=self._bucket(*shape.bucket),
+            key=self._key(*shape.key, url_encoded=shape.key_url_encoded),
+            size=self._size(*shape.size),
+            etag=self._text(*shape.etag, required=False),
+            version_id=self._text(*shape.version_id, required=False),
+            sequencer=self._text(*shape.sequencer, required=False),
+            event_name=self._required_text(*shape.event_name),
             message_id=message_id,
         )
 
@@ -241,52 +256,6 @@ class S3TestEvent(_View):
 
     def to_upload(self, message_id: str | None) -> UploadRecord:
         return UploadRecord(self.bucket, "", None, None, None, None, TEST_EVENT, message_id)
-
-
-class S3EventBridgeEvent(_View):
-    """An S3 event delivered by EventBridge (``source`` ``aws.s3``)."""
-
-    @property
-    def detail_type(self) -> str:
-        """``Object Created``, ``Object Deleted``, ``Object Restore Completed``, ..."""
-        return self._required_text("detail-type")
-
-    @property
-    def bucket(self) -> str:
-        return self._bucket("detail", "bucket", "name")
-
-    @property
-    def key(self) -> str:
-        """The object key as stored: EventBridge does not URL-encode it."""
-        return self._key("detail", "object", "key", url_encoded=False)
-
-    @property
-    def size(self) -> int | None:
-        return self._size("detail", "object", "size")
-
-    @property
-    def etag(self) -> str | None:
-        return self._text("detail", "object", "etag", required=False)
-
-    @property
-    def version_id(self) -> str | None:
-        return self._text("detail", "object", "version-id", required=False)
-
-    @property
-    def sequencer(self) -> str | None:
-        return self._text("detail", "object", "sequencer", required=False)
-
-    def to_upload(self, message_id: str | None) -> UploadRecord:
-        return UploadRecord(
-            bucket=self.bucket,
-            key=self.key,
-            size=self.size,
-            etag=self.etag,
-            version_id=self.version_id,
-            sequencer=self.sequencer,
-            event_name=self.detail_type,
-            message_id=message_id,
-        )
 
 
 class SqsMessage(_View):
@@ -312,7 +281,9 @@ def parse_event(event: Mapping[str, Any]) -> Batch:
             return _collect("sqs", _sqs_parts(records))
         return _collect("s3", _notification_records(records, message_id=None))
     if _is_eventbridge(event):
-        return _collect("eventbridge", _single(lambda: S3EventBridgeEvent(event, "EventBridge event").to_upload(None)))
+        return _collect(
+            "eventbridge", _single(lambda: ObjectEvent(event, "EventBridge event", S3_EVENTBRIDGE).to_upload(None))
+        )
     if event.get("Event") == TEST_EVENT:
         return _collect("s3", _single(lambda: S3TestEvent(event, "test event").to_upload(None)))
     raise UnsupportedEvent(
@@ -358,7 +329,7 @@ def _body_records(body: str, message_id: str, unwrapped_sns: bool = False) -> It
     elif payload.get("Event") == TEST_EVENT:
         yield S3TestEvent(payload, f"SQS message {message_id}").to_upload(message_id)
     elif _is_eventbridge(payload):
-        yield S3EventBridgeEvent(payload, f"SQS message {message_id}").to_upload(message_id)
+        yield ObjectEvent(payload, f"SQS message {message_id}", S3_EVENTBRIDGE).to_upload(message_id)
     else:
         raise MalformedRecord(
             f"SQS message {message_id}: body is not an S3 event notification (keys {_shown_keys(payload)})"
@@ -369,7 +340,7 @@ def _notification_records(records: list[Any], message_id: str | None) -> Iterato
     where = f"SQS message {message_id}: " if message_id else ""
     for index, raw in enumerate(records):
         try:
-            yield S3NotificationRecord(raw, f"{where}S3 record {index}").to_upload(message_id)
+            yield ObjectEvent(raw, f"{where}S3 record {index}", S3_NOTIFICATION).to_upload(message_id)
         except MalformedRecord as exc:
             yield Unreadable(str(exc), message_id)
         except Exception as exc:  # hostile input must not escape: fail this record only

@@ -263,7 +263,9 @@ def optimize_stages(
         node_name="tiles",
         **planned_overrides(plan.tile_memory, optimize_cpu, optimize_mem, optimize_gpu, gpu_accelerator),
     )
-    return blend_tiles(results=tiles, tiles=plan.tiles, height=plan.full_hw[0], width=plan.full_hw[1])
+    return blend_tiles(
+        results=tiles, tiles=plan.tiles, height=plan.full_hw[0], width=plan.full_hw[1], overlap=plan.overlap
+    )
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=3)

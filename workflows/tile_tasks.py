@@ -94,9 +94,10 @@ def optimize_tile(job: TileJob) -> FlyteFile:
 
 
 @task(requests=Resources(cpu="1", mem="2Gi"), limits=Resources(cpu="1", mem="3Gi"), retries=2)
-def blend_tiles(results: list[FlyteFile], tiles: list[Tile], height: int, width: int) -> np.ndarray:
-    """The full-size result: every tile's pixels, feathered across the overlaps (no tile may be missing)."""
+def blend_tiles(results: list[FlyteFile], tiles: list[Tile], height: int, width: int, overlap: int) -> np.ndarray:
+    """The full-size result: every tile's pixels, feathered across the ``overlap`` they were planned with (no
+    tile may be missing)."""
     from workflows.engine.tile_grid import blend
 
     images_ = [np.load(result.download()) for result in results]
-    return blend((height, width), tiles, images_)
+    return blend((height, width), tiles, images_, overlap)

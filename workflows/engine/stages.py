@@ -61,7 +61,7 @@ class RunPlan:
     full_hw: tuple[int, int]
     tiles: list[Tile]
     tile_memory_bytes: int = 0
-    overlap: int = DEFAULT_OVERLAP
+    overlap: int = DEFAULT_OVERLAP  #: what the tiles were planned with, and so what their blend feathers across
 
     @property
     def tiled(self) -> bool:
@@ -96,8 +96,9 @@ def plan(content_hw: tuple[int, int], options: StyleOptions) -> RunPlan:
     if whole_hw == full_hw:
         return RunPlan(_stage_tasks("optimize", whole_hw, options), whole_hw, full_hw, [])
     whole = _stage_tasks("coarse", whole_hw, options)
-    tiles = plan_tiles(full_hw, limit)
-    return RunPlan(whole, whole_hw, full_hw, tiles, task_request(max(t.pixels for t in tiles), options))
+    tiles = plan_tiles(full_hw, limit, DEFAULT_OVERLAP)
+    request = task_request(max(t.pixels for t in tiles), options)
+    return RunPlan(whole, whole_hw, full_hw, tiles, request, overlap=DEFAULT_OVERLAP)
 
 
 def tile_options(options: StyleOptions) -> StyleOptions:
