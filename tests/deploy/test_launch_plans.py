@@ -72,7 +72,10 @@ def test_dynamic_compiled_with_the_gpu_plans_inputs_requests_the_gpu_and_acceler
         overrides = node.task_node.overrides
         requests = {entry.name: entry.value for entry in overrides.resources.requests}
         limits = {entry.name: entry.value for entry in overrides.resources.limits}
-        assert requests == limits == {CPU: "3", MEMORY: "10Gi", GPU: "1"}, node.id
+        packaged = {**defaults, **fixed}  # what the registered plan itself says, read back from the package
+        expected = {CPU: packaged["optimize_cpu"], MEMORY: packaged["optimize_mem"], GPU: packaged["optimize_gpu"]}
+        assert requests == limits == expected, node.id
+        assert expected[GPU] != "0", "the plan asks for a GPU"
         assert overrides.extended_resources.gpu_accelerator.device == "nvidia-tesla-t4", node.id
 
 

@@ -466,6 +466,17 @@ def test_outputs_name_everything_the_runbook_uses(template: Template) -> None:
     assert template.resolve(outputs["UploadUri"]["Value"]) == "s3://nst-images-123456789012-eu-west-1/uploads/"
 
 
-def test_template_lives_where_the_makefile_deploys_it() -> None:
-    makefile = (REPO / "Makefile").read_text()
-    assert "cd deploy && sam build" in makefile and Path(TEMPLATE).name == "template.yaml"
+def test_template_lives_where_the_makefile_deploys_it(tmp_path: Path) -> None:
+    """``make deploy`` with a recording ``sam`` on PATH: ``sam build`` runs where it finds this template (its
+    default, ``template.yaml`` in the working folder), and every later sam call runs there too."""
+    from tests.deploy.test_runbook import ECR_IMAGE, make
+
+    calls = tmp_path / "calls"
+    fake_sam = tmp_path / "sam"
+    fake_sam.write_text(f'#!/bin/sh\necho "$PWD|$*" >> {calls}\n')
+    fake_sam.chmod(0o755)
+    result = make("deploy", f"LAMBDA_IMAGE={ECR_IMAGE}", path=f"{tmp_path}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    recorded = [line.split("|", 1) for line in calls.read_text().splitlines()]
+    assert recorded[0][1] == "build"
+    assert {Path(folder) / "template.yaml" for folder, _ in recorded} == {Path(TEMPLATE).resolve()}

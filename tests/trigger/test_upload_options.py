@@ -162,8 +162,8 @@ def test_the_bounds_are_the_workflows() -> None:
     assert {control.input for control in CONTROLS.values()} | {"style_blend_weights"} <= fields
 
 
-#: Values around every bound, for every key: what the trigger accepts the workflow must accept, and what the
-#: workflow refuses the trigger must refuse (it then fails at the trigger, naming the key, not in a task later).
+#: Values around every bound, for every key: the trigger accepts exactly what the workflow accepts (what the
+#: workflow refuses fails at the trigger, naming the key, not in a task later; nothing it takes is refused early).
 PROBES = {
     "nst-preserve-colors": ["none", "luminance", "histogram", "vivid", "None "],
     "nst-mode": ["full", "preview", "Preview", "quick"],
@@ -202,12 +202,12 @@ def test_the_trigger_and_the_workflow_agree_on_every_bound(key: str, value: str)
         trigger_accepts = True
     except MetadataError:
         trigger_accepts = False
-    if trigger_accepts:
-        assert workflow_accepts, f"the trigger would send {name}={sent!r}, which the workflow refuses"
-        if sent is not None:
-            StyleOptions(**{name: tuple(sent) if isinstance(sent, list) else sent})
-    if not workflow_accepts:
-        assert not trigger_accepts
+    assert trigger_accepts == workflow_accepts, (
+        f"the trigger {'accepts' if trigger_accepts else 'refuses'} {key}={value!r}; the workflow "
+        f"{'accepts' if workflow_accepts else 'refuses'} {name}={workflow_value(key, value)!r}"
+    )
+    if trigger_accepts and sent is not None:  # and what it sends is what the workflow accepts
+        StyleOptions(**{name: tuple(sent) if isinstance(sent, list) else sent})
 
 
 def test_every_key_is_documented_in_the_readme_and_in_make_devs_help() -> None:

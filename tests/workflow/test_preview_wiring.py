@@ -3,6 +3,7 @@ mode="preview", the start under init_image="preview", and skipped (or refused wh
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -45,12 +46,22 @@ def test_mode_preview_returns_the_feed_forward_result_without_optimising(photos,
 
 
 def test_init_image_preview_starts_the_optimisation_from_the_preview(photos) -> None:
+    """The workflow's result is exactly the engine's run started from the preview (to 8-bit rounding), and not
+    the run started from the photo."""
+    from workflows.engine.chain import stylize_in_process
+    from workflows.engine.options import StyleOptions
+
     content, style = photos
     common = {"content_img": str(content), "style_img": str(style), "epochs": 1, "steps_per_epoch": 1, "max_dim": 96}
-    started = pixels(neural_style_transfer_wf(init_image="preview", **common).path)
-    quick = pixels(neural_style_transfer_wf(mode="preview", **common).path)
-    photo = pixels(neural_style_transfer_wf(**common).path)
-    assert np.abs(started - quick).mean() < 0.5 * np.abs(started - photo).mean(), "one step from the preview"
+    started = np.round(pixels(neural_style_transfer_wf(init_image="preview", **common).path) * 255)
+    photo, style_pixels = (
+        images.load_rgb(path, role=role, max_dim=96) for path, role in ((content, "content"), (style, "style"))
+    )
+    options = StyleOptions(epochs=1, steps_per_epoch=1, max_dim=96, init_image="preview")
+    from_preview = stylize_in_process(photo, style_pixels, options, init=feed_forward.preview_of(photo, style_pixels))
+    from_photo = stylize_in_process(photo, style_pixels, dataclasses.replace(options, init_image="content"))
+    assert np.abs(started - np.round(from_preview.output * 255)).max() <= 1
+    assert np.abs(started - np.round(from_photo.output * 255)).max() > 8, "the start made a visible difference"
 
 
 def test_turned_off_the_preview_is_skipped_or_refused_when_needed(photos, monkeypatch: pytest.MonkeyPatch) -> None:

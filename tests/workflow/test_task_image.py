@@ -42,6 +42,39 @@ def test_baked_weights_are_where_the_runtime_looks() -> None:
     assert "weights='imagenet'" in DOCKERFILE and "include_top=False" in DOCKERFILE
 
 
-def test_registration_image_convention() -> None:
-    assert "FLYTE_INTERNAL_IMAGE=$tag" in instructions("ENV")
-    assert any("PYTHONPATH=/root " in env for env in instructions("ENV")), "workflows/ must import as a package in pods"
+def dockerfile_env(tag: str, root: Path) -> dict[str, str]:
+    """The environment the image's ENV instructions give a pod built with ``--build-arg tag=<tag>``, with the
+    image's /root (where COPY puts workflows/) at ``root``."""
+    env: dict[str, str] = {}
+    for instruction in instructions("ENV"):
+        for assignment in shlex.split(instruction):
+            name, _, value = assignment.partition("=")
+            env[name] = value.replace("$tag", tag).replace("/root", str(root))
+    return env
+
+
+def test_a_pod_knows_the_image_it_was_registered_with(monkeypatch) -> None:
+    """flytekit's own lookup (FLYTE_INTERNAL_IMAGE), in the environment the Dockerfile sets, finds the tag."""
+    from flytekit.configuration import ImageConfig
+
+    monkeypatch.setenv(
+        "FLYTE_INTERNAL_IMAGE", dockerfile_env("registry.example/nst-task:v9", REPO)["FLYTE_INTERNAL_IMAGE"]
+    )
+    assert ImageConfig.auto_default_image().default_image.full == "registry.example/nst-task:v9"
+
+
+def test_workflows_import_as_a_package_in_the_image_layout(tmp_path: Path) -> None:
+    """The COPY of workflows/ and the image's PYTHONPATH: in that layout the workflow module imports."""
+    import shutil
+    import subprocess
+    import sys
+
+    copies = [shlex.split(line) for line in instructions("COPY")]
+    (source, destination) = next(copy for copy in copies if copy[0] == "workflows")
+    root = tmp_path / "root"
+    shutil.copytree(REPO / source, root / Path(destination).relative_to("/root"))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": dockerfile_env("", root)["PYTHONPATH"]}
+    code = "import workflows.neural_style_transfer as m; print(m.__file__)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().startswith(str(root)), "imported from the image's copy, not the checkout"
