@@ -14,16 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lambda_trigger.budget import NotAttempted
-from lambda_trigger.flyte_connection import (
-    Connection,
+from lambda_trigger.admin_calls import (
     ConnectionFailed,
     authentication_required,
     call_flyteadmin,
-    connect,
     describe_flyte_error,
     grpc_code,
 )
+from lambda_trigger.budget import NotAttempted
+from lambda_trigger.flyte_connection import Connection, connect
 from lambda_trigger.redaction import scrub_exception
 from lambda_trigger.settings import Settings
 

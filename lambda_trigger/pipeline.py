@@ -67,7 +67,7 @@ class Trigger:
         in its own ``launcher`` (the local stack runs the workflow in-process: devstack/launcher.py)."""
         if settings.launch_mode == "dry-run":
             return cls(settings, UncheckedStyleResolver(settings), UnreadMetadata(), DryRunLauncher(settings), logger)
-        from lambda_trigger.flyte_connection import prepare_flytekit_environment
+        from lambda_trigger.flyte_config import prepare_flytekit_environment
 
         prepare_flytekit_environment()  # before anything imports flytekit (the launcher, or the host's)
         store = ObjectStore(settings)  # one S3 client for style lookups and metadata

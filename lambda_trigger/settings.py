@@ -64,7 +64,7 @@ VARIABLES = (
     Variable("NST_CONNECT_TIMEOUT_S", deployed=False),
     Variable("NST_READ_TIMEOUT_S", deployed=False),
     Variable("NST_STYLE_CACHE_S", deployed=False),
-    #: flytekit's own, read here first to find the file (flyte_connection.prepare_flytekit_environment)
+    #: flytekit's own, read here first to find the file (flyte_config.prepare_flytekit_environment)
     Variable("FLYTECTL_CONFIG", deployed=False),
     #: Powertools' own, read by lambda_function for the Logger's service name
     Variable("POWERTOOLS_SERVICE_NAME", deployed=False),

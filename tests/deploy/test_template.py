@@ -15,7 +15,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
 
 from lambda_trigger import rules, settings
-from lambda_trigger.flyte_connection import load_flyte_config
+from lambda_trigger.flyte_config import load_flyte_config
 from tests.deploy.cfn import REPO, TEMPLATE, Template, as_list, flyte_tasks_policy, policy_documents, statements
 from tests.fakes import flytekit_env_names
 

@@ -11,7 +11,9 @@ import boto3
 import grpc
 import pytest
 
-from lambda_trigger.flyte_connection import ConnectionFailed, load_flyte_config, read_client_secret
+from lambda_trigger.admin_calls import ConnectionFailed
+from lambda_trigger.client_secret import read_client_secret
+from lambda_trigger.flyte_config import load_flyte_config
 from lambda_trigger.report import TriggerFailed
 from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, Settings
 from tests.fakes import BUCKET, FakeFlyteAdmin, TokenEndpoint, load_event, start_admin
