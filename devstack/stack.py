@@ -102,7 +102,7 @@ class LocalStack:
     def wait_for_outcome(
         self, key: str, timeout_s: float, while_waiting: Callable[[], None] | None = None
     ) -> dict[str, Any]:
-        """The trigger's final word on ``key``: launched (done), skipped, or failed with no retry left.
+        """The trigger's final word on ``key``: launched (done), skipped, refused, or failed with no retry left.
         ``while_waiting`` runs at every poll (``make demo`` prints the run's progress records with it)."""
         found: list[dict[str, Any]] = []
 
@@ -221,7 +221,7 @@ class LocalStack:
 
 
 def _is_final(outcome: dict[str, Any]) -> bool:
-    return outcome["outcome"] in ("launched", "skipped") or (
+    return outcome["outcome"] in ("launched", "skipped", "refused") or (
         outcome["outcome"] == "failed" and bool(outcome.get("final"))
     )
 

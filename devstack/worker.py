@@ -31,7 +31,7 @@ from devstack.processes import terminate_on_sigterm
 from devstack.provision import REGION, client
 from devstack.stack import describe_decks
 from lambda_trigger.pipeline import Trigger
-from lambda_trigger.report import Failed, Launched, Outcome, Report, Skipped, outcomes_of
+from lambda_trigger.report import Failed, Launched, Outcome, Refused, Report, Skipped, outcomes_of
 
 #: One message per invocation. On AWS a launch takes milliseconds; here it runs the whole workflow, so a batch of
 #: ten would hold back every outcome (and the deletion of every finished message) until the tenth run ends.
@@ -95,6 +95,9 @@ def outcome_lines(result: dict[str, Any], attempts: dict[str, int], max_receives
             )
         elif isinstance(outcome, Skipped):
             lines.append((f"skipped  {_where(outcome)}: {outcome.reason}", {"outcome": "skipped", **_brief(outcome)}))
+        elif isinstance(outcome, Refused):  # a permanent error: the message is deleted, never redelivered
+            text = f"refused  {_where(outcome)}: {outcome.error} (a permanent error: reported once, not retried)"
+            lines.append((text, {"outcome": "refused", "final": True, "error": outcome.error, **_brief(outcome)}))
         else:
             final = attempt >= max_receives
             fate = "moving to the dead-letter queue" if final else "will retry"

@@ -33,10 +33,10 @@ from lambda_trigger.launchers import (
 )
 from lambda_trigger.options import MetadataError, MetadataReader, S3Metadata, UnreadMetadata, UploadGone, parse_metadata
 from lambda_trigger.redaction import redact, scrub_exception
-from lambda_trigger.report import Failed, Launched, Outcome, Report, Skipped
+from lambda_trigger.report import Failed, Launched, Outcome, Refused, Report, Skipped
 from lambda_trigger.s3 import ObjectStore, S3CallFailed
 from lambda_trigger.settings import Settings
-from lambda_trigger.styles import S3StyleResolver, StyleError, StyleResolver, UncheckedStyleResolver
+from lambda_trigger.styles import S3StyleResolver, StyleError, StyleNotFound, StyleResolver, UncheckedStyleResolver
 
 #: The budget's name for the launcher's dependency (flyteadmin, or the local workflow).
 FLYTEADMIN = "flyteadmin"
@@ -100,6 +100,7 @@ class Trigger:
                 "launched": len(report.launched),
                 "skipped": len(report.skipped),
                 "failed": len(report.failed),
+                "refused": len(report.refused),
             },
         )
         return report
@@ -110,22 +111,26 @@ class Trigger:
         if isinstance(decision, rules.Skip):
             return Skipped.of(record, decision.reason)
         if isinstance(decision, rules.Refuse):
-            return _failed(record, f"{decision.error} ({record.uri})")
+            return _refused(record, f"{decision.error} ({record.uri})")
         try:
             name = naming.execution_name(record.bucket, record.key, record.version_id, record.etag, record.sequencer)
         except naming.NamingError as exc:
-            return _failed(record, f"{exc} ({record.uri})")
+            return _refused(record, f"{exc} ({record.uri})")
         try:
             metadata = self.metadata.read(record)
             options = parse_metadata(metadata or {}, self.settings)
-        except (S3CallFailed, UploadGone, NotAttempted) as exc:
+        except UploadGone as exc:  # deleted since its event: nothing to stylize, now or on any retry
+            return Skipped.of(record, str(exc))
+        except (S3CallFailed, NotAttempted) as exc:
             return _failed(record, str(exc), name)
         except MetadataError as exc:
-            return _failed(record, f"{exc} ({record.uri})", name)
+            return _refused(record, f"{exc} ({record.uri})", name)
         # nst-styles, when given, is this object's own choice: it takes precedence over the folder and NST_STYLE_URI.
         style_names = options.styles or (decision.style_name,)
         try:
             style_uris = [self.styles.resolve(record.bucket, style, record.uri) for style in style_names]
+        except StyleNotFound as exc:
+            return _refused(record, str(exc), name)
         except (StyleError, NotAttempted) as exc:
             return _failed(record, str(exc), name)
         inputs: dict[str, Any] = {
@@ -158,15 +163,26 @@ class Trigger:
         )
 
     def _record(self, report: Report, outcome: Outcome) -> None:
-        """The outcome into the result and its one log line: skips and launches at INFO, failures at ERROR."""
+        """The outcome into the result and its one log line: skips and launches at INFO, refusals at WARNING,
+        failures at ERROR."""
         report.add(outcome)
-        log = self.logger.error if isinstance(outcome, Failed) else self.logger.info
+        if isinstance(outcome, Refused):
+            log = self.logger.warning
+        elif isinstance(outcome, Failed):
+            log = self.logger.error
+        else:
+            log = self.logger.info
         log(outcome.kind, extra=outcome.log_fields())
 
 
 def _failed(record: UploadRecord, error: str, execution_name: str | None = None) -> Failed:
     """Every error passes through the secret redaction before it is logged or reported."""
     return Failed.of(record, redact(error), execution_name=execution_name)
+
+
+def _refused(record: UploadRecord, error: str, execution_name: str | None = None) -> Refused:
+    """A permanent error: reported once, never redelivered (``report.py``)."""
+    return Refused.of(record, redact(error), execution_name=execution_name)
 
 
 def _record_fields(record: UploadRecord) -> dict[str, Any]:

@@ -2,11 +2,16 @@
 
 Failure semantics:
 
+* A **refused** record is a permanent error: the upload itself can never be launched as it is (metadata that
+  does not parse, a style that does not exist, a key the naming rule refuses). It is reported once, logged at
+  WARNING, and never redelivered: retrying cannot help, and the person who uploaded it is told at once.
+* A **failed** record is a transient error (S3 or flyteadmin unreachable, no time left in the invocation, an
+  unexpected bug): a retry may succeed.
 * SQS: the result carries ``batchItemFailures`` naming only the messages with a failed record (or an unreadable
   body), so SQS redelivers just those; one bad message never fails the batch. A redelivered message may repeat
   records that had launched: their deterministic names make flyteadmin answer ALREADY_EXISTS (``duplicate``).
 * Direct S3 and EventBridge invocations: after every record is handled, any failure raises
-  :class:`TriggerFailed`, so Lambda's retries and on-failure destination keep the event.
+  :class:`TriggerFailed`, so Lambda's retries and on-failure destination keep the event; refusals do not raise.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from lambda_trigger.events import Source, UploadRecord
 
@@ -145,7 +150,7 @@ class Failed(_Outcome):
     @classmethod
     def of(
         cls, record: UploadRecord | None, error: str, message_id: str | None = None, execution_name: str | None = None
-    ) -> Failed:
+    ) -> Self:
         return cls(**_about(record, message_id), error=error, execution_name=execution_name)
 
     def item(self) -> dict[str, Any]:
@@ -159,7 +164,15 @@ class Failed(_Outcome):
         return {**self._log(), "execution_name": self.execution_name, "error": self.error}
 
 
-Outcome = Launched | Skipped | Failed
+@dataclass(frozen=True)
+class Refused(Failed):
+    """This record can never be launched as it is (a permanent error, see the module's docstring): reported once,
+    not retried. ``error`` is one line, already redacted."""
+
+    kind: ClassVar[str] = "refused"
+
+
+Outcome = Launched | Skipped | Failed | Refused
 
 
 def outcomes_of(result: Mapping[str, Any]) -> list[Outcome]:
@@ -173,16 +186,17 @@ def outcomes_of(result: Mapping[str, Any]) -> list[Outcome]:
         found.append(Launched(**common, **fixed, detail=item))
     for item in result.get("skipped", []):
         found.append(Skipped(item.get("bucket"), item.get("key"), item.get("message_id"), reason=item["reason"]))
-    for item in result.get("failed", []):
-        found.append(
-            Failed(
-                item.get("bucket"),
-                item.get("key"),
-                item.get("message_id"),
-                error=item["error"],
-                execution_name=item.get("execution_name"),
+    for kind, items in ((Failed, result.get("failed", [])), (Refused, result.get("refused", []))):
+        for item in items:
+            found.append(
+                kind(
+                    item.get("bucket"),
+                    item.get("key"),
+                    item.get("message_id"),
+                    error=item["error"],
+                    execution_name=item.get("execution_name"),
+                )
             )
-        )
     return found
 
 
@@ -194,12 +208,15 @@ class Report:
     launched: list[Launched] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         if isinstance(outcome, Launched):
             self.launched.append(outcome)
         elif isinstance(outcome, Skipped):
             self.skipped.append(outcome)
+        elif isinstance(outcome, Refused):
+            self.refused.append(outcome)
         else:
             self.failed.append(outcome)
 
@@ -218,6 +235,7 @@ class Report:
             "launched": [outcome.item() for outcome in self.launched],
             "skipped": [outcome.item() for outcome in self.skipped],
             "failed": [outcome.item() for outcome in self.failed],
+            "refused": [outcome.item() for outcome in self.refused],
         }
         if self.source == "sqs":
             result["batchItemFailures"] = self.batch_item_failures()
@@ -225,13 +243,14 @@ class Report:
 
     def summary(self) -> str:
         """One line: the counts, then the first few errors."""
-        total = len(self.launched) + len(self.skipped) + len(self.failed)
+        total = len(self.launched) + len(self.skipped) + len(self.failed) + len(self.refused)
         errors = [f"{outcome.where}: {outcome.error}" for outcome in self.failed[:_ERRORS_IN_SUMMARY]]
         more = len(self.failed) - len(errors)
         tail = f"; and {more} more" if more > 0 else ""
+        refused = f", {len(self.refused)} refused" if self.refused else ""
         return printable(
             f"{len(self.failed)} of {total} records failed ({len(self.launched)} launched, "
-            f"{len(self.skipped)} skipped): " + "; ".join(errors) + tail
+            f"{len(self.skipped)} skipped{refused}): " + "; ".join(errors) + tail
         )
 
 

@@ -25,6 +25,10 @@ class StyleError(Exception):
     """No usable style for an upload; the message is one line naming the style, the keys tried and the upload."""
 
 
+class StyleNotFound(StyleError):
+    """The upload names no style, or one that does not exist: permanent (a retry finds the same)."""
+
+
 class StyleResolver(Protocol):
     """Finds the style image URI for an upload."""
 
@@ -36,7 +40,7 @@ class StyleResolver(Protocol):
 def default_style(settings: Settings, upload_uri: str) -> str:
     """NST_STYLE_URI, for uploads that name no style folder."""
     if settings.style_uri is None:
-        raise StyleError(
+        raise StyleNotFound(
             f"no style for {upload_uri}: it is not in a style folder (uploads/<style>/...) and NST_STYLE_URI is unset"
         )
     return settings.style_uri
@@ -79,7 +83,7 @@ class S3StyleResolver:
             if found is not None:
                 return f"s3://{bucket}/{key}"
         tried = ", ".join(f"s3://{bucket}/{key}" for key in keys)
-        raise StyleError(f"style {style_name!r} not found: tried {tried} (upload {upload_uri})")
+        raise StyleNotFound(f"style {style_name!r} not found: tried {tried} (upload {upload_uri})")
 
 
 class UncheckedStyleResolver:

@@ -16,7 +16,6 @@ import pytest
 from flyteidl.admin import execution_pb2
 
 from lambda_trigger.naming import execution_name
-from lambda_trigger.report import TriggerFailed
 from tests.conftest import free_port
 from tests.fakes import BUCKET, LAUNCH_PLAN, load_event, stage_uploads
 
@@ -88,6 +87,7 @@ def test_one_upload_becomes_one_execution_with_the_expected_inputs(remote, flyte
         ],
         "skipped": [],
         "failed": [],
+        "refused": [],
     }
     assert flyteadmin.servicer.calls == ["ListLaunchPlans", "GetLaunchPlan", "GetWorkflow", "CreateExecution"]
 
@@ -161,14 +161,15 @@ def test_a_pinned_launch_plan_version_is_used_without_listing(remote, flyteadmin
     assert "ListLaunchPlans" not in flyteadmin.servicer.calls
 
 
-def test_a_mixed_batch_handles_every_record_then_raises(remote, flyteadmin) -> None:
+def test_a_mixed_batch_handles_every_record_and_refuses_the_unknown_style_once(remote, flyteadmin) -> None:
+    """A style that does not exist is a permanent error: refused in the result, and the invocation does not raise
+    (Lambda would retry it, and a retry finds the same)."""
     handle = remote()
-    with pytest.raises(TriggerFailed) as caught:
-        handle(load_event("s3_mixed_batch.json"))
-    assert str(caught.value).startswith(
-        f"1 of 11 records failed (3 launched, 7 skipped): s3://{BUCKET}/uploads/vangogh/field.jpg: "
-        f"style 'vangogh' not found: tried s3://{BUCKET}/styles/vangogh.jpg, "
-    )
+    result = handle(load_event("s3_mixed_batch.json"))
+    assert result["failed"] == []
+    (refused,) = result["refused"]
+    assert refused["key"] == "uploads/vangogh/field.jpg"
+    assert refused["error"].startswith(f"style 'vangogh' not found: tried s3://{BUCKET}/styles/vangogh.jpg, ")
     launched = sorted(literal_summary(r)["content_img"][1] for r in flyteadmin.servicer.create_requests)
     assert launched == [
         f"s3://{BUCKET}/uploads/monet/copy of beach.jpeg",
@@ -186,15 +187,14 @@ def test_a_mixed_batch_handles_every_record_then_raises(remote, flyteadmin) -> N
         ("uploads/notes.txt", "skipped"),
         ("other/photo.jpg", "skipped"),
         ("uploads/monet/harbour.PNG", "launched"),
-        ("uploads/vangogh/field.jpg", "failed"),
+        ("uploads/vangogh/field.jpg", "refused"),
         ("uploads/monet/copy of beach.jpeg", "launched"),
     ]
 
 
 def test_one_json_log_line_per_record_with_the_request_id(remote) -> None:
     handle = remote()
-    with pytest.raises(TriggerFailed):
-        handle(load_event("s3_mixed_batch.json"))
+    handle(load_event("s3_mixed_batch.json"))
     lines = handle.record_logs()
     assert len(lines) == 11
     for line in lines:
@@ -202,9 +202,9 @@ def test_one_json_log_line_per_record_with_the_request_id(remote) -> None:
         assert line["bucket"] == BUCKET and line["sequencer"].startswith("0065A1B2C3D4E5F6")
     launched = next(line for line in lines if line["outcome"] == "launched")
     assert launched["execution_name"].startswith("nst-") and launched["level"] == "INFO"
-    failed = next(line for line in lines if line["outcome"] == "failed")
-    assert failed["level"] == "ERROR" and failed["error"].startswith("style 'vangogh' not found")
-    assert failed["execution_name"].startswith("nst-")
+    refused = next(line for line in lines if line["outcome"] == "refused")
+    assert refused["level"] == "WARNING" and refused["error"].startswith("style 'vangogh' not found")
+    assert refused["execution_name"].startswith("nst-")
     skipped = next(line for line in lines if line["outcome"] == "skipped")
     assert skipped["reason"] == "event ObjectRemoved:Delete is not an object creation"
 
@@ -235,8 +235,8 @@ def test_sqs_batch_reports_only_the_failed_messages(remote, flyteadmin) -> None:
     result = remote()(load_event("sqs_batch.json"))
     assert result["batchItemFailures"] == [
         {"itemIdentifier": "5b1f6c6e-4a8f-4d6a-9d38-3c4a7f0e2b11"},  # unparseable body
-        {"itemIdentifier": "c4d2e6a8-3b5f-4a7c-9e1d-0f2b4d6a8c0e"},  # style 'vangogh' missing
-    ]
+    ]  # style 'vangogh' missing (c4d2e6a8) is refused: never redelivered
+    assert [(i["message_id"][:8], i["key"]) for i in result["refused"]] == [("c4d2e6a8", "uploads/vangogh/field.jpg")]
     assert [(i["message_id"][:8], i["key"]) for i in result["launched"]] == [
         ("059f36b4", "uploads/monet/beach.jpg"),
         ("7f6b1d2c", "uploads/photo.jpg"),
@@ -246,7 +246,7 @@ def test_sqs_batch_reports_only_the_failed_messages(remote, flyteadmin) -> None:
         ("2e1424d4", ""),
         ("7f6b1d2c", "stylized/photo.png"),
     ]
-    assert [(i["message_id"][:8], i["bucket"]) for i in result["failed"]] == [("5b1f6c6e", None), ("c4d2e6a8", BUCKET)]
+    assert [(i["message_id"][:8], i["bucket"]) for i in result["failed"]] == [("5b1f6c6e", None)]
     assert "body is not JSON" in result["failed"][0]["error"]
     assert len(flyteadmin.servicer.executions) == 3
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lambda_trigger.events import MAX_KEY_BYTES, parse_event
-from lambda_trigger.report import TriggerFailed
+from lambda_trigger.report import Report, TriggerFailed, outcomes_of, printable
 from tests.fakes import BUCKET
 
 STYLE = f"s3://{BUCKET}/styles/default.jpg"
@@ -293,9 +293,9 @@ def test_an_upload_whose_output_key_would_be_too_long_fails_before_any_work(hand
     flyte_env(flyteadmin.endpoint)
     stem = "x" * (MAX_KEY_BYTES - len("uploads/") - len(".jpg"))
     key = f"uploads/{stem}.jpg"  # exactly 1024 bytes: a valid S3 key; 'stylized/...png' would be 1025
-    with pytest.raises(TriggerFailed) as caught:
-        handler(NST_STYLE_URI=STYLE)({"Records": [s3_record(0, key=key), s3_record(1)]})
-    assert "output key would be 1,025 bytes under 'stylized/'; S3 keys are at most 1024 bytes" in str(caught.value)
+    result = handler(NST_STYLE_URI=STYLE)({"Records": [s3_record(0, key=key), s3_record(1)]})
+    (refused,) = result["refused"]  # permanent: reported once, the invocation does not raise to be retried
+    assert "output key would be 1,025 bytes under 'stylized/'; S3 keys are at most 1024 bytes" in refused["error"]
     names = [request.name for request in flyteadmin.servicer.create_requests]
     assert len(names) == 1  # only the good upload was launched: nothing was started for the long one
 
@@ -305,9 +305,8 @@ def test_an_upload_whose_output_key_would_be_too_long_fails_before_any_work(hand
 )
 def test_dot_segments_are_refused(handler, key: str) -> None:
     handle = handler(NST_LAUNCH_MODE="dry-run", NST_STYLE_URI=STYLE)
-    with pytest.raises(TriggerFailed) as caught:
-        handle({"Records": [s3_record(0, key=key)]})
-    assert "key has a '.' or '..' path segment; refused so no output can land outside 'stylized/'" in str(caught.value)
+    (refused,) = handle({"Records": [s3_record(0, key=key)]})["refused"]
+    assert "key has a '.' or '..' path segment; refused so no output can land outside 'stylized/'" in refused["error"]
 
 
 def test_dots_inside_names_are_not_segments(handler) -> None:
@@ -319,19 +318,20 @@ def test_dots_inside_names_are_not_segments(handler) -> None:
 
 def test_control_characters_never_break_a_log_line_or_the_summary(handler) -> None:
     """A key may hold any character S3 allows: newlines, NUL, U+2028. Logs and the summary stay one line each."""
-    handle = handler(NST_LAUNCH_MODE="dry-run")  # no NST_STYLE_URI: an upload in no style folder fails
+    handle = handler(NST_LAUNCH_MODE="dry-run")  # no NST_STYLE_URI: an upload in no style folder is refused
     start = len(handle._records)
     evil = "evil\nINFO forged line\x00\u2028\r"
     records = [s3_record(0, key=f"uploads/{evil}.jpg"), s3_record(1, key=f"uploads/{evil}/x.jpg")]
-    with pytest.raises(TriggerFailed) as caught:
-        handle({"Records": records})
-    summary = str(caught.value)
-    assert summary.startswith("1 of 2 records failed (1 launched, 0 skipped): ")
-    assert summary.isprintable() and "evil\\nINFO forged line\\x00\\u2028\\r.jpg" in summary
+    result = handle({"Records": records})
+    report = Report("s3", refused=outcomes_of(result)[1:])  # the refusal, summarised as a failure would be
+    summary = report.summary()
+    assert summary.startswith("0 of 1 records failed (0 launched, 0 skipped, 1 refused): ")
+    assert printable(result["refused"][0]["error"]).isprintable()
+    assert "evil\\nINFO forged line\\x00\\u2028\\r.jpg" in printable(result["refused"][0]["error"])
     lines = assert_log_lines_are_single_json_lines(handle, start)
     by_outcome = [(line["outcome"], line["key"]) for line in lines if line.get("outcome")]
     # the real keys, carried exactly inside the JSON
-    assert by_outcome == [("failed", f"uploads/{evil}.jpg"), ("launched", f"uploads/{evil}/x.jpg")]
+    assert by_outcome == [("refused", f"uploads/{evil}.jpg"), ("launched", f"uploads/{evil}/x.jpg")]
 
 
 @pytest.mark.parametrize("shape", ["s3", "eventbridge"])

@@ -57,7 +57,6 @@ def test_flyteadmin_unavailable_in_an_sqs_batch_fails_only_the_launching_message
         "059f36b4",  # would have launched
         "7f6b1d2c",  # one launchable record, one skipped
         "a3c1e5f7",
-        "c4d2e6a8",  # missing style: fails before any launch is attempted
     ]
     assert [item["key"] for item in result["skipped"]] == ["", "stylized/photo.png"]
     assert "2e1424d4" not in json.dumps(result["batchItemFailures"])  # the test event message succeeded

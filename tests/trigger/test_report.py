@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambda_trigger.report import Failed, Launched, Report, Skipped, outcomes_of
+from lambda_trigger.report import Failed, Launched, Refused, Report, Skipped, outcomes_of
 
 
 def failed(n: int, message_id: str | None = None) -> Failed:
@@ -17,10 +17,27 @@ def test_direct_results_have_no_batch_item_failures_and_raise_only_on_failure() 
         ],
         "skipped": [],
         "failed": [],
+        "refused": [],
     }
     assert not report.must_raise
     report.add(failed(1))
     assert report.must_raise and Report("eventbridge", failed=[failed(1)]).must_raise
+
+
+def test_a_refusal_is_reported_once_never_redelivered_and_never_raises() -> None:
+    """Permanent errors: in the result's "refused", in no batchItemFailures, and a direct invocation returns."""
+    refusal = Refused("b", "uploads/x.jpg", "m1", error="metadata nst-sead='1': unknown")
+    sqs = Report("sqs")
+    sqs.add(refusal)
+    sqs.add(failed(2, "m2"))
+    assert sqs.as_dict()["batchItemFailures"] == [{"itemIdentifier": "m2"}]
+    assert sqs.as_dict()["refused"] == [
+        {"bucket": "b", "key": "uploads/x.jpg", "message_id": "m1", "error": "metadata nst-sead='1': unknown"}
+    ]
+    direct = Report("s3")
+    direct.add(refusal)
+    assert not direct.must_raise and direct.refused == [refusal] and direct.failed == []
+    assert outcomes_of(sqs.as_dict()) == [failed(2, "m2"), refusal], "read back as the same typed outcomes"
 
 
 def test_sqs_names_each_failed_message_once_and_never_raises() -> None:

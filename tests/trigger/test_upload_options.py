@@ -324,26 +324,28 @@ def test_bad_metadata_fails_only_its_record_and_nothing_is_lost(remote, flyteadm
         sqs_event(("m1", "uploads/good.jpg"), ("m2", "uploads/bad.jpg"), ("m3", "uploads/typo.jpg"), ("m4", "uploads/gone-style.jpg"))
     )  # fmt: skip
     assert [item["message_id"] for item in result["launched"]] == ["m1"]
-    errors = {item["message_id"]: item["error"] for item in result["failed"]}
+    assert result["failed"] == []  # permanent errors: refused once, none redelivered
+    errors = {item["message_id"]: item["error"] for item in result["refused"]}
     assert errors["m2"] == (
         f"metadata nst-style-scale='9': must be between 0.25 and 4 (x-amz-meta-nst-style-scale) "
         f"(s3://{BUCKET}/uploads/bad.jpg)"
     )
     assert errors["m3"].startswith("unknown metadata key nst-sead (value '1'): did you mean nst-seed? ")
     assert errors["m4"].startswith("style 'vangogh' not found: tried ")
-    assert [entry["itemIdentifier"] for entry in result["batchItemFailures"]] == ["m2", "m3", "m4"]
+    assert result["batchItemFailures"] == []
     assert len(flyteadmin.servicer.executions) == 1
 
 
 # --------------------------------------------------------------------------------------------------- HeadObject
 
 
-def test_a_missing_upload_fails_its_record(handler, flyteadmin, flyte_env, s3) -> None:
+def test_a_missing_upload_is_skipped_with_the_reason(handler, flyteadmin, flyte_env, s3) -> None:
+    """Deleted between its event and the trigger: nothing to stylize, now or on a retry, so a skip, not a failure."""
     flyte_env(flyteadmin.endpoint)
     result = handler(stage_uploads=False, NST_STYLE_URI=DEFAULT_STYLE)(sqs_event(("m1", "uploads/deleted.jpg")))
-    (failed,) = result["failed"]
-    assert failed["error"] == f"upload s3://{BUCKET}/uploads/deleted.jpg no longer exists (deleted after its event?)"
-    assert result["batchItemFailures"] == [{"itemIdentifier": "m1"}] and not flyteadmin.servicer.calls
+    (skipped,) = result["skipped"]
+    assert skipped["reason"] == f"upload s3://{BUCKET}/uploads/deleted.jpg no longer exists (deleted after its event?)"
+    assert result["batchItemFailures"] == [] and not flyteadmin.servicer.calls
 
 
 def test_a_forbidden_head_object_names_the_permission_and_each_record_tries(
