@@ -30,7 +30,7 @@ from flytekit.types.file import FlyteFile
 from workflows import images
 from workflows.engine import stages
 from workflows.engine.options import OptionError, StyleOptions
-from workflows.engine.progress_view import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
+from workflows.engine.progress_view import made_by, progress_html, progress_record
 from workflows.input_files import fetch, image_inputs, uri_of
 from workflows.option_inputs import STYLE_TRANSFER_INPUTS, options_from_inputs, shown_summary, takes_inputs
 from workflows.output_files import PngFile, check_output_uri, write_atomically
@@ -137,12 +137,13 @@ def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions
     ``mode="preview"`` and the start under ``init_image="preview"``; otherwise a preview that cannot be made
     (``NST_PREVIEW_MODEL=off``) is skipped, and None is returned."""
     from workflows.engine.networks import arbitrary_stylization as feed_forward
+    from workflows.engine.preview_result import preview_result
 
     needed = options.mode == "preview" or options.init_image == "preview"
     began = time.perf_counter()
     try:
         model = feed_forward.get_model()
-        image = model.transform(content, styles[0])
+        image = preview_result(model, content, styles, options)
         distances = {
             "photo": model.style_distance(content, styles[0]),
             "preview": model.style_distance(image, styles[0]),
@@ -269,8 +270,9 @@ def optimize_stages(
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=3)
-def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
-    """Encode the 8-bit sRGB PNG; with ``output_uri`` it is uploaded exactly there (s3:// or a local path).
+def finalize(pixels: np.ndarray, options: StyleOptions, output_uri: str) -> PngFile:
+    """Encode the 8-bit sRGB PNG, its ``Comment`` saying what made it unless that is the production network's
+    optimisation; with ``output_uri`` it is uploaded exactly there (s3:// or a local path).
 
     A local ``output_uri`` is written under a temporary name and renamed into place, so a kill never leaves a
     partial PNG there; an upload to S3 is atomic by itself."""
@@ -278,8 +280,9 @@ def finalize(pixels: np.ndarray, output_uri: str) -> PngFile:
 
     check_output_uri(output_uri)
     notes = {"Software": "neural style transfer on Flyte"}
-    if weights_from_env().kind == "random":
-        notes["Comment"] = RANDOM_WEIGHTS_WARNING
+    comment = made_by(options.mode, weights_from_env().kind)
+    if comment:
+        notes["Comment"] = comment
     data = images.encode_png(pixels, text=notes)
     log.info("finalize: %dx%d PNG%s", pixels.shape[1], pixels.shape[0], f" -> {output_uri}" if output_uri else "")
     deck = latest_local_deck()
@@ -322,7 +325,7 @@ def neural_style_transfer_wf(**inputs: typing.Any) -> PngFile:
         gpu_accelerator=inputs["gpu_accelerator"],
         tile_concurrency=inputs["tile_concurrency"],
     )
-    return finalize(pixels=stylized, output_uri=output_uri)
+    return finalize(pixels=stylized, options=checked.options, output_uri=output_uri)
 
 
 shown_summary(neural_style_transfer_wf)

@@ -15,6 +15,9 @@ from PIL import Image
 from tests.workflow.cli import pyflyte_run
 from workflows import images
 from workflows.engine.networks import arbitrary_stylization as feed_forward
+from workflows.engine.options import PREVIEW_REFUSES, OptionError, StyleOptions
+from workflows.engine.preview_result import preview_result
+from workflows.engine.progress_view import FEED_FORWARD_MADE_IT
 from workflows.neural_style_transfer import neural_style_transfer_wf
 
 
@@ -83,3 +86,102 @@ def test_pyflyte_run_mode_preview_end_to_end(photos) -> None:
     printed = [line.strip() for line in result.stdout.splitlines() if line.strip().endswith(".png")]
     with Image.open(io.BytesIO(Path(printed[-1]).read_bytes())) as image:
         assert image.size == (96, 72)
+
+
+# --- preview mode honours every option it can, and refuses the others -------------------------------------------
+
+
+def _non_default(name: str) -> object:
+    """A valid value of option ``name`` other than its default."""
+    return {
+        "style_weight": 0.5,
+        "content_weight": 1.0,
+        "total_variation_weight": 1.0,
+        "optimizer": "adam",
+        "ema": 0.5,
+        "pyramid": True,
+        "precision": "float32",
+        "epochs_per_task": 1,
+        "lbfgs_history": 5,
+        "style_scale": 2.0,
+        "init_image": "noise",
+    }[name]
+
+
+@pytest.mark.parametrize("name", PREVIEW_REFUSES)
+def test_preview_mode_refuses_an_option_it_cannot_honour_naming_it(name: str) -> None:
+    changes = {name: _non_default(name)}
+    if name == "ema":
+        changes["optimizer"] = "adam"
+    with pytest.raises(OptionError, match=rf"^mode='preview' cannot honour .*\b{name}=.*use mode='full'$"):
+        StyleOptions(mode="preview", **changes)
+    StyleOptions(mode="full", **changes)  # the same option is fine for the optimisation
+
+
+def test_preview_mode_refuses_a_style_strength_above_one() -> None:
+    with pytest.raises(OptionError, match=r"style_strength=1.5 \(above 1\)"):
+        StyleOptions(mode="preview", style_strength=1.5)
+
+
+@pytest.fixture
+def two_styles(write_image) -> tuple[Path, Path, Path]:
+    return (
+        write_image("photo.jpg", 96, 72, quality=95),
+        write_image("rings.png", 64, 64, style=True),
+        Path(__file__).resolve().parents[2] / "samples" / "swirls.jpg",
+    )
+
+
+def _preview_run(paths: tuple[Path, ...], **inputs: object) -> np.ndarray:
+    content, style, *more = paths
+    result = neural_style_transfer_wf(
+        content_img=str(content), style_img=str(style), more_styles=[str(p) for p in more], mode="preview", **inputs
+    )
+    return np.round(pixels(result.path) * 255)
+
+
+def _expected(paths: tuple[Path, ...], **options: object) -> np.ndarray:
+    content, *styles = paths
+    photo = images.load_rgb(content, role="content", max_dim=512, upscale=False)
+    loaded = [images.load_rgb(path, role="style", max_dim=512) for path in styles]
+    model = feed_forward.get_model()
+    return np.round(preview_result(model, photo, loaded, StyleOptions(mode="preview", **options)) * 255)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"style_blend_weights": [0.7, 0.3]},
+        {"preserve_colors": "luminance"},
+        {"preserve_colors": "histogram"},
+        {"style_strength": 0.4},
+    ],
+    ids=["blend", "luminance", "histogram", "strength"],
+)
+def test_preview_mode_honours_an_option_as_the_engine_applies_it(two_styles, options: dict) -> None:
+    """The workflow's preview-mode PNG is the engine's preview under that option (to 8-bit rounding), and
+    visibly not the plain preview: the option is honoured, not ignored."""
+    paths = two_styles if "style_blend_weights" in options else two_styles[:2]
+    got = _preview_run(paths, **options)
+    engine_options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    assert np.abs(got - _expected(paths, **engine_options)).max() <= 1
+    plain = _expected(paths[:2])
+    assert np.abs(got - plain).mean() > 2, "the option changed the picture"
+
+
+def test_a_luminance_preview_keeps_the_photos_chroma(two_styles) -> None:
+    from workflows.engine.colors import rgb_to_ycbcr
+
+    got = _preview_run(two_styles[:2], preserve_colors="luminance") / 255
+    photo = images.load_rgb(two_styles[0], role="content", max_dim=512, upscale=False)
+    chroma_error = np.abs(rgb_to_ycbcr(got)[..., 1:] - rgb_to_ycbcr(photo)[..., 1:]).mean()
+    plain_error = np.abs(rgb_to_ycbcr(_expected(two_styles[:2]) / 255)[..., 1:] - rgb_to_ycbcr(photo)[..., 1:]).mean()
+    assert chroma_error < 0.25 * plain_error
+
+
+def test_a_preview_mode_png_says_the_feed_forward_network_made_it(two_styles, monkeypatch) -> None:
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", "random")  # no VGG19 runs, so its weights are not the story
+    content, style = two_styles[:2]
+    result = neural_style_transfer_wf(content_img=str(content), style_img=str(style), mode="preview")
+    with Image.open(result.path) as image:
+        assert image.text["Comment"] == FEED_FORWARD_MADE_IT

@@ -54,6 +54,20 @@ PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
 INIT_IMAGES = ("content", "noise", "preview")  # or the URI of an image to start from
 MODES = tuple(m.value for m in Mode)
 STYLE_SCALE_RANGE = (0.25, 4.0)
+#: The options a feed-forward preview cannot honour (mode="preview" refuses them away from their defaults).
+PREVIEW_REFUSES = (
+    "style_weight",
+    "content_weight",
+    "total_variation_weight",
+    "optimizer",
+    "ema",
+    "pyramid",
+    "precision",
+    "epochs_per_task",
+    "lbfgs_history",
+    "style_scale",
+    "init_image",
+)
 
 
 def _option(
@@ -184,6 +198,26 @@ class StyleOptions:
             raise OptionError("init_image='': use 'content', 'noise' or the URI of an image")
         _at_least("seed", self.seed, 0)
         _one_of("mode", self.mode, MODES)
+        if self.mode == "preview":
+            self._check_a_preview_honours_every_option()
+
+    def _check_a_preview_honours_every_option(self) -> None:
+        """``mode="preview"`` makes the feed-forward network's result the result: it honours the styles and their
+        blend, ``preserve_colors``, ``style_strength`` up to 1, ``max_dim`` and ``upscale``; every option that
+        shapes only the optimisation, set away from its default, is refused rather than silently ignored.
+        (``epochs`` and ``steps_per_epoch`` are a deployment's settings, sent with every upload: they are
+        accepted, and a preview runs no step.)"""
+        defaults = {option.name: option.default for option in fields(self)}
+        refused = [
+            f"{name}={getattr(self, name)!r}" for name in PREVIEW_REFUSES if getattr(self, name) != defaults[name]
+        ]
+        if self.style_strength > 1.0:
+            refused.append(f"style_strength={self.style_strength!r} (above 1)")
+        if refused:
+            raise OptionError(
+                f"mode='preview' cannot honour {', '.join(refused)}: the feed-forward preview takes the styles and "
+                "their blend, preserve_colors, style_strength up to 1, max_dim and upscale; use mode='full'"
+            )
 
     # --- what each epoch does -----------------------------------------------------------------------------
 

@@ -24,6 +24,20 @@ RANDOM_WEIGHTS_WARNING = (
     "the photo. Use the ImageNet weights for real results."
 )
 
+#: What made a preview-mode result: no VGG19 ran, whatever its weights.
+FEED_FORWARD_MADE_IT = (
+    "made by the trained feed-forward network (Magenta arbitrary image stylization, mode=preview); no VGG19 "
+    "optimisation ran"
+)
+
+
+def made_by(mode: str, weights: str) -> str:
+    """The PNG's ``Comment``: what really made the result, when it is not the production network's optimisation
+    (empty then)."""
+    if mode == "preview":
+        return FEED_FORWARD_MADE_IT
+    return RANDOM_WEIGHTS_WARNING if weights == "random" else ""
+
 
 def progress_html(
     png: bytes,

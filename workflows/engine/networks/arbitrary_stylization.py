@@ -32,7 +32,7 @@ import importlib.metadata
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,25 +351,36 @@ class PreviewModel:
     def transform(
         self,
         content: np.ndarray,
-        style: np.ndarray,
+        style: np.ndarray | Sequence[np.ndarray],
         *,
+        weights: Sequence[float] | None = None,
         strength: float = 1.0,
         max_side: int | None = DEFAULT_MAX_SIDE,
     ) -> np.ndarray:
         """``content`` painted in the style of ``style``: float32 RGB in [0, 1], the content's size, in [0, 1].
 
-        ``strength`` blends the style's embedding with the photo's own (0: the photo's own style, 1: the
-        style's; Magenta's interpolation). A photo whose long side exceeds ``max_side`` (``None``: no limit) is
-        stylized at that size and the result resized back with Lanczos.
+        ``style`` may be several images, whose embeddings are mixed with ``weights`` (normalised; default equal):
+        Magenta's style interpolation. ``strength`` blends the style's embedding with the photo's own (0: the
+        photo's own style, 1: the style's). A photo whose long side exceeds ``max_side`` (``None``: no limit)
+        is stylized at that size and the result resized back with Lanczos.
         """
         if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
             raise ValueError(f"strength: must be between 0 and 1, got {strength}")
         if max_side is not None and max_side < _SIZE_MULTIPLE:
             raise ValueError(f"max_side: must be at least {_SIZE_MULTIPLE} px, got {max_side}")
+        styles = [style] if isinstance(style, np.ndarray) else list(style)
+        mix = np.asarray(weights if weights is not None else [1.0] * len(styles), dtype=np.float64)
+        if len(mix) != len(styles) or not styles or not (np.isfinite(mix).all() and (mix >= 0).all() and mix.sum() > 0):
+            raise ValueError(f"weights: {len(styles)} styles need as many finite weights of at least 0, not all 0")
         loaded = self._load()
         photo = _check_image(content, "content")
         height, width = photo.shape[:2]
-        target = style_embedding = self.embedding(style)
+        embeddings = [self.embedding(image) for image in styles]
+        target = style_embedding = (
+            embeddings[0]
+            if len(embeddings) == 1
+            else np.tensordot(mix / mix.sum(), np.stack(embeddings), axes=1).astype(np.float32)
+        )
         if strength < 1.0:
             target = strength * style_embedding + (1.0 - strength) * self.embedding(photo)
 
