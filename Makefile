@@ -9,6 +9,8 @@ CONTENT ?= samples/landscape.jpg
 STYLE ?= samples/swirls.jpg
 PORT ?= 5055
 BENCH_SIZE ?= 512
+# make dev: runs at a time, each in a process of its own (empty: the cores)
+MAX_RUNS ?=
 
 .PHONY: help venv lint format test demo dev smoke package bench bench-gpu clean task-image lambda-image register deploy
 
@@ -39,7 +41,7 @@ demo: $(STAMP)  ## upload a photo to a local S3, let the trigger stylize it, dow
 	$(BIN)/python -m devstack demo --content "$(CONTENT)" --style "$(STYLE)"
 
 dev: $(STAMP)  ## the same local stack kept running on PORT: upload as often as you like, Ctrl-C stops it
-	$(BIN)/python -m devstack dev --port $(PORT) --style "$(STYLE)"
+	$(BIN)/python -m devstack dev --port $(PORT) --style "$(STYLE)" $(if $(MAX_RUNS),--max-runs $(MAX_RUNS))
 
 # No local cache: its entries in ~/.flyte point at files in the temporary directory, and once that is cleaned a
 # cache hit fails ("... .npy. File not found"). A smoke run should run every task anyway.

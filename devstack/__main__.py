@@ -93,7 +93,8 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             resources.s3().download_file(resources.bucket, output_key, str(local))
             say(f"done in {time.monotonic() - started:.0f} s")
     finally:
-        say(stopped(stack))
+        if stack.started:
+            say(stopped(stack))
     print(f"result in the bucket: s3://{resources.bucket}/{output_key}")
     print(f"result on disk:       {local.resolve()}")
     if outcome.get("decks"):
@@ -116,6 +117,7 @@ def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             decks=Path(args.out) / "decks",
             default_style=Path(args.style),
             workflow_env=settings,
+            max_runs=args.max_runs,
         )
     )
     try:
@@ -128,7 +130,8 @@ def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
                 progress.poll()
                 time.sleep(0.5)
     finally:
-        say(stopped(stack))
+        if stack.started:
+            say(stopped(stack))
 
 
 #: The per-upload metadata keys, as ``make dev`` prints them (the rule and the table: lambda_trigger/options.py).
@@ -171,8 +174,16 @@ Choose options for one upload with S3 metadata (x-amz-meta-nst-*; README "Per-up
 Fetch the results:
   aws --endpoint-url {r.endpoint} s3 sync s3://{r.bucket}/{r.output_prefix} out/
 
-Each upload's outcome is printed below as the trigger handles it.
+Each upload's outcome is printed below as soon as it is known: skips and refusals at once, each run
+("started") in a process of its own, up to {stack.max_runs} at a time, and "done" or "failed" when it ends.
 """
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dev.add_argument("--style", default=str(SAMPLES / "swirls.jpg"), help="the default style")
     run_dev.add_argument("--out", default="out", help="each run's Decks go to OUT/decks/<execution name>/")
     run_dev.add_argument("--workdir", default="out/devstack")
+    run_dev.add_argument(
+        "--max-runs",
+        type=_at_least_one,
+        default=None,
+        help=f"runs at a time, each in a process of its own (default: the cores, {os.cpu_count()})",
+    )
     args = parser.parse_args(argv)
     say = speaker(args.command)
     terminate_on_sigterm()

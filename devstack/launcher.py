@@ -1,4 +1,6 @@
-"""The local stack's launcher: the workflow runs in the worker process, with flytekit's local execution.
+"""The local stack's launchers: the workflow runs with flytekit's local execution, each run in a process of its
+own (:class:`ProcessPerRunLauncher`, what the worker uses) or in the calling process (:class:`InProcessLauncher`,
+which that process runs, and the tests' direct one).
 
 On AWS a launch is one CreateExecution, and what the workflow does afterwards (succeed, or fail on a photo that is
 not an image) is the execution's business, not the trigger's: the SQS message is done either way. Here a launch
@@ -11,14 +13,23 @@ runs the whole workflow, so the two are told apart explicitly:
 
 The Decks the run wrote (flytekit writes them to random folders of its local sandbox) are copied to
 ``<decks>/<execution name>/``, so they survive the removal of the stack's temporary folder.
+
+On AWS every upload gets its own invocation and its own execution, and a launch returns in milliseconds. The
+worker's launcher does the same: :meth:`ProcessPerRunLauncher.launch` checks the request and returns at once; the
+run goes in a fresh process (``spawn``: no TensorFlow state shared, and everything it held is released when it
+ends), at most ``max_runs`` at a time, the others waiting in the order launched. A skip or a refusal is decided
+while runs go, so it is reported the moment it is decided.
 """
 
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import re
 import shutil
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +81,7 @@ class InProcessLauncher:
 
         if request.execution_name in self._finished:
             return LaunchReceipt(request.execution_name, duplicate=True, detail=self._finished[request.execution_name])
-        workflow = self._get_workflow()
-        unknown = sorted(set(request.inputs) - set(workflow.python_interface.inputs))
-        if unknown:
-            raise LaunchError(f"workflow {self._launch_plan} has no input(s) {', '.join(unknown)}")
+        workflow = self.check(request)
         kwargs = workflow_kwargs(request.inputs)
         sandbox = Path(FlyteContextManager.current_context().file_access.local_sandbox_dir)
         decks_before = set(sandbox.rglob("deck.html"))
@@ -89,6 +97,14 @@ class InProcessLauncher:
             detail["decks"] = [str(path) for path in decks]
         self._finished[request.execution_name] = detail
         return LaunchReceipt(request.execution_name, duplicate=False, detail=detail)
+
+    def check(self, request: LaunchRequest) -> Any:
+        """The workflow, if it can be started with ``request``'s inputs; :class:`LaunchError` (retried) if not."""
+        workflow = self._get_workflow()
+        unknown = sorted(set(request.inputs) - set(workflow.python_interface.inputs))
+        if unknown:
+            raise LaunchError(f"workflow {self._launch_plan} has no input(s) {', '.join(unknown)}")
+        return workflow
 
     def _get_workflow(self) -> Any:
         if self._workflow is None:
@@ -121,6 +137,140 @@ class InProcessLauncher:
             target.write_bytes(html)
             kept.append(target.resolve())
         return kept
+
+
+@dataclass
+class Run:
+    """One launched run: ``detail`` is the finished run's (as :class:`InProcessLauncher` reports it), None while
+    it waits or goes; ``finished`` is set then."""
+
+    execution_name: str
+    detail: dict[str, Any] | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+    _callbacks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def when_finished(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(detail)`` once the run has finished: now, if it has."""
+        with self._lock:
+            if self.detail is None:
+                self._callbacks.append(callback)
+                return
+        callback(self.detail)
+
+    def finish(self, detail: dict[str, Any]) -> None:
+        with self._lock:
+            self.detail, callbacks = detail, list(self._callbacks)
+            self._callbacks.clear()
+        self.finished.set()
+        for callback in callbacks:
+            callback(detail)
+
+
+class ProcessPerRunLauncher:
+    """Implements the trigger's ``Launcher`` protocol without blocking: see the module docstring.
+
+    A name launched before (running or finished) is a duplicate and gets that run's detail (``running: True``
+    while it goes). :meth:`close` stops every run's process: nothing outlives the worker.
+    """
+
+    mode = "local"
+
+    def __init__(self, launch_plan: str, decks: Path, max_runs: int, cache_dir: Path) -> None:
+        if max_runs < 1:
+            raise ValueError(f"max_runs: at least 1, got {max_runs}")
+        self._launch_plan, self._decks, self._cache_dir = launch_plan, decks, cache_dir
+        self._checker = InProcessLauncher(launch_plan, decks)
+        self._slots = threading.BoundedSemaphore(max_runs)
+        self._runs: dict[str, Run] = {}
+        self._processes: set[multiprocessing.process.BaseProcess] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.max_runs = max_runs
+
+    def launch(self, request: LaunchRequest) -> LaunchReceipt:
+        with self._lock:
+            known = self._runs.get(request.execution_name)
+        if known is not None:
+            return LaunchReceipt(request.execution_name, duplicate=True, detail=known.detail or {"running": True})
+        self._checker.check(request)
+        run = Run(request.execution_name)
+        with self._lock:
+            self._runs[request.execution_name] = run
+        threading.Thread(target=self._go, args=(run, request), name=run.execution_name, daemon=True).start()
+        return LaunchReceipt(request.execution_name, duplicate=False, detail={"launch_plan": "local", "running": True})
+
+    def run_of(self, execution_name: str) -> Run:
+        with self._lock:
+            return self._runs[execution_name]
+
+    def counts(self) -> tuple[int, int]:
+        """(runs going, runs waiting for a slot)."""
+        with self._lock:
+            unfinished = sum(1 for run in self._runs.values() if not run.finished.is_set())
+            going = len(self._processes)
+        return going, unfinished - going
+
+    def close(self) -> None:
+        """Stop every run's process (SIGTERM, then SIGKILL after 5 s); runs still waiting never start."""
+        with self._lock:
+            self._closed, processes = True, list(self._processes)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+    def _go(self, run: Run, request: LaunchRequest) -> None:
+        """A thread per run: wait for a slot, run the workflow in a fresh process, report what it says."""
+        context = multiprocessing.get_context("spawn")
+        with self._slots:
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=run_in_this_process,
+                args=(self._launch_plan, self._decks, self._cache_dir, request, sender),
+                name=f"run {run.execution_name}",
+            )
+            with self._lock:
+                if self._closed:
+                    return
+                process.start()
+                self._processes.add(process)
+            sender.close()
+            try:
+                detail = receiver.recv()
+            except EOFError:  # the process died without a word: killed (out of memory?) or crashed
+                process.join()
+                detail = {
+                    "launch_plan": "local",
+                    "execution_error": f"the run's process ended with exit code {process.exitcode} and no result",
+                }
+            process.join()
+            with self._lock:
+                self._processes.discard(process)
+        run.finish(detail)
+
+
+def run_in_this_process(launch_plan: str, decks: Path, cache_dir: Path, request: LaunchRequest, result: Any) -> None:
+    """A run's process: the workflow, locally, and its detail sent back over ``result`` (a pipe's end)."""
+    keep_local_cache_in(cache_dir)
+    try:
+        detail = InProcessLauncher(launch_plan, decks).launch(request).detail
+    except Exception as exc:  # checked before launch, so only a workflow that changed on disk since
+        detail = {"launch_plan": "local", "execution_error": failure_reason(exc)[0]}
+    result.send(detail)
+    result.close()
+
+
+def keep_local_cache_in(folder: Path) -> None:
+    """flytekit's local cache records paths of files in the stack's temporary folder, which is removed when the
+    stack stops: kept in ~/.flyte, its entries would point at deleted files in the next run (a cache hit that
+    fails with "File not found")."""
+    from flytekit.core import local_cache
+
+    local_cache.CACHE_LOCATION = str(folder / "flyte-local-cache")
 
 
 #: How flytekit's local execution prefixes a task's exception (once per enclosing task, e.g. a @dynamic).

@@ -47,6 +47,8 @@ class StackSettings:
     workflow_env: dict[str, str] = field(default_factory=dict)
     max_receives: int = 3
     retry_delay_s: int = 5
+    #: Runs at a time, each in a process of its own (None: the worker's default, the cores).
+    max_runs: int | None = None
     worker_output: IO[str] | int | None = None
 
 
@@ -93,6 +95,16 @@ class LocalStack:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     # --- while running ---------------------------------------------------------------------------------
+
+    @property
+    def max_runs(self) -> int:
+        """Runs at a time (the worker's ``--max-runs``)."""
+        return self.settings.max_runs or os.cpu_count() or 1
+
+    @property
+    def started(self) -> bool:
+        """Whether any part of the stack was started (so there is something to stop and report)."""
+        return self.server is not None
 
     def outcomes(self) -> list[dict[str, Any]]:
         if not self.outcomes_path.exists():
@@ -164,6 +176,7 @@ class LocalStack:
                 str(settings.max_receives),
                 "--retry-delay",
                 str(settings.retry_delay_s),
+                *(["--max-runs", str(settings.max_runs)] if settings.max_runs else []),
             ],
             env=self._worker_env(style_uri),
             stdout=settings.worker_output,

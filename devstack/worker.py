@@ -2,12 +2,15 @@
 
 It behaves like the mapping with ``ReportBatchItemFailures``: messages that succeeded are deleted, the ones the
 handler names in ``batchItemFailures`` come back after ``--retry-delay`` seconds, and the queue's redrive policy
-moves a message that keeps failing to the dead-letter queue. The workflow runs in this process
-(:class:`~devstack.launcher.InProcessLauncher`): a run that fails on the upload is a finished record, reported
-once; only a failure to launch is retried.
+moves a message that keeps failing to the dead-letter queue. As on AWS, a launch returns at once and the message is
+then done: each run goes in a process of its own (:class:`~devstack.launcher.ProcessPerRunLauncher`), at most
+``--max-runs`` at a time (default: the cores), while the worker goes on polling. So a skip or a refusal is reported
+the moment it is decided, not after the runs ahead of it; a run that fails on the upload is a finished record,
+reported once; only a failure to launch is retried.
 
-Every outcome is printed as one line a person can read, as soon as its record is handled, and appended as JSON to
-``--outcomes`` (what ``make dev`` and the tests follow). The trigger's own JSON log lines go to ``--log``.
+Every outcome is printed as one line a person can read, as soon as it is known (``started`` when a run is
+launched, ``done`` or ``failed`` when it ends), and appended as JSON to ``--outcomes`` (what ``make dev`` and the
+tests follow). The trigger's own JSON log lines go to ``--log``.
 
     python -m devstack.worker --queue-url URL --queue-arn ARN --outcomes OUTCOMES.jsonl --log TRIGGER.log --decks DIR
 """
@@ -15,27 +18,29 @@ Every outcome is printed as one line a person can read, as soon as its record is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from devstack.launcher import InProcessLauncher
+from devstack.launcher import ProcessPerRunLauncher
 from devstack.processes import terminate_on_sigterm
 from devstack.provision import REGION, client
 from devstack.stack import describe_decks
 from lambda_trigger.pipeline import Trigger
 from lambda_trigger.report import Failed, Launched, Outcome, Refused, Report, Skipped, outcomes_of
 
-#: One message per invocation. On AWS a launch takes milliseconds; here it runs the whole workflow, so a batch of
-#: ten would hold back every outcome (and the deletion of every finished message) until the tenth run ends.
-MESSAGES_PER_INVOCATION = 1
+#: SQS's largest batch: a launch returns at once here as on AWS, so a batch holds nothing back.
+MESSAGES_PER_INVOCATION = 10
 
 
 @dataclass
@@ -76,34 +81,40 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 
 def outcome_lines(result: dict[str, Any], attempts: dict[str, int], max_receives: int) -> list[tuple[str, dict]]:
     """(human line, JSON record) for every outcome of a handler result, read back as the trigger's typed outcomes."""
-    lines = []
-    for outcome in outcomes_of(result):
-        attempt = attempts.get(outcome.message_id or "", 1)
-        if isinstance(outcome, Launched) and outcome.detail.get("execution_error"):
-            # the workflow ran and failed on this upload: finished, never retried
-            failed_task = outcome.detail.get("failed_task")
-            in_task = f" in {failed_task}" if failed_task else ""
-            text = f"failed   {_where(outcome)}: {outcome.detail['execution_error']} (the workflow failed{in_task}; not retried)"
-            lines.append((text, {"outcome": "failed", "attempt": attempt, "final": True, **_brief(outcome)}))
-        elif isinstance(outcome, Launched):
-            note = " (duplicate delivery, already done)" if outcome.duplicate else ""
-            decks = outcome.detail.get("decks")
-            shown = f"\n         Decks: {describe_decks(decks)}" if decks else ""
-            output = outcome.inputs.get("output_uri", "")
-            lines.append(
-                (f"done     {_where(outcome)} -> {output}{note}{shown}", {"outcome": "launched", **_brief(outcome)})
-            )
-        elif isinstance(outcome, Skipped):
-            lines.append((f"skipped  {_where(outcome)}: {outcome.reason}", {"outcome": "skipped", **_brief(outcome)}))
-        elif isinstance(outcome, Refused):  # a permanent error: the message is deleted, never redelivered
-            text = f"refused  {_where(outcome)}: {outcome.error} (a permanent error: reported once, not retried)"
-            lines.append((text, {"outcome": "refused", "final": True, "error": outcome.error, **_brief(outcome)}))
-        else:
-            final = attempt >= max_receives
-            fate = "moving to the dead-letter queue" if final else "will retry"
-            text = f"failed   {_where(outcome)}: {outcome.error} (attempt {attempt} of {max_receives}, {fate})"
-            lines.append((text, {"outcome": "failed", "attempt": attempt, "final": final, **_brief(outcome)}))
-    return lines
+    return [
+        outcome_line(outcome, attempts.get(outcome.message_id or "", 1), max_receives)
+        for outcome in outcomes_of(result)
+    ]
+
+
+def outcome_line(outcome: Outcome, attempt: int, max_receives: int) -> tuple[str, dict]:
+    """(human line, JSON record) for one outcome, its record's ``attempt``-th delivery."""
+    if isinstance(outcome, Launched) and outcome.detail.get("execution_error"):
+        # the workflow ran and failed on this upload: finished, never retried
+        failed_task = outcome.detail.get("failed_task")
+        in_task = f" in {failed_task}" if failed_task else ""
+        text = f"failed   {_where(outcome)}: {outcome.detail['execution_error']} (the workflow failed{in_task}; not retried)"
+        return text, {"outcome": "failed", "attempt": attempt, "final": True, **_brief(outcome)}
+    if isinstance(outcome, Launched) and outcome.detail.get("running"):
+        # launched; its run goes in a process of its own, and its own line follows when it ends
+        note = " (duplicate delivery, already running)" if outcome.duplicate else ""
+        text = f"started  {_where(outcome)} as {outcome.execution_name}{note}"
+        return text, {"outcome": "started", **_brief(outcome)}
+    if isinstance(outcome, Launched):
+        note = " (duplicate delivery, already done)" if outcome.duplicate else ""
+        decks = outcome.detail.get("decks")
+        shown = f"\n         Decks: {describe_decks(decks)}" if decks else ""
+        output = outcome.inputs.get("output_uri", "")
+        return f"done     {_where(outcome)} -> {output}{note}{shown}", {"outcome": "launched", **_brief(outcome)}
+    if isinstance(outcome, Skipped):
+        return f"skipped  {_where(outcome)}: {outcome.reason}", {"outcome": "skipped", **_brief(outcome)}
+    if isinstance(outcome, Refused):  # a permanent error: the message is deleted, never redelivered
+        text = f"refused  {_where(outcome)}: {outcome.error} (a permanent error: reported once, not retried)"
+        return text, {"outcome": "refused", "final": True, "error": outcome.error, **_brief(outcome)}
+    final = attempt >= max_receives
+    fate = "moving to the dead-letter queue" if final else "will retry"
+    text = f"failed   {_where(outcome)}: {outcome.error} (attempt {attempt} of {max_receives}, {fate})"
+    return text, {"outcome": "failed", "attempt": attempt, "final": final, **_brief(outcome)}
 
 
 def serve(
@@ -114,23 +125,57 @@ def serve(
     decks: Path,
     max_receives: int,
     retry_delay_s: int,
+    max_runs: int,
     wait_s: int = 2,
 ) -> None:
-    """Poll forever (until SIGTERM or Ctrl-C)."""
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
+    """Poll forever (until SIGTERM or Ctrl-C); every run's process is stopped when this returns."""
     from lambda_trigger import lambda_function  # reads and validates the NST_ settings now
 
-    _keep_local_cache_in(Path(tempfile.gettempdir()))
     # One readable line per outcome on the terminal; the trigger's JSON line for the same record goes to the log.
     handler = lambda_function.logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(log.open("a", encoding="utf-8", buffering=1))
-    # The workflow runs here, in-process: the trigger is given this launcher (the Lambda package has none such).
-    launcher = InProcessLauncher(lambda_function.SETTINGS.launch_plan, decks)
+    # The workflow runs here, locally: the trigger is given this launcher (the Lambda package has none such).
+    launcher = ProcessPerRunLauncher(
+        lambda_function.SETTINGS.launch_plan, decks, max_runs, cache_dir=Path(tempfile.gettempdir())
+    )
     lambda_function.TRIGGER = Trigger.from_settings(lambda_function.SETTINGS, lambda_function.logger, launcher)
+    journal = Journal(outcomes)
+    try:
+        _poll(queue_url, queue_arn, journal, launcher, max_receives, retry_delay_s, wait_s)
+    finally:
+        launcher.close()
+
+
+class Journal:
+    """The terminal's lines and the outcome journal, written whole from the poll loop and the runs' threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def write(self, text: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            for line in text.splitlines():
+                print(f"[trigger] {line}", flush=True)
+            _append(self.path, record)
+
+
+def _poll(
+    queue_url: str,
+    queue_arn: str,
+    journal: Journal,
+    launcher: ProcessPerRunLauncher,
+    max_receives: int,
+    retry_delay_s: int,
+    wait_s: int,
+) -> None:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from lambda_trigger import lambda_function
+
     sqs = client("sqs", os.environ["AWS_ENDPOINT_URL"])
-    _append(outcomes, {"outcome": "ready", "pid": os.getpid()})
+    journal.write("", {"outcome": "ready", "pid": os.getpid(), "max_runs": launcher.max_runs})
     while True:
         messages = sqs.receive_message(
             QueueUrl=queue_url,
@@ -149,9 +194,10 @@ def serve(
             )
             result = report.as_dict()
         for text, record in outcome_lines(result, attempts, max_receives):
-            for line in text.splitlines():
-                print(f"[trigger] {line}", flush=True)
-            _append(outcomes, record)
+            journal.write(text, record)
+        for outcome in outcomes_of(result):
+            if isinstance(outcome, Launched) and outcome.detail.get("running") and not outcome.duplicate:
+                launcher.run_of(outcome.execution_name).when_finished(_reporter(outcome, journal, max_receives))
         failed = {entry["itemIdentifier"] for entry in result.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] in failed:
@@ -162,13 +208,13 @@ def serve(
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def _keep_local_cache_in(folder: Path) -> None:
-    """flytekit's local cache records paths of files in the stack's temporary folder, which is removed when the
-    stack stops: kept in ~/.flyte, its entries would point at deleted files in the next run (a cache hit that
-    fails with "File not found"). Imported only after the trigger has prepared flytekit's environment."""
-    from flytekit.core import local_cache
+def _reporter(launched: Launched, journal: Journal, max_receives: int) -> Callable[[dict[str, Any]], None]:
+    """What prints a run's own line (done, or failed) when its process has finished."""
 
-    local_cache.CACHE_LOCATION = str(folder / "flyte-local-cache")
+    def report(detail: dict[str, Any]) -> None:
+        journal.write(*outcome_line(dataclasses.replace(launched, detail=detail), 1, max_receives))
+
+    return report
 
 
 def _where(outcome: Outcome) -> str:
@@ -212,10 +258,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decks", required=True, type=Path, help="each run's Decks are copied to DECKS/<execution>/")
     parser.add_argument("--max-receives", type=int, default=3)
     parser.add_argument("--retry-delay", type=int, default=5, help="seconds before a failed message is retried")
+    parser.add_argument(
+        "--max-runs", type=int, default=os.cpu_count() or 1, help="runs at a time, each in its own process (the cores)"
+    )
     args = parser.parse_args(argv)
+    if args.max_runs < 1:
+        parser.error(f"--max-runs: at least 1, got {args.max_runs}")
     terminate_on_sigterm()
     try:
-        serve(args.queue_url, args.queue_arn, args.outcomes, args.log, args.decks, args.max_receives, args.retry_delay)
+        serve(
+            args.queue_url,
+            args.queue_arn,
+            args.outcomes,
+            args.log,
+            args.decks,
+            args.max_receives,
+            args.retry_delay,
+            args.max_runs,
+        )
     except (KeyboardInterrupt, SystemExit):
         return 0
     except Exception as exc:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devstack.processes import wait_until
 from devstack.stack import LocalStack, StackSettings
 from tests.conftest import free_port
 
@@ -140,16 +141,73 @@ def test_uploads_become_results_and_bad_uploads_are_reported_once(tmp_path: Path
     assert '"level"' not in worker_log, "the trigger's JSON log lines stay off the terminal"
     logged = [json.loads(line) for line in stack.trigger_log.read_text().splitlines()]
     assert {record.get("key") for record in logged} >= set(uploads), "... and go to trigger.log"
-    # Each outcome is printed as soon as its record is handled: every run's [nst] progress comes before its own
-    # outcome line and after the previous run's, never several runs' progress and then their outcomes together.
-    # (The late upload's run fails before it prints any progress.)
-    runs = [line for line in worker_log.splitlines() if line.startswith("[nst]") or line in lines]
-    outcomes_in_order = [line for line in runs if line.startswith(("[trigger] done", "[trigger] failed"))]
-    outcomes_in_order = [line for line in outcomes_in_order if "late.jpg" not in line]
-    assert len(outcomes_in_order) == 4
-    for previous, line in zip(runs, runs[1:]):
-        if line in outcomes_in_order:
-            assert previous.startswith("[nst]"), f"outcome without its own run's progress before it: {line}"
+    # Each run is announced when it is launched and reported once when it ends, after that.
+    for key in uploads.keys() - {"uploads/notes.txt"}:
+        announced = [
+            i
+            for i, line in enumerate(worker_log.splitlines())
+            if line.startswith(f"[trigger] started  s3://nst-local/{key} as ")
+        ]
+        ended = [
+            i
+            for i, line in enumerate(worker_log.splitlines())
+            if line.startswith(("[trigger] done", "[trigger] failed"))
+            and re.search(rf"s3://nst-local/{re.escape(key)}(:| ->)", line)
+        ]
+        assert len(announced) == 1 and len(ended) == 1 and announced[0] < ended[0], key
+
+
+def run_processes(worker_pid: int) -> list[int]:
+    """The worker's children that run a workflow (multiprocessing's spawned processes, not its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) if entry.name.isdigit() else 0
+            if parent == worker_pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_runs_go_concurrently_a_skip_is_reported_at_once_and_stopping_ends_every_run(
+    tmp_path: Path, write_image
+) -> None:
+    """As on AWS, where every upload has its own invocation: two runs go, each in a process of its own, a third
+    waits for a slot, and an upload that is skipped meanwhile is reported at once, not after them. Stopping the
+    stack ends every run's process."""
+    photo = write_image("photo.jpg", 64, 48)
+    settings = StackSettings(
+        workdir=tmp_path / "stack",
+        default_style=write_image("style.png", 64, 64, style=True),
+        # Runs of minutes (the test stops them): the skip, decided in about a second, cannot wait for them.
+        workflow_env={**TINY, "NST_STEPS_PER_EPOCH": "100000"},
+        max_runs=2,
+        worker_output=(tmp_path / "worker.log").open("w"),
+    )
+    with LocalStack(settings) as stack:
+        s3, bucket = stack.resources.s3(), stack.resources.bucket
+        for name in ("a.jpg", "b.jpg", "c.jpg"):
+            s3.upload_file(str(photo), bucket, f"uploads/{name}")
+        worker = stack.worker.pid
+
+        def started() -> set[str]:
+            return {o["key"] for o in stack.outcomes() if o["outcome"] == "started"}
+
+        wait_until(lambda: len(started()) == 3 and len(run_processes(worker)) == 2, 120, what="two runs going")
+        s3.put_object(Bucket=bucket, Key="uploads/notes.txt", Body=b"not a picture")
+        skipped = stack.wait_for_outcome("uploads/notes.txt", timeout_s=60)
+        assert skipped["outcome"] == "skipped"
+        runs_keys = {"uploads/a.jpg", "uploads/b.jpg", "uploads/c.jpg"}
+        finals = [o for o in stack.outcomes() if o.get("key") in runs_keys and _final(o)]
+        assert finals == [], "the skip is reported while the runs go, before any of them ends"
+        runs = run_processes(worker)
+        assert len(runs) == 2, "at most --max-runs at a time: the third waits for a slot"
+    assert not [pid for pid in runs if alive(pid)], "stopping the stack ends every run's process"
+
+
+def _final(outcome: dict) -> bool:
+    return outcome["outcome"] in ("launched", "skipped", "refused") or bool(outcome.get("final"))
 
 
 def test_a_failure_to_launch_is_retried_then_dead_lettered(tmp_path: Path, write_image) -> None:
