@@ -4,9 +4,17 @@ No I/O here: whether a named style exists is checked later (``styles.py``), beca
 
 Bucket layout (prefixes from settings; defaults shown)::
 
-    uploads/photo.jpg              -> style NST_STYLE_URI,          output stylized/photo.png
-    uploads/monet/photo.jpg        -> style styles/monet.<ext>,     output stylized/monet/photo.png
-    uploads/monet/trip/photo.jpg   -> style styles/monet.<ext>,     output stylized/monet/trip/photo.png
+    uploads/photo.jpg              -> style NST_STYLE_URI,          output stylized/photo.jpg.png
+    uploads/monet/photo.jpg        -> style styles/monet.<ext>,     output stylized/monet/photo.jpg.png
+    uploads/monet/trip/photo.png   -> style styles/monet.<ext>,     output stylized/monet/trip/photo.png.png
+
+The naming rule: the output is the upload's key below the upload prefix, with ``.png`` appended, under the output
+prefix; its side files are the output's key with a reserved suffix (``SIDE_SUFFIXES``) appended. Appending a fixed
+string is injective, so no two uploads share an output (``a.jpg`` and ``a.png`` included). A side file ends in
+``.png.progress.json`` or ``.png.preview.png``; an output ends in an image extension then ``.png``: for an output
+to be a side file, the upload would have to end in ``.png.preview`` (not an image extension, so never an upload),
+and a side file of one upload is never another's side file because the suffixes differ in their last part. The
+only keys that break the rule are those whose longest side file would exceed S3's 1024 bytes: refused.
 
 The output and style prefixes are checked before the upload prefix, so a result or a style image can never start
 an execution, even when the upload prefix is empty (the whole bucket) or contains the other two.
@@ -25,6 +33,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", "
 #: Extensions looked up, in this order, for a style named by an upload's folder.
 STYLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 OUTPUT_EXTENSION = ".png"
+#: The suffixes reserved for the files written beside a result (workflows/progress_records.py; restated because the
+#: Lambda package has no ``workflows``: a test compares them).
+SIDE_SUFFIXES = (".progress.json", ".preview.png")
 
 
 @dataclass(frozen=True)
@@ -80,15 +91,27 @@ def decide(record: UploadRecord, settings: Settings) -> Launch | Skip | Refuse:
     relative = key[len(settings.upload_prefix) :]
     folder, _, rest = relative.partition("/")
     style_name = folder if rest and folder else None
-    output_key = settings.output_prefix + posixpath.splitext(relative)[0] + OUTPUT_EXTENSION
-    output_bytes = len(output_key.encode("utf-8"))
-    if output_bytes > MAX_KEY_BYTES:
-        # Found now, before any work, rather than when the finished image cannot be written.
+    output_key = output_key_of(settings.output_prefix, relative)
+    longest = max(written_keys(output_key), key=lambda written: len(written.encode("utf-8")))
+    longest_bytes = len(longest.encode("utf-8"))
+    if longest_bytes > MAX_KEY_BYTES:
+        # Found now, before any work, rather than when the finished image or its progress cannot be written.
+        what = "output key" if longest == output_key else f"side file {longest[len(output_key) :]!r} key"
         return Refuse(
-            f"output key would be {output_bytes:,} bytes under {settings.output_prefix!r}; S3 keys are at most "
+            f"{what} would be {longest_bytes:,} bytes under {settings.output_prefix!r}; S3 keys are at most "
             f"{MAX_KEY_BYTES} bytes (shorten the upload's name)"
         )
     return Launch(style_name=style_name, output_key=output_key)
+
+
+def output_key_of(output_prefix: str, relative: str) -> str:
+    """The naming rule (module docstring): the upload's key below the upload prefix, ``.png`` appended."""
+    return output_prefix + relative + OUTPUT_EXTENSION
+
+
+def written_keys(output_key: str) -> tuple[str, ...]:
+    """Every key a run writes for one upload: the result and each side file beside it."""
+    return (output_key, *(output_key + suffix for suffix in SIDE_SUFFIXES))
 
 
 def style_keys(settings: Settings, style_name: str) -> list[str]:

@@ -16,6 +16,8 @@ tasks are the same; a map only saves the per-execution overhead, which the trigg
 
 from __future__ import annotations
 
+import posixpath
+import tempfile
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +59,9 @@ def stylize_item(item: SheetItem) -> PngFile:
     style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=options.style_max_dim, source=item.style)
     log.info("sheet: %s in the style %s", item.photo, item.style_name)
     state = stylize_in_process(content, style, options)
-    path = Path(current_context().working_directory) / "stylized.png"
+    # A folder of its own: locally every item of the map shares one working directory, and a fixed name there made
+    # every result (and every tile of the sheet) the last item's picture.
+    path = Path(tempfile.mkdtemp(prefix="item-", dir=current_context().working_directory)) / "stylized.png"
     path.write_bytes(images.encode_png(result_image(content, options, state)))
     return PngFile(str(path), remote_path=item.output_uri) if item.output_uri else PngFile(str(path))
 
@@ -109,23 +113,49 @@ def plan_sheet(
         raise ValueError(f"style_names has {len(style_names)} names for {len(styles)} styles")
     if not 0.0 < min_success_ratio <= 1.0:
         raise ValueError(f"min_success_ratio={min_success_ratio}: must be in (0, 1]")
-    names = style_names or [Path(uri_of(style)).stem for style in styles]
+    photo_uris, style_uris = [uri_of(photo) for photo in photos], [uri_of(style) for style in styles]
+    names = style_names or [Path(uri).stem for uri in style_uris]
+    outputs = sheet_output_names(photo_uris, names, output_prefix)
     items, labels = [], []
-    for photo in photos:
-        for style, name in zip(styles, names):
-            stem = Path(uri_of(photo)).stem
-            output = f"{output_prefix}{stem}-{name}.png" if output_prefix else ""
-            items.append(SheetItem(uri_of(photo), uri_of(style), name, output, options))
-            labels.append(f"{stem} / {name}" if len(photos) > 1 else name)
+    for photo_uri in photo_uris:
+        for style_uri, name in zip(style_uris, names):
+            items.append(SheetItem(photo_uri, style_uri, name, outputs[photo_uri, name], options))
+            labels.append(f"{file_name(photo_uri)} / {name}" if len(photos) > 1 else name)
     pixels = options.max_dim * options.max_dim  # the planner does not know the aspect ratios yet: the worst case
     request = memory.quantity(stages.task_request(pixels, options))
     resources = Resources(cpu=OPTIMIZE_CPU, mem=request)
     mapped = map_task(stylize_item, concurrency=concurrency or None, min_success_ratio=min_success_ratio)
     results = mapped(item=items).with_overrides(requests=resources, limits=resources)
-    sheet = contact_sheet(
-        results=results, labels=labels, output_uri=f"{output_prefix}sheet.png" if output_prefix else ""
-    )
+    sheet = contact_sheet(results=results, labels=labels, output_uri=outputs["sheet"])
     return Sheet(results=results, sheet=sheet)
+
+
+def file_name(uri: str) -> str:
+    """The last segment of a URI or path (``s3://b/a/x.jpg`` -> ``x.jpg``)."""
+    return posixpath.basename(uri.rstrip("/"))
+
+
+def sheet_output_names(photo_uris: list[str], style_names: list[str], output_prefix: str) -> dict:
+    """Where each pair's result and the sheet go: ``<prefix><photo file name>/<style name>.png`` and
+    ``<prefix>sheet.png`` (all "" without a prefix). A photo's file name keeps its extension and is a folder, and a
+    style name is one path segment, so two pairs share an output only when two photos share a file name or two
+    styles a name: refused here, in one line, before any item runs (the sheet itself has no folder, so no result
+    is the sheet). Keys: ``(photo_uri, style_name)`` and ``"sheet"``."""
+    for name in style_names:
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"style name {name!r}: must be one path segment (not empty, no '/', not '.' or '..')")
+    for what, values in (("style name", style_names), ("photo file name", [file_name(u) for u in photo_uris])):
+        repeated = sorted({value for value in values if values.count(value) > 1})
+        if repeated:
+            raise ValueError(
+                f"{what} {repeated[0]!r} appears more than once; each result is named by it, so one would overwrite "
+                "the other (rename one, or give style_names)"
+            )
+    outputs: dict = {"sheet": f"{output_prefix}sheet.png" if output_prefix else ""}
+    for photo_uri in photo_uris:
+        for name in style_names:
+            outputs[photo_uri, name] = f"{output_prefix}{file_name(photo_uri)}/{name}.png" if output_prefix else ""
+    return outputs
 
 
 #: The options a sheet takes (the others keep their defaults: a sheet item runs the whole optimisation in one task,
@@ -162,7 +192,7 @@ def sheet_options(**inputs: typing.Any) -> StyleOptions:
 @takes_inputs(SHEET_INPUTS)
 def style_sheet_wf(**inputs: typing.Any) -> Sheet:
     """Each photo in each style; ``output_prefix`` (s3:// or a folder ending in /) receives every result as
-    ``<photo>-<style>.png`` and the contact sheet as ``sheet.png``. ``concurrency`` 0 means no limit."""
+    ``<photo file name>/<style>.png`` and the contact sheet as ``sheet.png``. ``concurrency`` 0 means no limit."""
     options = sheet_options(**{name: inputs[name] for name in SHEET_OPTIONS})
     return plan_sheet(
         photos=inputs["photos"],

@@ -92,10 +92,15 @@ def test_uploads_become_results_and_bad_uploads_are_reported_once(tmp_path: Path
         outcomes["uploads/late.jpg"] = stack.wait_for_outcome("uploads/late.jpg", timeout_s=240)
 
         results = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket, Prefix="stylized/").get("Contents", [])}
-        assert {"stylized/My Photo+1 été.png", "stylized/stripes/portrait.png"} <= set(results), "each good upload"
+        assert {"stylized/My Photo+1 été.jpg.png", "stylized/stripes/portrait.png.png"} <= set(results), (
+            "each good upload"
+        )
         for name in ("notes", "broken", "truncated", "late"):
             assert not [key for key in results if f"/{name}." in key], f"no result from the {name} upload"
-        for key, size in (("stylized/My Photo+1 été.png", (48, 36)), ("stylized/stripes/portrait.png", (32, 48))):
+        for key, size in (
+            ("stylized/My Photo+1 été.jpg.png", (48, 36)),
+            ("stylized/stripes/portrait.png.png", (32, 48)),
+        ):
             with Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as image:
                 assert (image.format, image.size) == ("PNG", size), key
 
@@ -255,17 +260,18 @@ def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
     assert demo.returncode == 0, output[-3000:]
     assert re.search(r"\[nst\] epoch 1/1: step 2/2, loss", output), "progress a person can follow"
     assert re.search(
-        r"\[demo\] progress stylized/landscape.png: epoch 1/1, 2 steps, loss [0-9.e+]+, \d+ s of optimisation", output
+        r"\[demo\] progress stylized/landscape.jpg.png: epoch 1/1, 2 steps, loss [0-9.e+]+, \d+ s of optimisation",
+        output,
     ), "the progress record in the bucket, as it happens"
-    with Image.open(tmp_path / "out" / "landscape.png") as image:
+    with Image.open(tmp_path / "out" / "landscape.jpg.png") as image:
         assert image.size == (48, 36)
     port = int(re.search(r"S3/SQS server on http://127.0.0.1:(\d+)", output).group(1))
     assert not port_open(port) and not processes_mentioning(str(workdir))
 
     bucket, disk, decks, weights = output.splitlines()[-4:]  # the last lines: where everything is, and a warning
     assert (bucket, disk) == (
-        "result in the bucket: s3://nst-local/stylized/landscape.png",
-        f"result on disk:       {tmp_path / 'out' / 'landscape.png'}",
+        "result in the bucket: s3://nst-local/stylized/landscape.jpg.png",
+        f"result on disk:       {tmp_path / 'out' / 'landscape.jpg.png'}",
     )
     deck = Path(decks.split("Decks (a browser):", 1)[1].split()[0])
     assert deck.parent.parent == (tmp_path / "out" / "decks").resolve() and "<html" in deck.read_text()
@@ -347,7 +353,7 @@ def test_an_upload_asking_for_the_preview_gets_the_feed_forward_result(tmp_path:
         s3, bucket = stack.resources.s3(), stack.resources.bucket
         s3.upload_file(str(photo), bucket, "uploads/quick.jpg", ExtraArgs={"Metadata": {"nst-mode": "preview"}})
         outcome = stack.wait_for_outcome("uploads/quick.jpg", timeout_s=240)
-        body = s3.get_object(Bucket=bucket, Key="stylized/quick.png")["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key="stylized/quick.jpg.png")["Body"].read()
     assert outcome["outcome"] == "launched"
     with Image.open(io.BytesIO(body)) as image:
         result = np.asarray(image, np.float32) / 255.0

@@ -62,7 +62,7 @@ def test_one_upload_becomes_one_execution_with_the_expected_inputs(remote, flyte
     assert literal_summary(request) == {
         "content_img": ("blob", f"s3://{BUCKET}/uploads/monet/beach.jpg", 0),
         "style_img": ("blob", f"s3://{BUCKET}/styles/monet.jpg", 0),
-        "output_uri": f"s3://{BUCKET}/stylized/monet/beach.png",
+        "output_uri": f"s3://{BUCKET}/stylized/monet/beach.jpg.png",
         "epochs": 3,
         "max_dim": 256,
     }
@@ -79,7 +79,7 @@ def test_one_upload_becomes_one_execution_with_the_expected_inputs(remote, flyte
                 "inputs": {
                     "content_img": f"s3://{BUCKET}/uploads/monet/beach.jpg",
                     "style_img": f"s3://{BUCKET}/styles/monet.jpg",
-                    "output_uri": f"s3://{BUCKET}/stylized/monet/beach.png",
+                    "output_uri": f"s3://{BUCKET}/stylized/monet/beach.jpg.png",
                     "epochs": 3,
                     "max_dim": 256,
                 },
@@ -105,10 +105,10 @@ def test_encoded_keys_reach_flyte_decoded(remote, flyteadmin) -> None:
         for r in flyteadmin.servicer.create_requests
     }
     assert uris == {
-        f"s3://{BUCKET}/uploads/a b+c dé.jpg": f"s3://{BUCKET}/stylized/a b+c dé.png",
-        f"s3://{BUCKET}/uploads/monet/summer holiday/東京 tower.JPG": f"s3://{BUCKET}/stylized/monet/summer holiday/東京 tower.png",
-        f"s3://{BUCKET}/uploads/100% real.png": f"s3://{BUCKET}/stylized/100% real.png",
-        f"s3://{BUCKET}/uploads/monet/café=noir&lait.webp": f"s3://{BUCKET}/stylized/monet/café=noir&lait.png",
+        f"s3://{BUCKET}/uploads/a b+c dé.jpg": f"s3://{BUCKET}/stylized/a b+c dé.jpg.png",
+        f"s3://{BUCKET}/uploads/monet/summer holiday/東京 tower.JPG": f"s3://{BUCKET}/stylized/monet/summer holiday/東京 tower.JPG.png",
+        f"s3://{BUCKET}/uploads/100% real.png": f"s3://{BUCKET}/stylized/100% real.png.png",
+        f"s3://{BUCKET}/uploads/monet/café=noir&lait.webp": f"s3://{BUCKET}/stylized/monet/café=noir&lait.webp.png",
     }
     assert len(result["launched"]) == 4 and not result["failed"]
 
@@ -277,7 +277,7 @@ def test_dry_run_launches_nothing_and_touches_no_network(handler, monkeypatch) -
     assert first["inputs"] == {
         "content_img": f"s3://{BUCKET}/uploads/a b+c dé.jpg",
         "style_img": DEFAULT_STYLE,
-        "output_uri": f"s3://{BUCKET}/stylized/a b+c dé.png",
+        "output_uri": f"s3://{BUCKET}/stylized/a b+c dé.jpg.png",
         "epochs": 1,
     }
     assert result["launched"][1]["inputs"]["style_img"] == f"s3://{BUCKET}/styles/monet.{{jpg,jpeg,png,webp}}"

@@ -50,7 +50,7 @@ def test_the_workflow_runs_with_the_upload_style_and_output(local) -> None:
         "style_weight": 0.01,
         "content_weight": 10000.0,
         "total_variation_weight": 30.0,
-        "output_uri": f"s3://{BUCKET}/stylized/monet/beach.png",
+        "output_uri": f"s3://{BUCKET}/stylized/monet/beach.jpg.png",
         "preserve_colors": "none",
         "style_scale": 1.0,
         "more_styles": [],
@@ -83,7 +83,7 @@ def test_an_uploads_metadata_reaches_the_workflow(local, s3) -> None:
         "style_img": f"s3://{BUCKET}/styles/hokusai.png",  # nst-styles wins over the folder
         "more_styles": [f"s3://{BUCKET}/styles/monet.jpg"],
         "style_blend_weights": [0.3, 0.7],
-        "output_uri": f"s3://{BUCKET}/stylized/monet/beach.png",  # the output still mirrors the upload's path
+        "output_uri": f"s3://{BUCKET}/stylized/monet/beach.jpg.png",  # the output still mirrors the upload's path
         "preserve_colors": "luminance",
         "style_scale": 1.5,
         "seed": 7,

@@ -22,13 +22,13 @@ def record(key: str, event_name: str = "ObjectCreated:Put", size: int | None = 1
 @pytest.mark.parametrize(
     ("key", "style", "output"),
     [
-        ("uploads/photo.jpg", None, "stylized/photo.png"),
-        ("uploads/monet/photo.jpg", "monet", "stylized/monet/photo.png"),
-        ("uploads/monet/trip/day 1/photo.jpeg", "monet", "stylized/monet/trip/day 1/photo.png"),
-        ("uploads/photo.PNG", None, "stylized/photo.png"),
-        ("uploads/a.b.c.TIFF", None, "stylized/a.b.c.png"),
-        ("uploads/Monet Night/x.webp", "Monet Night", "stylized/Monet Night/x.png"),
-        ("uploads//x.gif", None, "stylized//x.png"),  # an empty folder name names no style
+        ("uploads/photo.jpg", None, "stylized/photo.jpg.png"),
+        ("uploads/monet/photo.jpg", "monet", "stylized/monet/photo.jpg.png"),
+        ("uploads/monet/trip/day 1/photo.jpeg", "monet", "stylized/monet/trip/day 1/photo.jpeg.png"),
+        ("uploads/photo.PNG", None, "stylized/photo.PNG.png"),
+        ("uploads/a.b.c.TIFF", None, "stylized/a.b.c.TIFF.png"),
+        ("uploads/Monet Night/x.webp", "Monet Night", "stylized/Monet Night/x.webp.png"),
+        ("uploads//x.gif", None, "stylized//x.gif.png"),  # an empty folder name names no style
     ],
 )
 def test_launches(key: str, style: str | None, output: str) -> None:
@@ -85,8 +85,8 @@ def test_style_keys_in_lookup_order() -> None:
 
 def test_whole_bucket_upload_prefix_still_skips_results_and_styles() -> None:
     everything = dataclasses.replace(DEFAULTS, upload_prefix="")
-    assert decide(record("photo.jpg"), everything) == Launch(None, "stylized/photo.png")
-    assert decide(record("monet/photo.jpg"), everything) == Launch("monet", "stylized/monet/photo.png")
+    assert decide(record("photo.jpg"), everything) == Launch(None, "stylized/photo.jpg.png")
+    assert decide(record("monet/photo.jpg"), everything) == Launch("monet", "stylized/monet/photo.jpg.png")
     assert "output prefix" in decide(record("stylized/photo.png"), everything).reason  # type: ignore[union-attr]
     assert "style prefix" in decide(record("styles/monet.jpg"), everything).reason  # type: ignore[union-attr]
 
