@@ -55,6 +55,7 @@ WORKFLOW_INPUTS: dict[str, InputKind] = {
     "seed": "int",
     "style_strength": "float",
     "mode": "choice",
+    "network": "choice",
 }
 
 #: The workflow's bounds (StyleOptions); a test checks them against workflows.engine.options.
@@ -63,7 +64,8 @@ INIT_IMAGES = ("content", "noise", "preview")
 STYLE_SCALE_RANGE = (0.25, 4.0)
 #: The values of each ``choice`` input.
 MODES = ("full", "preview")
-CHOICES = {"preserve_colors": PRESERVE_COLORS, "mode": MODES}
+NETWORKS = ("vgg19", "vgg16")
+CHOICES = {"preserve_colors": PRESERVE_COLORS, "mode": MODES, "network": NETWORKS}
 #: A Flyte integer literal is 64-bit.
 SEED_MAX = 2**63 - 1
 #: Each style costs up to four HeadObjects (one per extension) of the invocation's time.
@@ -178,6 +180,7 @@ CONTROLS: dict[str, Control] = {
             "content | noise | preview | s3://<allowed bucket>/key",
         ),
         Control("nst-mode", "mode", _choice(MODES), "full | preview (preview: the instant feed-forward result only)"),
+        Control("nst-network", "network", _choice(NETWORKS), "vgg19 | vgg16 (the feature network of the loss)"),
     )
 }
 STYLES_KEY = "nst-styles"

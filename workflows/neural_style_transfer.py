@@ -280,7 +280,7 @@ def finalize(pixels: np.ndarray, options: StyleOptions, output_uri: str) -> PngF
 
     check_output_uri(output_uri)
     notes = {"Software": "neural style transfer on Flyte"}
-    comment = made_by(options.mode, weights_from_env().kind)
+    comment = made_by(options.mode, weights_from_env(network=options.network).kind)
     if comment:
         notes["Comment"] = comment
     data = images.encode_png(pixels, text=notes)

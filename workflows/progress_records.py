@@ -16,7 +16,7 @@ from flytekit.core.context_manager import FlyteContextManager
 
 from workflows import images
 from workflows.engine.options import StyleOptions
-from workflows.engine.progress_view import RANDOM_WEIGHTS_WARNING, progress_html, progress_record
+from workflows.engine.progress_view import progress_html, progress_record, weights_warning
 from workflows.output_files import write_beside
 from workflows.task_log import log
 
@@ -98,7 +98,7 @@ class EpochProgress:
             title=title,
             epoch_ends=self.epoch_ends,
             settings={**yardstick, **self.options.summary(), "weights": self.weights},
-            warning=RANDOM_WEIGHTS_WARNING if self.weights == "random" else "",
+            warning=weights_warning(self.weights),
         )
         record = progress_record(
             epoch=done.epoch + 1,

@@ -40,7 +40,7 @@ def run_task_epochs(
     progress = EpochProgress(
         options,
         output_uri,
-        weights_from_env().kind,
+        weights_from_env(network=options.network).kind,
         first_epoch=state.epochs_done,
         show=lambda s: result_image(content, options, s),
         title=title,

@@ -134,7 +134,7 @@ def test_an_unknown_nst_key_fails_naming_it_and_the_known_keys(key: str, hint: s
         parse_metadata({key: "5"}, SETTINGS)
     assert str(caught.value) == (
         f"unknown metadata key {key} (value '5'): {hint}the nst- keys are nst-styles, nst-preserve-colors, "
-        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode"
+        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode, nst-network"
     )
 
 
@@ -157,6 +157,7 @@ def test_the_bounds_are_the_workflows() -> None:
     assert options.PRESERVE_COLORS == workflow.PRESERVE_COLORS
     assert options.INIT_IMAGES == workflow.INIT_IMAGES
     assert options.MODES == workflow.MODES
+    assert options.NETWORKS == workflow.NETWORKS
     assert options.STYLE_SCALE_RANGE == workflow.STYLE_SCALE_RANGE
     fields = {field.name for field in dataclasses.fields(workflow.StyleOptions)}
     assert {control.input for control in CONTROLS.values()} | {"style_blend_weights"} <= fields

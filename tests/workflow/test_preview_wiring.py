@@ -105,6 +105,7 @@ def _non_default(name: str) -> object:
         "lbfgs_history": 5,
         "style_scale": 2.0,
         "init_image": "noise",
+        "network": "vgg16",
     }[name]
 
 

@@ -45,7 +45,13 @@ class PreserveColors(enum.Enum):
     HISTOGRAM = "histogram"
 
 
+class Network(enum.Enum):
+    VGG19 = "vgg19"
+    VGG16 = "vgg16"
+
+
 OPTIMIZERS = tuple(o.value for o in Optimizer)
+NETWORKS = tuple(n.value for n in Network)
 PRECISIONS = tuple(p.value for p in Precision)
 #: The long side an image is brought to: bounds of the ``max_dim`` input. Below 32 px the style is
 #: unrecognisable; above 4096 a result is tiled (``stages``), and preprocessing bounds its decode by bytes.
@@ -67,6 +73,7 @@ PREVIEW_REFUSES = (
     "lbfgs_history",
     "style_scale",
     "init_image",
+    "network",
 )
 
 
@@ -164,6 +171,13 @@ class StyleOptions:
         "then the VGG19 optimisation; `preview`: the preview is the result (instant, lower quality)",
         choices=Mode,
     )
+    network: str = _option(
+        "vgg19",
+        "the feature network whose layers define the loss: `vgg19` (the tutorial's) or `vgg16` (the same layer "
+        "names; its weights come from `NST_VGG16_WEIGHTS`: `imagenet`, a file, or `stand-in`, the offline trained "
+        "VGG16 fine-tuned on MRI scans)",
+        choices=Network,
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch"):
@@ -198,6 +212,7 @@ class StyleOptions:
             raise OptionError("init_image='': use 'content', 'noise' or the URI of an image")
         _at_least("seed", self.seed, 0)
         _one_of("mode", self.mode, MODES)
+        _one_of("network", self.network, NETWORKS)
         if self.mode == "preview":
             self._check_a_preview_honours_every_option()
 

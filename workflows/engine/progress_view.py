@@ -31,12 +31,25 @@ FEED_FORWARD_MADE_IT = (
 )
 
 
+#: Shown above everything when the network is the offline VGG16 stand-in: a real stylization, but not the production
+#: network's (the same words as the demo's last line: vgg16_stand_in.DESCRIPTION).
+STAND_IN_WARNING = (
+    "made with the trained VGG16 stand-in, fine-tuned on MRI scans (NST_VGG16_WEIGHTS=stand-in): a real "
+    "stylization, not the production network"
+)
+
+
+def weights_warning(weights: str) -> str:
+    """What the Deck and the PNG say about the weights of kind ``weights`` (empty for the production weights)."""
+    return {"random": RANDOM_WEIGHTS_WARNING, "stand-in": STAND_IN_WARNING}.get(weights, "")
+
+
 def made_by(mode: str, weights: str) -> str:
     """The PNG's ``Comment``: what really made the result, when it is not the production network's optimisation
     (empty then)."""
     if mode == "preview":
         return FEED_FORWARD_MADE_IT
-    return RANDOM_WEIGHTS_WARNING if weights == "random" else ""
+    return weights_warning(weights)
 
 
 def progress_html(

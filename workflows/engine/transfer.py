@@ -26,6 +26,7 @@ from workflows.engine.networks.vgg_features import (
     WeightsSource,
     feature_extractor,
     to_vgg_input,
+    weights_from_env,
 )
 from workflows.engine.options import ADAM_SETTINGS, DEFAULTS, StyleOptions
 
@@ -86,13 +87,22 @@ def gram_targets(
     max_pixels: int = STYLE_TILE_PIXELS,
 ) -> list[np.ndarray]:
     """The style layers' target Gram matrices: each style image's, mixed with the options' blend weights."""
-    extractor = feature_extractor(extractor_weights, precision)
+    extractor = feature_extractor(network_weights(options, extractor_weights), precision)
     styles = [style] if isinstance(style, np.ndarray) else list(style)
     mixed = [np.zeros((0,))] * len(STYLE_LAYERS)
     for index, (weight, pixels) in enumerate(zip(options.blend_weights(len(styles)), styles)):
         grams = _style_grams(extractor, np.asarray(pixels, np.float32), max_pixels)
         mixed = [weight * g if index == 0 else m + weight * g for m, g in zip(mixed, grams)]
     return mixed
+
+
+def network_weights(options: StyleOptions, given: WeightsSource | None = None) -> WeightsSource:
+    """The weights of ``options.network``: ``given`` (which must be that network's), else its environment's."""
+    if given is None:
+        return weights_from_env(network=options.network)
+    if given.network != options.network:
+        raise ValueError(f"weights for {given.network} given to a run with network={options.network!r}")
+    return given
 
 
 def _style_grams(extractor: keras.Model, style: np.ndarray, max_pixels: int) -> list[np.ndarray]:
@@ -181,6 +191,7 @@ class StyleTransfer:
         pixels = self.content.shape[1] * self.content.shape[2]
         self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
         self._tv_smoothing = TV_SMOOTHING if options.optimizer == "lbfgs" else 0.0
+        extractor_weights = network_weights(options, extractor_weights)
         self._extractor = feature_extractor(extractor_weights, precision)
         targets_precision = targets_precision or precision
         if style_targets is None:
