@@ -59,6 +59,7 @@ def test_the_workflow_runs_with_the_upload_style_and_output(local) -> None:
         "seed": 0,
         "style_strength": 1.0,
         "mode": "full",
+        "network": "vgg19",
     }
 
 
