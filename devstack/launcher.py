@@ -204,13 +204,6 @@ class ProcessPerRunLauncher:
         with self._lock:
             return self._runs[execution_name]
 
-    def counts(self) -> tuple[int, int]:
-        """(runs going, runs waiting for a slot)."""
-        with self._lock:
-            unfinished = sum(1 for run in self._runs.values() if not run.finished.is_set())
-            going = len(self._processes)
-        return going, unfinished - going
-
     def close(self) -> None:
         """Stop every run's process (SIGTERM, then SIGKILL after 5 s); runs still waiting never start."""
         with self._lock:
