@@ -122,7 +122,7 @@ class LocalStack:
             self.check_alive()
             if while_waiting is not None:
                 while_waiting()
-            found[:] = [o for o in self.outcomes() if o.get("key") == key and _is_final(o)]
+            found[:] = [o for o in self.outcomes() if o.get("key") == key and is_final(o)]
             return bool(found)
 
         wait_until(settled, timeout_s, interval_s=0.25, what=f"the trigger to handle {key}")
@@ -233,7 +233,7 @@ class LocalStack:
         return any(o.get("outcome") == "ready" for o in self.outcomes())
 
 
-def _is_final(outcome: dict[str, Any]) -> bool:
+def is_final(outcome: dict[str, Any]) -> bool:
     return outcome["outcome"] in ("launched", "skipped", "refused") or (
         outcome["outcome"] == "failed" and bool(outcome.get("final"))
     )

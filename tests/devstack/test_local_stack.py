@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from devstack.processes import wait_until
-from devstack.stack import LocalStack, StackSettings
+from devstack.stack import LocalStack, StackSettings, is_final
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -204,15 +204,11 @@ def test_runs_go_concurrently_a_skip_is_reported_at_once_and_stopping_ends_every
         skipped = stack.wait_for_outcome("uploads/notes.txt", timeout_s=60)
         assert skipped["outcome"] == "skipped"
         runs_keys = {"uploads/a.jpg", "uploads/b.jpg", "uploads/c.jpg"}
-        finals = [o for o in stack.outcomes() if o.get("key") in runs_keys and _final(o)]
+        finals = [o for o in stack.outcomes() if o.get("key") in runs_keys and is_final(o)]
         assert finals == [], "the skip is reported while the runs go, before any of them ends"
         runs = run_processes(worker)
         assert len(runs) == 2, "at most --max-runs at a time: the third waits for a slot"
     assert not [pid for pid in runs if alive(pid)], "stopping the stack ends every run's process"
-
-
-def _final(outcome: dict) -> bool:
-    return outcome["outcome"] in ("launched", "skipped", "refused") or bool(outcome.get("final"))
 
 
 def test_a_failure_to_launch_is_retried_then_dead_lettered(tmp_path: Path, write_image) -> None:
