@@ -55,7 +55,7 @@ bench: $(STAMP)  ## benchmarks (about 90 min on 2 cores; offline: NST_VGG19_WEIG
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
 	$(BIN)/python -m benchmarks.bench_stages
 	$(BIN)/python -m benchmarks.bench_preview
-	$(BIN)/python benchmarks/bench_trigger.py
+	$(BIN)/python -m benchmarks.bench_trigger
 	$(BIN)/python -m benchmarks.report
 
 # The commit before preprocess memory was bounded by bytes: bench_images measures it too, for the before column.

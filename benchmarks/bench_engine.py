@@ -14,13 +14,10 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +27,7 @@ import tensorflow as tf
 
 tf.get_logger().setLevel("ERROR")  # the per-step recipe retraces every step on purpose; no warning for that
 
+from benchmarks.common import REPO, SAMPLES, log, machine, timed  # noqa: E402
 from workflows import images  # noqa: E402
 from workflows.engine import transfer  # noqa: E402
 from workflows.engine.chain import EpochDone, RunState, run_epochs  # noqa: E402
@@ -38,16 +36,13 @@ from workflows.engine.networks.vgg_features import (  # noqa: E402
     RANDOM_SEED,
     STYLE_LAYERS,
     _he_normal_init,
-    weights_from_env,
 )
 from workflows.engine.options import ADAM_SETTINGS, StyleOptions  # noqa: E402
 from workflows.engine.resample import resize  # noqa: E402
 from workflows.engine.transfer import StyleTransfer  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 #: The tutorial's recipe: the reference every configuration is timed against.
 ADAM = StyleOptions(optimizer="adam", precision="float32")
-SAMPLES = REPO / "samples"
 #: (downsampling factor, input channels, output channels) of every convolution up to block5_conv2.
 VGG_CONVS = (
     [(1, 3, 64), (1, 64, 64), (2, 64, 128), (2, 128, 128)]
@@ -59,32 +54,6 @@ VGG_CONVS = (
 )
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# --- the machine ------------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, object]:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-    return {
-        "cpu": model or platform.processor(),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_flags": [flag for flag in wanted if flag in flags],
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "weights": weights_from_env().kind,
-    }
-
-
 # --- 1. seconds per step, against measured convolution throughput -------------------------------------------
 
 
@@ -92,23 +61,6 @@ def step_gflop(height: int, width: int) -> float:
     """One forward through block5_conv2 plus the backward pass to the input (no weight gradients): 2 x forward."""
     forward = sum(2 * (height // d) * (width // d) * cin * cout * 9 for d, cin, cout in VGG_CONVS)
     return 2 * forward / 1e9
-
-
-def wall_samples(function: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
-    """Wall seconds of ``repeats`` calls of ``function`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def timed(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """Median wall seconds of ``function`` after ``warmup`` calls."""
-    return statistics.median(wall_samples(function, repeats, warmup))
 
 
 def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dict[str, float]:
@@ -123,7 +75,7 @@ def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dic
         x = tf.cast(tf.random.normal((1, h, w, cin)), dtype)
         k = tf.cast(tf.random.normal((3, 3, cin, cout)) * 0.01, dtype)
         conv = tf.function(lambda x=x, k=k: tf.nn.conv2d(x, k, 1, "SAME"))
-        seconds = timed(lambda conv=conv: conv().numpy(), repeats=5)
+        seconds = timed(lambda conv=conv: conv().numpy(), repeats=5)["median_s"]
         rates[f"{h}x{w}x{cin}->{cout}"] = 2 * h * w * cin * cout * 9 / seconds / 1e9
     return {"best": max(rates.values()), "large_conv": rates["128x128x256->256"], "by_shape": rates}
 
@@ -131,7 +83,7 @@ def conv_throughput(dtype: tf.DType, height: int = 384, width: int = 512) -> dic
 def step_speed(content: np.ndarray, style: np.ndarray, precision: str, repeats: int) -> dict[str, float]:
     engine = StyleTransfer(content, style, ADAM, precision=precision)
     engine.run(2)  # trace and warm up
-    seconds = timed(lambda: engine.run(1), repeats=repeats, warmup=1)
+    seconds = timed(lambda: engine.run(1), repeats=repeats, warmup=1)["median_s"]
     height, width = content.shape[:2]
     return {"seconds_per_step": seconds, "gflop_per_step": step_gflop(height, width)}
 
@@ -412,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             vgg.save_weights(weights_file)
             recipe = timed(
                 lambda: per_step_task_recipe_step(content_full, style_full, weights_file), repeats=3, warmup=1
-            )
+            )["median_s"]
         full_size = f"{content_full.shape[1]}x{content_full.shape[0]}"
         measured = [s for s in results.get("steps", []) if s["size"] == full_size and s["precision"] == "float32"]
         ours = (

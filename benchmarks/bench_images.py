@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, machine, run_fresh
+
 TASK_LIMIT_GIB = 2.0
 SIDE_AT_LIMIT = 9459  # 9459^2 = 89,472,681 pixels, just under workflows.images.MAX_PIXELS
 
@@ -37,70 +35,14 @@ CASES = {
     f"RGB JPEG {SIDE_AT_LIMIT}^2": ("RGB", "JPEG", SIDE_AT_LIMIT, 0),
 }
 
-DRAW = r"""
-import sys
-import numpy as np
-from PIL import Image
-mode, fmt, side, orientation, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-ramp = np.linspace(0.0, 1.0, side, dtype=np.float32)
-if mode in ("I;16", "F"):
-    grey = np.add.outer(ramp, ramp) / 2
-    image = Image.fromarray((grey * 65535).astype(np.uint16)) if mode == "I;16" else Image.fromarray(grey * 3, "F")
-else:
-    bands = {"RGB": 3, "RGBA": 4, "CMYK": 4, "P": 3}[mode]
-    rows = []
-    for start in range(0, side, 1024):
-        y = ramp[start:start + 1024, None]
-        planes = [np.broadcast_to(y, (len(y), side)), np.broadcast_to(ramp[None, :], (len(y), side)),
-                  np.broadcast_to((y + ramp[None, :]) / 2, (len(y), side)), np.broadcast_to(1 - y, (len(y), side))]
-        rows.append((np.stack(planes[:bands], axis=-1) * 255).astype(np.uint8))
-    image = Image.fromarray(np.concatenate(rows), {"P": "RGB"}.get(mode, mode))
-    del rows
-    if mode == "P":
-        image = image.quantize(64)
-save = {"PNG": {"compress_level": 1}, "TIFF": {"compression": "tiff_adobe_deflate"}, "JPEG": {"quality": 90}}[fmt]
-if mode == "P":
-    save["transparency"] = 0
-if orientation:
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    save["exif"] = exif
-image.save(path, format=fmt, **save)
-"""
 
-MEASURE = r"""
-import importlib.util, json, sys, time
-sys.path.insert(0, sys.argv[3])
-import workflows.neural_style_transfer  # what the task's pod has imported before preprocess runs
-def peak_kib():
-    return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
-before = peak_kib()
-spec = importlib.util.spec_from_file_location("images_under_test", sys.argv[2])
-images = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(images)
-started = time.perf_counter()
-try:
-    shape = list(images.load_rgb(sys.argv[1], role="content", max_dim=512).shape)
-    outcome = "decoded"
-except images.ImageInputError as exc:
-    shape, outcome = None, f"refused: {exc}"
-print(json.dumps({"peak_gib": peak_kib() / 2**20, "imports_gib": before / 2**20, "seconds": time.perf_counter() - started,
-                  "shape": shape, "outcome": outcome}))
-"""
-
-
-def measure(image: Path, module: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(image), str(module), str(REPO)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NST_VGG19_WEIGHTS": "random"},
-    )
-    if done.returncode != 0:
+def measure(image: Path, module: Path, scratch: Path) -> dict:
+    """``benchmarks.fresh.decode_peak`` for ``image`` with the images module at ``module``, in a fresh process."""
+    report, _, done = run_fresh("decode_peak", image, module, scratch=scratch, check=False, NST_VGG19_WEIGHTS="random")
+    if report is None:
         # An out-of-memory kill or a crash is a result too: report it rather than stop the benchmark.
         return {"peak_gib": None, "outcome": f"process failed ({done.returncode}): {done.stderr.strip()[-300:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return dict(report)
 
 
 def main() -> None:
@@ -121,14 +63,14 @@ def main() -> None:
             baseline.write_bytes(source)
         for name, (mode, fmt, side, orientation) in CASES.items():
             image = work / f"case.{fmt.lower()}"
-            subprocess.run([sys.executable, "-c", DRAW, mode, fmt, str(side), str(orientation), str(image)], check=True)
+            run_fresh("draw_image", mode, fmt, side, orientation, image, scratch=work)
             row = {
                 "case": name,
                 "file_mb": image.stat().st_size / 1e6,
-                "now": measure(image, REPO / "workflows/images.py"),
+                "now": measure(image, REPO / "workflows/images.py", work),
             }
             if baseline is not None:
-                row["baseline"] = measure(image, baseline)
+                row["baseline"] = measure(image, baseline, work)
             results.append(row)
             image.unlink()
             before = row.get("baseline", {}).get("peak_gib")
@@ -139,14 +81,13 @@ def main() -> None:
                 flush=True,
             )
 
-    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     resolved = None
     if args.baseline:
         resolved = subprocess.run(
             ["git", "rev-parse", "--short=12", args.baseline], cwd=REPO, check=True, capture_output=True, text=True
         ).stdout.strip()
-    payload = {"machine": machine, "task_limit_gib": TASK_LIMIT_GIB, "baseline": resolved, "results": results}
+    payload = {"machine": machine(), "task_limit_gib": TASK_LIMIT_GIB, "baseline": resolved, "results": results}
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"written to {args.out}")
 

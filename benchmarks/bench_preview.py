@@ -20,16 +20,14 @@ import functools
 import json
 import os
 import platform
-import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from benchmarks.bench_engine import log, wall_samples
+from benchmarks.common import log, timed
 from workflows.engine.networks import arbitrary_stylization as preview
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,12 +43,6 @@ def load(name: str, long_side: int | None = None) -> np.ndarray:
         size = (round(image.width * scale), round(image.height * scale))
         image = image.resize(size, Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.float32) / 255.0
-
-
-def timed(function: Callable[[], object], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median and min wall seconds of ``function`` after ``warmup`` calls."""
-    samples = wall_samples(function, repeats, warmup)
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "n": repeats}
 
 
 def main() -> None:
@@ -96,7 +88,7 @@ def main() -> None:
         size = int(row["long_side"])
         content, style_sized = load("landscape.jpg", size), load("swirls.jpg", size)
         engine = StyleTransfer(content, style_sized)
-        one = timed(functools.partial(engine.run, 1), VGG_REPEATS[size])
+        one = timed(functools.partial(engine.run, 1), VGG_REPEATS[size], warmup=1)
         three = timed(functools.partial(engine.run, 3), VGG_REPEATS[size], warmup=0)
         # run(1) from the photo pays the run's first evaluation and per-run set-up besides its one step; the
         # marginal step (run(3) - run(1)) / 2 is what each further step of a long run costs.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_engine import REPO, SAMPLES, log, machine
+from benchmarks.common import REPO, SAMPLES, child_env, log, machine, run_fresh
 from workflows import images
 from workflows.engine import stages
 from workflows.engine.options import DEFAULTS, StyleOptions
@@ -51,83 +50,35 @@ def load_pair(long_side: int) -> tuple[np.ndarray, np.ndarray]:
     return content, style
 
 
-GENERIC_TASK = """
-import json, pickle, sys
-from workflows import neural_style_transfer as module
-task = getattr(module, sys.argv[1])
-with open(sys.argv[2], "rb") as stream:
-    kwargs = pickle.load(stream)
-exec(sys.argv[4])  # the caller's setup: inputs only the task's own tree can build (empty for this tree's tasks)
-def plain(value):  # flytekit's output tuples are generated classes that do not pickle
-    if hasattr(value, "_asdict"):
-        return {key: plain(item) for key, item in value._asdict().items()}
-    return [plain(item) for item in value] if isinstance(value, list) else value
-output = task(**kwargs)
-with open(sys.argv[3], "wb") as stream:
-    pickle.dump(plain(output), stream)
-peak_kib = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
-tf = sys.modules.get("tensorflow")  # only a task that loaded it can have used the GPU: others must not pay its import
-gpu = tf.config.experimental.get_memory_info("GPU:0")["peak"] if tf and tf.config.list_physical_devices("GPU") else None
-print(json.dumps({"peak_bytes": int(peak_kib) * 1024, "gpu_peak_bytes": gpu}))
-"""
-
-
-def child_env(tree: Path, scratch: Path | str) -> dict[str, str]:
-    """A fresh process's environment: ``tree`` importable, and its temporary files (flytekit's local sandbox:
-    every task's inputs, outputs and checkpoints) under ``scratch``, which the caller removes. Left in /tmp they
-    pile up (tens of GB over a ``make bench``), and the page cache they fill slows every later fresh process:
-    its memory must first be reclaimed from that cache."""
-    return {**os.environ, "PYTHONPATH": str(tree), "TMPDIR": str(scratch)}
-
-
 def run_in_fresh_process(
-    folder: Path, name: str, task: str, tree: Path = REPO, setup: str = "", **kwargs: object
+    folder: Path, name: str, task: str, tree: Path = REPO, baseline_tuning: bool = False, **kwargs: object
 ) -> tuple[object, dict[str, float]]:
     """Any task of the workflow module of ``tree`` (this checkout, or another commit's) in a fresh process
-    (flytekit local execution), as a pod runs it: its output, and its wall seconds (interpreter start included),
-    peak RSS and, on a GPU machine, TensorFlow's peak GPU memory. ``setup`` runs before the call and may add to
-    ``kwargs``."""
+    (``benchmarks.fresh.run_task``: flytekit local execution), as a pod runs it: its output, and its wall
+    seconds (interpreter start included), peak RSS and, on a GPU machine, TensorFlow's peak GPU memory.
+    ``baseline_tuning`` adds the input only the baseline commit's tasks take."""
     import pickle
 
     inputs, outputs = folder / f"{name}.in", folder / f"{name}.out"
     inputs.write_bytes(pickle.dumps(kwargs))
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", GENERIC_TASK, task, str(inputs), str(outputs), setup],
-        cwd=tree,
-        env=child_env(tree, folder),
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - began
-    if done.returncode != 0:
-        raise RuntimeError(f"{name} failed: {done.stderr[-3000:]}")
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    flags = ["--baseline-tuning"] if baseline_tuning else []
+    report, wall, _ = run_fresh("run_task", task, inputs, outputs, *flags, scratch=folder, tree=tree)
     log(f"  {name}: {wall:.1f} s, peak {report['peak_bytes'] / 2**30:.2f} GiB")
     row = {"name": name, "wall_s": wall, "peak_bytes": report["peak_bytes"], "gpu_peak_bytes": report["gpu_peak_bytes"]}
     return pickle.loads(outputs.read_bytes()), row
 
 
-def script_on_pair(
-    script: str, content: np.ndarray, style: np.ndarray, *arguments: object, tree: Path = REPO
+def module_on_pair(
+    module: str, content: np.ndarray, style: np.ndarray, *arguments: object, tree: Path = REPO
 ) -> tuple[typing.Any, float]:
-    """``script`` in a fresh Python process in ``tree``, given the pair as two .npy files and then ``arguments``:
-    what its last line of output holds (JSON), and the process's wall seconds (interpreter start and exit
-    included)."""
+    """``benchmarks.fresh.<module>`` in a fresh Python process for ``tree``, given the pair as two .npy files and
+    then ``arguments``: what its last line of output holds (JSON), and the process's wall seconds (interpreter
+    start and exit included)."""
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/c.npy", content)
         np.save(f"{tmp}/s.npy", style)
-        began = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", script, f"{tmp}/c.npy", f"{tmp}/s.npy", *map(str, arguments)],
-            cwd=tree,
-            env=child_env(tree, tmp),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        wall = time.perf_counter() - began
-    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+        report, wall, _ = run_fresh(module, f"{tmp}/c.npy", f"{tmp}/s.npy", *arguments, scratch=tmp, tree=tree)
+    return report, wall
 
 
 def warm_epoch_seconds(content: np.ndarray, style: np.ndarray, options: StyleOptions) -> list[float]:
@@ -231,36 +182,6 @@ def recheck_memory(memory: dict[str, object]) -> None:
 #: the network, computing the targets and tracing afresh. Measured beside today's layouts from its own tree.
 BASELINE_COMMIT = "5e8e2352b5c57ff116c3a811e6e6105641738940"
 
-#: That commit's tasks take one more input, built in its own tree: its workflow's defaults (style 1e-2, content
-#: 1e4, total variation 30, L-BFGS, no ema or pyramid, precision auto).
-BASELINE_TUNING = 'Tuning(1e-2, 1e4, 30.0, "lbfgs", 0.0, False, "auto")'
-BASELINE_SETUP = f'from workflows.recipe import Tuning; kwargs["tuning"] = {BASELINE_TUNING}'
-
-#: ``warm_epoch_seconds`` for that commit, in its own tree and with its own engine: its epoch chain made twice in
-#: one process, each epoch's steps timed the second time (its steps are its code's, so they are timed by it).
-BASELINE_WARM = f"""
-import json, sys, time
-import numpy as np
-from workflows.recipe import Tuning
-from workflows.style_engine import run_epoch
-content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
-epochs, steps = int(sys.argv[3]), int(sys.argv[4])
-tuning = {BASELINE_TUNING}
-def chain():
-    image, state, seconds = content, {{}}, []
-    for epoch in range(epochs):
-        first = []
-        def on_step(index, loss):
-            if index == 0:
-                first.append(time.perf_counter())
-        result = run_epoch(content, style, image, state, tuning.plan(epoch, epochs, steps), on_step=on_step)
-        seconds.append(time.perf_counter() - first[0])
-        image, state = result.image, result.optimizer_state
-    return seconds
-chain()
-print(json.dumps(chain()))
-"""
-
 
 def baseline_tree(folder: Path) -> Path | None:
     """``BASELINE_COMMIT``'s files under ``folder``; None where that commit is not in this clone (a shallow one)."""
@@ -275,8 +196,9 @@ def baseline_tree(folder: Path) -> Path | None:
 
 
 def baseline_warm_epoch_seconds(tree: Path, content: np.ndarray, style: np.ndarray, epochs: int, steps: int) -> list:
-    """``BASELINE_WARM`` in a fresh process in ``tree``: the seconds of each epoch's steps, warm."""
-    seconds, _ = script_on_pair(BASELINE_WARM, content, style, epochs, steps, tree=tree)
+    """``benchmarks.fresh.baseline_epochs`` in a fresh process for ``tree``: the seconds of each epoch's steps,
+    warm."""
+    seconds, _ = module_on_pair("baseline_epochs", content, style, epochs, steps, tree=tree)
     return seconds
 
 
@@ -292,7 +214,7 @@ def baseline_run(
             f"baseline-epoch-{epoch + 1}-of-{epochs}",
             "optimize_epoch",
             tree=tree,
-            setup=BASELINE_SETUP,
+            baseline_tuning=True,
             content=content,
             style=style,
             image=image,
@@ -376,32 +298,6 @@ def median_round(rounds: list[dict[str, object]]) -> dict[str, object]:
 
 # --- 2b. where a task's fixed cost goes ---------------------------------------------------------------------------
 
-FIXED_SCRIPT = """
-import json, sys, time
-began = time.perf_counter()
-import numpy as np
-import workflows.engine.framework  # TensorFlow and Keras, imported as the engine imports them
-marks = {"import TensorFlow": time.perf_counter()}
-import flytekit
-marks["import flytekit"] = time.perf_counter()
-from workflows.engine.networks.vgg_features import feature_extractor
-from workflows.engine.options import StyleOptions
-from workflows.engine.transfer import StyleTransfer
-content, style = np.load(sys.argv[1]), np.load(sys.argv[2])
-feature_extractor(None, sys.argv[4])
-marks["VGG19 weights"] = time.perf_counter()
-engine = StyleTransfer(content, style, StyleOptions(optimizer=sys.argv[3]), precision=sys.argv[4])
-marks["style and content targets"] = time.perf_counter()
-first = engine.run(1)
-marks["first step (tracing included)"] = time.perf_counter()
-engine.run(3, image=first.image, optimizer_state=first.optimizer_state)
-marks["three more steps"] = time.perf_counter()
-previous, spans = began, {}
-for name, at in marks.items():
-    spans[name], previous = at - previous, at
-print(json.dumps(spans))
-"""
-
 
 def fixed_cost_section(long_side: int) -> dict[str, object]:
     """A fresh process's time to the first step, by part, for each optimiser and precision (the warm step
@@ -410,7 +306,7 @@ def fixed_cost_section(long_side: int) -> dict[str, object]:
     content, style = load_pair(long_side)
     breakdown = {}
     for optimizer, precision in (("lbfgs", "float32"), ("adam", "float32"), ("lbfgs", "bfloat16")):
-        spans, wall = script_on_pair(FIXED_SCRIPT, content, style, optimizer, precision)
+        spans, wall = module_on_pair("fixed_cost", content, style, optimizer, precision)
         spans["interpreter start and exit"] = wall - sum(spans.values())
         breakdown[f"{optimizer}/{precision}"] = spans
         log(f"fixed cost {optimizer}/{precision}: {spans}")
@@ -419,13 +315,6 @@ def fixed_cost_section(long_side: int) -> dict[str, object]:
 
 # --- 3. a whole run: the workflow under local execution, and make demo ------------------------------------------
 
-WORKFLOW_SCRIPT = """
-import sys
-from workflows.neural_style_transfer import neural_style_transfer_wf
-neural_style_transfer_wf(content_img=sys.argv[1], style_img=sys.argv[2], epochs=int(sys.argv[3]),
-                         steps_per_epoch=int(sys.argv[4]), max_dim=int(sys.argv[5]), epochs_per_task=int(sys.argv[6]))
-"""
-
 
 def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> dict[str, object]:
     """The workflow in a fresh process (what `make demo`'s worker runs in-process), both ways; then `make demo`."""
@@ -433,15 +322,7 @@ def whole_run_section(epochs: int, steps: int, long_side: int, demo: bool) -> di
     for per_task in (0, 1):
         arguments = [SAMPLES / "landscape.jpg", SAMPLES / "swirls.jpg", epochs, steps, long_side, per_task]
         with tempfile.TemporaryDirectory() as scratch:
-            began = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-c", WORKFLOW_SCRIPT, *map(str, arguments)],
-                cwd=REPO,
-                env=child_env(REPO, scratch),
-                check=True,
-                capture_output=True,
-            )
-            walls[str(per_task)] = time.perf_counter() - began
+            _, walls[str(per_task)], _ = run_fresh("whole_workflow", *arguments, scratch=scratch)
         log(f"workflow, epochs_per_task={per_task}: {walls[str(per_task)]:.1f} s")
     result: dict[str, object] = {"epochs": epochs, "steps_per_epoch": steps, "max_dim": long_side, "workflow_s": walls}
     if demo:

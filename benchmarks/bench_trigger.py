@@ -1,6 +1,6 @@
 """Measure (not assert) the trigger's cold start and per-record latency.
 
-    .venv/bin/python benchmarks/bench_trigger.py [--imports 15] [--colds 5] [--records 200] [--out PATH]
+    .venv/bin/python -m benchmarks.bench_trigger [--imports 15] [--colds 5] [--records 200] [--out PATH]
 
 * cold import: a fresh interpreter running ``import lambda_trigger.lambda_function`` (what Lambda's init phase
   does), median over ``--imports`` runs;
@@ -22,29 +22,16 @@ import contextlib
 import importlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-COLD_LAUNCH = """
-import time
-started = time.perf_counter()
-import lambda_trigger.lambda_function as f
-class Context:
-    aws_request_id, function_name, memory_limit_in_mb = "bench", "nst-trigger", 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:nst-trigger"
-result = f.lambda_handler({event!r}, Context())
-assert result["launched"], result
-print(time.perf_counter() - started)
-"""
+from benchmarks.common import REPO, machine, percentile, run_fresh
 
 
 def upload_event(index: int, run: str) -> dict[str, Any]:
@@ -68,11 +55,6 @@ def upload_event(index: int, run: str) -> dict[str, Any]:
             }
         ]
     }
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def summarise(seconds: list[float]) -> dict[str, float]:
@@ -115,12 +97,10 @@ def cold_first_launch(runs: int, env: dict[str, str], endpoint: str) -> dict[str
     for index in range(runs):
         event = upload_event(index, f"C{time.time_ns() % 10**8}")
         put_uploads([event])
-        script = COLD_LAUNCH.format(event=event)
         launch_env = {**env, "FLYTE_PLATFORM_URL": endpoint, "FLYTE_PLATFORM_INSECURE": "true"}
-        done = subprocess.run(
-            [sys.executable, "-c", script], cwd=REPO, env=launch_env, check=True, capture_output=True, text=True
-        )
-        timings.append(float(done.stdout.strip().splitlines()[-1]))
+        with tempfile.TemporaryDirectory() as scratch:
+            seconds, _, _ = run_fresh("cold_launch", json.dumps(event), scratch=scratch, environ=launch_env)
+        timings.append(float(seconds))
     return summarise(timings)
 
 
@@ -207,18 +187,13 @@ def main() -> None:
         admin.stop()
         s3_server.stop()
 
-    machine = {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-    }
-    print(f"trigger benchmark: Python {machine['python']}, {machine['cpus']} CPUs, {machine['platform']}")
+    described = machine()
+    print(f"trigger benchmark: Python {described['python']}, {described['cores']} cores, {described['platform']}")
     print(f"{'measure':<28}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}")
     for name, row in results.items():
         print(f"{name:<28}{row['n']:>5}{row['median_ms']:>12.2f}{row['p95_ms']:>10.2f}{row['max_ms']:>10.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"machine": described, "results": results}, indent=2) + "\n")
     print(f"written to {args.out}")
 
 

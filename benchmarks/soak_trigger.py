@@ -28,7 +28,6 @@ import importlib
 import json
 import logging
 import os
-import platform
 import random
 import statistics
 import sys
@@ -37,13 +36,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 import boto3  # noqa: E402
 import grpc  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from benchmarks.common import REPO, machine, percentile
 from tests.fakes import (  # noqa: E402
     BUCKET,
     BlackHole,
@@ -83,11 +80,6 @@ def sqs_event(bodies: list[str], prefix: str) -> dict[str, Any]:
             for i, body in enumerate(bodies)
         ]
     }
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 @contextlib.contextmanager
@@ -331,9 +323,10 @@ def main() -> None:
     finally:
         moto.stop()
 
-    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "storm": storm_result, "faults": fault_rows}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps({"machine": machine(), "storm": storm_result, "faults": fault_rows}, indent=2) + "\n"
+    )
     print(f"written to {args.out}")
 
 

@@ -1,0 +1,39 @@
+"""The whole workflow under flytekit local execution, as ``pyflyte run`` runs it:
+
+    python -m benchmarks.fresh.whole_workflow CONTENT STYLE EPOCHS STEPS MAX_DIM EPOCHS_PER_TASK
+
+prints its wall seconds inside the process (the caller measures the process's)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from benchmarks.fresh import use_tree
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("content", "style"):
+        parser.add_argument(name)
+    for name in ("epochs", "steps", "max_dim", "epochs_per_task"):
+        parser.add_argument(name, type=int)
+    args = parser.parse_args()
+    use_tree()
+    from workflows.neural_style_transfer import neural_style_transfer_wf
+
+    began = time.perf_counter()
+    neural_style_transfer_wf(
+        content_img=args.content,
+        style_img=args.style,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        max_dim=args.max_dim,
+        epochs_per_task=args.epochs_per_task,
+    )
+    print(json.dumps({"workflow_s": time.perf_counter() - began}))
+
+
+if __name__ == "__main__":
+    main()
