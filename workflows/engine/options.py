@@ -60,11 +60,15 @@ PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
 INIT_IMAGES = ("content", "noise", "preview")  # or the URI of an image to start from
 MODES = tuple(m.value for m in Mode)
 STYLE_SCALE_RANGE = (0.25, 4.0)
+#: ``total_variation_smoothing``, in 8-bit levels: beyond a few levels the term no longer penalises the fine
+#: noise it is there to remove.
+TV_SMOOTHING_RANGE = (0.0, 8.0)
 #: The options a feed-forward preview cannot honour (mode="preview" refuses them away from their defaults).
 PREVIEW_REFUSES = (
     "style_weight",
     "content_weight",
     "total_variation_weight",
+    "total_variation_smoothing",
     "optimizer",
     "ema",
     "pyramid",
@@ -106,10 +110,15 @@ class StyleOptions:
     style_weight: float = _option(1e-2, "weight of the style (Gram matrix) loss (a finite number, 0 or more)")
     content_weight: float = _option(1e4, "weight of the content (feature) loss (a finite number, 0 or more)")
     total_variation_weight: float = _option(30.0, "weight of the smoothness term (a finite number, 0 or more)")
+    total_variation_smoothing: float = _option(
+        0.25,
+        "each neighbour difference d of the smoothness term counts as sqrt(d^2 + e^2) - e instead of |d|, e this "
+        "many 8-bit levels (0 to 8; `0`: the tutorial's exact term). It gives the term a derivative where d = 0, "
+        "which a photo's flat areas hold by the thousand; every optimiser minimises the same loss",
+    )
     optimizer: str = _option(
         "lbfgs",
-        "`lbfgs` (20 curvature pairs, on the tutorial's loss with its total variation smoothed) or `adam` "
-        "(the tutorial's recipe and exact loss)",
+        "`lbfgs` (20 curvature pairs) or `adam` (the tutorial's recipe); both minimise the same loss",
         choices=Optimizer,
     )
     ema: float = _option(
@@ -191,6 +200,15 @@ class StyleOptions:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise OptionError(f"{name}={value}: must be a finite number of at least 0")
+        low_smoothing, high_smoothing = TV_SMOOTHING_RANGE
+        if not (
+            math.isfinite(self.total_variation_smoothing)
+            and low_smoothing <= self.total_variation_smoothing <= high_smoothing
+        ):
+            raise OptionError(
+                f"total_variation_smoothing={self.total_variation_smoothing}: must be between {low_smoothing} and "
+                f"{high_smoothing} (8-bit levels)"
+            )
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _one_of("precision", self.precision, PRECISIONS)
         if not (math.isfinite(self.ema) and 0.0 <= self.ema < 1.0):

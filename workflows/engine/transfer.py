@@ -62,15 +62,6 @@ class _AdamParts:
     step: Callable[[], tf.Tensor]
 
 
-#: L-BFGS minimises the tutorial's loss with each total-variation difference |d| smoothed to sqrt(d^2 + e^2) - e
-#: (the Charbonnier penalty), e a quarter of one 8-bit level. |d| has no derivative where d = 0, which a photo's
-#: flat and clipped areas hold by the thousand, and its slope jumps from -1 to 1 there: a curvature model learns
-#: little from that. Smoothed, L-BFGS reached the tutorial's quality, scored in the tutorial's exact loss, in 53
-#: evaluations instead of 190 at 512 px (73 instead of 153 at 256; `make bench`, BENCHMARKS.md section 3, with
-#: random weights, where that term carries most of the loss); the two losses differ by under e per difference.
-#: Adam keeps the tutorial's exact loss: it is the tutorial's recipe, and the benchmarks' reference.
-TV_SMOOTHING = 0.25 / 255
-
 #: How much each style layer's output is downsampled: block1_conv1 .. block5_conv1.
 STYLE_STRIDES = (1, 2, 4, 8, 16)
 #: A style image above this many pixels is analysed in tiles (forward passes only), so its targets cost bounded
@@ -190,7 +181,9 @@ class StyleTransfer:
         self.precision = precision
         pixels = self.content.shape[1] * self.content.shape[2]
         self._variation_scale = 1.0 if reference_pixels is None else reference_pixels / pixels
-        self._tv_smoothing = TV_SMOOTHING if options.optimizer == "lbfgs" else 0.0
+        # The same loss whichever optimiser minimises it: the smoothing is an option (in 8-bit levels), not a trait
+        # of L-BFGS, so a benchmark compares optimisers on one loss and scores them all on the exact one.
+        self._tv_smoothing = options.total_variation_smoothing / 255.0
         extractor_weights = network_weights(options, extractor_weights)
         self._extractor = feature_extractor(extractor_weights, precision)
         targets_precision = targets_precision or precision
@@ -213,8 +206,8 @@ class StyleTransfer:
         return list(self._style_targets), list(self._content_targets)
 
     def loss(self, image: tf.Tensor | np.ndarray) -> tf.Tensor:
-        """The weighted loss this engine's optimiser minimises (style + content + total variation): the
-        tutorial's, except that L-BFGS smooths the total variation's absolute values (``TV_SMOOTHING``)."""
+        """The weighted loss every optimiser minimises (style + content + total variation): the tutorial's, with
+        the total variation's absolute values smoothed by ``options.total_variation_smoothing`` (0: exact)."""
         return tf.add_n(list(self.loss_terms(image).values()))
 
     def loss_terms(self, image: tf.Tensor | np.ndarray) -> dict[str, tf.Tensor]:
