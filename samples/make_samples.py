@@ -1,6 +1,6 @@
 """Draw the sample content photo and style image procedurally, so the repository ships no third-party pictures.
 
-    python samples/make_samples.py        # rewrites samples/landscape.jpg and samples/swirls.jpg
+    python samples/make_samples.py        # rewrites samples/landscape.jpg, swirls.jpg and mosaic.jpg
 
 Deterministic: the same numpy and Pillow versions give byte-identical files.
 """
@@ -82,10 +82,28 @@ def swirls(size: int = 512, seed: int = 7) -> Image.Image:
     return canvas.filter(ImageFilter.SMOOTH)
 
 
+def mosaic(size: int = 384, seed: int = 11, cells: int = 90) -> Image.Image:
+    """A second style, unlike the first: stained glass, flat cells of warm reds, oranges and greens in dark lead
+    lines (the nearest of ``cells`` random points decides each pixel's cell; the lead is where two are near)."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(0, size, size=(cells, 2))
+    palette = np.array([(196, 40, 30), (232, 120, 28), (244, 196, 60), (120, 24, 40), (60, 130, 60), (230, 90, 70)])
+    colours = np.clip(palette[rng.integers(0, len(palette), cells)] + rng.normal(0, 14, (cells, 3)), 0, 255)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    distances = np.hypot(x[..., None] - points[:, 0], y[..., None] - points[:, 1])
+    nearest = np.argsort(distances, axis=-1)[..., :2]
+    first = np.take_along_axis(distances, nearest[..., :1], -1)[..., 0]
+    second = np.take_along_axis(distances, nearest[..., 1:], -1)[..., 0]
+    image = colours[nearest[..., 0]] * (0.8 + 0.2 * rng.random((size, size, 1)))
+    image[second - first < 3.0] = (28, 22, 20)
+    return Image.fromarray(image.astype(np.uint8), "RGB").filter(ImageFilter.SMOOTH)
+
+
 def main() -> None:
     landscape().save(HERE / "landscape.jpg", quality=90, optimize=True)
     swirls().save(HERE / "swirls.jpg", quality=90, optimize=True)
-    for name in ("landscape.jpg", "swirls.jpg"):
+    mosaic().save(HERE / "mosaic.jpg", quality=90, optimize=True)
+    for name in ("landscape.jpg", "swirls.jpg", "mosaic.jpg"):
         print(f"{HERE / name}: {(HERE / name).stat().st_size:,} bytes")
 
 
