@@ -93,7 +93,10 @@ def test_another_style_stylizes_toward_itself() -> None:
 
 def test_starting_from_the_preview_stylizes() -> None:
     preview = feed_forward.preview_of(PHOTO, SWIRLS)
-    assert_stylized(stylized(dataclasses.replace(GATED, init_image="preview"), init=preview), SWIRLS, 0.6)  # 0.46
+    result = stylized(dataclasses.replace(GATED, init_image="preview"), init=preview)
+    assert_stylized(result, SWIRLS, 0.6)  # measured 0.46
+    # The optimisation goes on from the preview, rather than only keeping it (measured 1.99 against 3.19).
+    assert distance(result, SWIRLS) < distance(preview, SWIRLS) - 0.5
 
 
 def test_preserving_the_luminance_stylizes_the_luminance_and_keeps_the_colours(default_result: np.ndarray) -> None:
