@@ -8,33 +8,77 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 SUFFIX = ".progress.json"
+#: The fields a line shows: the Python types a record must give them (any may be missing), and their JSON name.
+FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "epoch": ((int,), "an integer"),
+    "epochs": ((int,), "an integer"),
+    "steps": ((int,), "an integer"),
+    "seconds": ((int, float), "a number"),
+    "loss": ((int, float, type(None)), "a number or null"),
+    "done": ((bool,), "true or false"),
+    "stage": ((str,), "a string"),
+}
 
 
 class ProgressWatcher:
-    """Polls the output prefix; each record that changed since the last poll becomes one line."""
+    """Polls the output prefix; each record that changed since the last poll becomes one line.
+
+    Anything under the prefix may be there (another tool's file, a hand-made test, a half-migrated format): a record
+    that is not a progress record is one ``ignored`` line, once per key and version (ETag), and the watcher goes on.
+    A failed S3 call is tried again at the next poll."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str, say: Callable[[str], None]) -> None:
         self.s3, self.bucket, self.prefix, self.say = s3, bucket, prefix, say
         self._seen: dict[str, str] = {}
 
     def poll(self) -> None:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
-        for page in pages:
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                if not key.endswith(SUFFIX) or self._seen.get(key) == item["ETag"]:
-                    continue
-                self._seen[key] = item["ETag"]
-                try:
-                    record = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-                except (ValueError, KeyError):
-                    continue  # overwritten while read: the next poll sees the new one
-                self.say(describe(key.removesuffix(SUFFIX), record))
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if key.endswith(SUFFIX) and self._seen.get(key) != item["ETag"]:
+                        self._show(key, item["ETag"])
+        except (BotoCoreError, ClientError):
+            return  # the store did not answer: the next poll asks again
+
+    def _show(self, key: str, etag: str) -> None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"].read()
+        except ClientError:
+            return  # deleted or replaced since the listing: the next poll sees what is there then
+        self._seen[key] = etag
+        output_key = key.removesuffix(SUFFIX)
+        try:
+            line = describe(output_key, parse_record(body))
+        except ValueError as exc:
+            line = f"progress {output_key}: ignored {key}, not a progress record ({exc})"
+        self.say(line)
+
+
+def parse_record(body: bytes) -> dict[str, Any]:
+    """A progress record from its bytes; ``ValueError`` saying what is wrong with anything else."""
+    try:
+        record = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    for name, (types, expected) in FIELD_TYPES.items():
+        value = record.get(name)
+        wrong_kind = isinstance(value, bool) and bool not in types  # a bool is an int to Python, not to JSON
+        if name in record and (wrong_kind or not isinstance(value, types)):
+            raise ValueError(f"{name} is {json.dumps(value)[:40]}, not {expected}")
+    return record
 
 
 def describe(output_key: str, record: dict[str, Any]) -> str:
-    """One line for a progress record: the preview, or an epoch with its steps, loss and seconds."""
+    """One line for a progress record (:func:`parse_record`'s): the preview, or an epoch with its steps, loss and
+    seconds."""
     if record.get("stage") == "preview":
         return f"progress {output_key}: preview ready ({output_key}.preview.png) in {record.get('seconds', 0):.1f} s"
     loss = record.get("loss")

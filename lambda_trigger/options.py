@@ -58,16 +58,22 @@ WORKFLOW_INPUTS: dict[str, InputKind] = {
     "network": "choice",
 }
 
-#: The workflow's bounds (StyleOptions); a test checks them against workflows.engine.options.
+#: The workflow's bounds (StyleOptions' choices and NUMERIC_RANGES), restated for the inputs an upload may set; a
+#: test checks them against workflows.engine.options.
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 INIT_IMAGES = ("content", "noise", "preview")
 STYLE_SCALE_RANGE = (0.25, 4.0)
+STYLE_STRENGTH_RANGE = (0.0, 100.0)
+#: A Flyte integer literal is 64-bit.
+SEED_RANGE = (0, 2**63 - 1)
+#: Each weight of nst-styles (the workflow's style_blend_weights).
+BLEND_WEIGHT_RANGE = (0.0, 1e6)
+#: The range of every number an upload may set, by workflow input.
+RANGES = {"style_scale": STYLE_SCALE_RANGE, "style_strength": STYLE_STRENGTH_RANGE, "seed": SEED_RANGE}
 #: The values of each ``choice`` input.
 MODES = ("full", "preview")
 NETWORKS = ("vgg19", "vgg16")
 CHOICES = {"preserve_colors": PRESERVE_COLORS, "mode": MODES, "network": NETWORKS}
-#: A Flyte integer literal is 64-bit.
-SEED_MAX = 2**63 - 1
 #: Each style costs up to four HeadObjects (one per extension) of the invocation's time.
 MAX_STYLES = 8
 
@@ -110,25 +116,24 @@ def _number(key: str, value: str) -> float:
     return number
 
 
-def _style_scale(key: str, value: str, settings: Settings) -> float:
-    number = _number(key, value)
-    low, high = STYLE_SCALE_RANGE
-    if not low <= number <= high:
-        raise _error(key, value, f"must be between {low:g} and {high:g}")
-    return number
+def _in_range(bounds: tuple[float, float]) -> Callable[[str, str, Settings], float]:
+    """A number within the workflow's closed range for its input."""
+    low, high = bounds
 
+    def parse(key: str, value: str, settings: Settings) -> float:
+        number = _number(key, value)
+        if not low <= number <= high:
+            raise _error(key, value, f"must be between {low:g} and {high:g}")
+        return number
 
-def _non_negative(key: str, value: str, settings: Settings) -> float:
-    number = _number(key, value)
-    if number < 0:
-        raise _error(key, value, "must be at least 0")
-    return number
+    return parse
 
 
 def _seed(key: str, value: str, settings: Settings) -> int:
     text = value.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > SEED_MAX:
-        raise _error(key, value, f"must be a whole number from 0 to {SEED_MAX}")
+    low, high = SEED_RANGE
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise _error(key, value, f"must be a whole number from {low} to {high}")
     return int(text)
 
 
@@ -164,15 +169,18 @@ CONTROLS: dict[str, Control] = {
     for control in (
         Control("nst-preserve-colors", "preserve_colors", _choice(PRESERVE_COLORS), " | ".join(PRESERVE_COLORS)),
         Control(
-            "nst-style-scale", "style_scale", _style_scale, "a number from 0.25 to 4 (bigger: bigger brush strokes)"
+            "nst-style-scale",
+            "style_scale",
+            _in_range(STYLE_SCALE_RANGE),
+            "a number from {:g} to {:g} (bigger: bigger brush strokes)".format(*STYLE_SCALE_RANGE),
         ),
         Control(
             "nst-style-strength",
             "style_strength",
-            _non_negative,
-            "a number of at least 0 (a multiplier on the style weight)",
+            _in_range(STYLE_STRENGTH_RANGE),
+            "a number from {:g} to {:g} (a multiplier on the style weight)".format(*STYLE_STRENGTH_RANGE),
         ),
-        Control("nst-seed", "seed", _seed, "a whole number of at least 0"),
+        Control("nst-seed", "seed", _seed, "a whole number from {} to {}".format(*SEED_RANGE)),
         Control(
             "nst-init-image",
             "init_image",
@@ -258,8 +266,9 @@ def _weight(key: str, value: str, weight: str) -> float:
         number = float(weight.strip())
     except ValueError:
         raise _error(key, value, f"weight {shown(weight)} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise _error(key, value, f"weight {shown(weight)} must be a finite number of at least 0")
+    low, high = BLEND_WEIGHT_RANGE
+    if not (math.isfinite(number) and low <= number <= high):
+        raise _error(key, value, f"weight {shown(weight)} must be a number between {low:g} and {high:g}")
     return number
 
 

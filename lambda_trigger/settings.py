@@ -232,13 +232,13 @@ def _style_uri(env: Mapping[str, str]) -> str | None:
 
 #: The workflow's own bounds for the integer inputs the trigger may send (``workflows.engine.options``, restated:
 #: the Lambda package has no ``workflows``; a test compares them). Out of bounds fails at start, not per upload.
-WORKFLOW_INT_BOUNDS = {"max_dim": (32, 4096)}
+WORKFLOW_INT_BOUNDS = {"epochs": (1, 1_000_000), "steps_per_epoch": (1, 1_000_000), "max_dim": (32, 4096)}
 
 
 def _workflow_int(env: Mapping[str, str], field: str, name: str) -> int | None:
     number = _positive_int(env, name)
-    low, high = WORKFLOW_INT_BOUNDS.get(field, (1, None))
-    if number is not None and (number < low or (high is not None and number > high)):
+    low, high = WORKFLOW_INT_BOUNDS[field]
+    if number is not None and not low <= number <= high:
         raise ConfigError(f"{name}={number} is outside the workflow's {low} to {high}")
     return number
 

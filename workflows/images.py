@@ -59,6 +59,14 @@ _ORIENTATION = {
     8: Image.Transpose.ROTATE_90,
 }
 
+#: The orientations whose transpose swaps width and height.
+_SWAPS_SIDES = {
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSVERSE,
+    Image.Transpose.ROTATE_90,
+}
+
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _LAB_TO_SRGB = ImageCms.buildTransform(ImageCms.createProfile("LAB"), _SRGB_PROFILE, "LAB", "RGB")
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
@@ -94,11 +102,15 @@ def load_rgb(
     max_pixels: int = MAX_PIXELS,
     max_decode_bytes: int = MAX_DECODE_BYTES,
     upscale: bool = True,
+    size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Decode an image file into float32 sRGB pixels in [0, 1], shape (H, W, 3), long side ``max_dim``.
 
     With ``upscale=False`` an image smaller than ``max_dim`` keeps its own size (the workflow's content photo:
     nobody asked for invented pixels); a larger one is still brought down to ``max_dim``.
+
+    With ``size`` (height, width) the result is exactly that size whatever the image's aspect ratio (an init
+    image, brought to the photo's size), so no side of it is too small: its own sides are not checked.
 
     ``role`` ("content" or "style") and ``source`` (the URI the user gave) only
     shape error messages; ``path`` is the local file to read.
@@ -117,11 +129,19 @@ def load_rgb(
             with Image.open(path) as opened:
                 _check_pixel_count(opened.size, max_pixels, where)
                 _check_decode_bytes(opened, max_decode_bytes, where)
-                _check_min_side(opened.size, where, "")
+                if size is None:
+                    _check_min_side(opened.size, where, "")
                 orientation = opened.getexif().get(_EXIF_ORIENTATION)
-                opened.draft("RGB", (2 * max_dim, 2 * max_dim))  # JPEG only: decode at a reduced scale
+                # What the decode must keep, (width, height) as stored: before the EXIF rotation, which may swap
+                # the sides of an exact ``size``.
+                keep = (max_dim, max_dim) if size is None else _stored_size(size, orientation)
+                opened.draft("RGB", (2 * keep[0], 2 * keep[1]))  # JPEG only: decode at a reduced scale
                 opened.load()
-                image = _reduce(_before_reduction(opened), max_dim)
+                image = _before_reduction(opened)
+                factor = max(image.size) // (_REDUCING_GAP * max_dim)
+                if size is not None:  # each side keeps _REDUCING_GAP x its own target, however stretched
+                    factor = min(side // (_REDUCING_GAP * target) for side, target in zip(image.size, keep))
+                image = _reduce(image, factor)
     except FileNotFoundError:
         raise ImageInputError(f"{where}: file not found") from None
     except UnidentifiedImageError:
@@ -141,6 +161,10 @@ def load_rgb(
         image = image.transpose(_ORIENTATION[orientation])
     rgb = to_srgb(image, where)
     del image
+    if size is not None:
+        height, width = size
+        resized = rgb if rgb.size == (width, height) else rgb.resize((width, height), Image.Resampling.LANCZOS)
+        return np.asarray(resized, dtype=np.float32) / np.float32(255.0)
     resized = _resize_long_side(rgb, max_dim if upscale else min(max_dim, max(rgb.size)))
     _check_min_side(resized.size, where, f" after resizing to max_dim={max_dim}")
     return np.asarray(resized, dtype=np.float32) / np.float32(255.0)
@@ -255,9 +279,14 @@ def _before_reduction(image: Image.Image) -> Image.Image:
     return image
 
 
-def _reduce(image: Image.Image, max_dim: int) -> Image.Image:
-    """Shrink by an integer factor (box filter) while the result keeps ``_REDUCING_GAP`` x ``max_dim`` pixels."""
-    factor = max(image.size) // (_REDUCING_GAP * max_dim)
+def _stored_size(size: tuple[int, int], orientation: int | None) -> tuple[int, int]:
+    """(height, width) as displayed -> (width, height) as the file stores it, before its EXIF rotation."""
+    height, width = size
+    return (height, width) if _ORIENTATION.get(orientation or 1) in _SWAPS_SIDES else (width, height)
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Shrink by an integer factor (box filter): the caller's, which keeps ``_REDUCING_GAP`` x the target size."""
     if factor < 2:
         return image
     try:

@@ -31,7 +31,7 @@ from workflows import images
 from workflows.engine import stages
 from workflows.engine.options import OptionError, StyleOptions
 from workflows.engine.progress_view import made_by, progress_html, progress_record
-from workflows.input_files import fetch, image_inputs, uri_of
+from workflows.input_files import INIT_ROLE, InputPolicy, check_source, fetch, image_inputs, uri_of
 from workflows.option_inputs import STYLE_TRANSFER_INPUTS, options_from_inputs, shown_summary, takes_inputs
 from workflows.output_files import PngFile, check_output_uri, write_atomically
 from workflows.progress_records import ProgressPublisher, latest_local_deck
@@ -76,6 +76,9 @@ def check_inputs(**inputs: typing.Any) -> Checked:
         inputs["optimize_cpu"], inputs["optimize_mem"], inputs["optimize_gpu"], inputs["gpu_accelerator"]
     )
     sources = image_inputs(inputs["content_img"], inputs["style_img"], more_styles, options.init_image)
+    policy = InputPolicy.from_env()
+    for source, role in sources:  # every input allowed before any is downloaded
+        check_source(uri_of(source), role, policy)
     digest = "-".join(images.file_digest(fetch(source, role)) for source, role in sources)
     return Checked(options=options, digest=digest, style_max_dim=options.style_max_dim)
 
@@ -99,21 +102,23 @@ def preprocess(
     """Decode, orient, convert to sRGB and resize every image; a bad image fails here, once, with its reason."""
     log.info("preprocess: content at max_dim=%d, styles at %d", max_dim, style_max_dim)
     images.validate_max_dim(max_dim)
-    sources = image_inputs(content_img, style_img, more_styles, init_image)
-    loaded = [
-        images.load_rgb(
-            fetch(source, role),
-            role=role,
-            max_dim=style_max_dim if role.startswith("style") else max_dim,
-            source=uri_of(source),
-            upscale=upscale or role != "content",  # a style or init image may be resized up, the photo only if asked
-        )
-        for source, role in sources
-    ]
-    content, styles = loaded[0], loaded[1 : 2 + len(more_styles)]
+    (content_source, _), *others = image_inputs(content_img, style_img, more_styles, init_image)
+    # the photo is resized up only if asked; a style or init image may be
+    content = images.load_rgb(
+        fetch(content_source, "content"),
+        role="content",
+        max_dim=max_dim,
+        source=uri_of(content_source),
+        upscale=upscale,
+    )
+    styles: list[np.ndarray] = []
     init = None
-    if len(loaded) > len(styles) + 1:  # an init image, brought to the photo's exact size
-        init = images.resize_to(loaded[-1], content.shape[0], content.shape[1])
+    for source, role in others:
+        path = fetch(source, role)
+        if role == INIT_ROLE:  # brought to the photo's exact size, whatever its own aspect ratio (as documented)
+            init = images.load_rgb(path, role=role, max_dim=max_dim, source=uri_of(source), size=content.shape[:2])
+        else:
+            styles.append(images.load_rgb(path, role=role, max_dim=style_max_dim, source=uri_of(source)))
     log.info(
         "preprocess: content %dx%d, %d style(s)%s",
         content.shape[1],
@@ -298,7 +303,8 @@ def finalize(pixels: np.ndarray, options: StyleOptions, output_uri: str) -> PngF
 @workflow
 @takes_inputs(STYLE_TRANSFER_INPUTS)
 def neural_style_transfer_wf(**inputs: typing.Any) -> PngFile:
-    """Stylize ``content_img`` with ``style_img``; inputs may be local paths, s3:// or https:// URIs."""
+    """Stylize ``content_img`` with ``style_img``; inputs are s3:// URIs, https:// where
+    enabled, or local paths in a local run (``workflows/input_files.py``)."""
     checked = check_inputs(**inputs)
     pixels = preprocess(
         content_img=inputs["content_img"],

@@ -91,7 +91,12 @@ def options_from_inputs(inputs: Mapping[str, typing.Any]) -> StyleOptions:
 #: The run's inputs that are not optimisation options. The resource defaults are the optimisation task's
 #: (``workflows/task_resources.py`` declares the same values for the task itself).
 _IMAGES = [
-    FlatInput("content_img", FlyteFile, REQUIRED, "the photo (`FlyteFile`: local path, `s3://` or `https://`)"),
+    FlatInput(
+        "content_img",
+        FlyteFile,
+        REQUIRED,
+        'the photo (`FlyteFile`: `s3://`, `https://` where enabled, or a local path in a local run: see "Input URIs")',
+    ),
     FlatInput("style_img", FlyteFile, REQUIRED, "the style image"),
 ]
 _RUN = [

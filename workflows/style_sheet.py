@@ -171,7 +171,12 @@ SHEET_OPTIONS = (
     "seed",
 )
 SHEET_INPUTS = [
-    FlatInput("photos", list[FlyteFile], REQUIRED, "the photos (local paths, `s3://` or `https://`)"),
+    FlatInput(
+        "photos",
+        list[FlyteFile],
+        REQUIRED,
+        "the photos (`s3://`, `https://` where enabled, or local paths in a local run)",
+    ),
     FlatInput("styles", list[FlyteFile], REQUIRED, "the style images"),
     FlatInput("style_names", list[str], [], "a name per style for the results and labels (default: file stems)"),
     *inputs_named(SHEET_OPTIONS),

@@ -32,7 +32,7 @@ def run_task_epochs(
     from workflows.engine.networks.vgg_features import weights_from_env
 
     checkpoint = checkpoint_of(current_context())
-    state = restored(checkpoint, first_epoch, stop_epoch) or start
+    state = restored(checkpoint, first_epoch, stop_epoch, content.shape[:2], options) or start
     if not first_epoch <= state.epochs_done <= stop_epoch:
         raise ValueError(
             f"the state handed over is after {state.epochs_done} epochs, this task starts at {first_epoch}"

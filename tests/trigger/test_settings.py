@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, VARIABLES, ConfigError, Settings
+from lambda_trigger.settings import DEFAULT_FLYTE_CONFIG, VARIABLES, WORKFLOW_INT_SETTINGS, ConfigError, Settings
 
 #: The least a deployment must say: which buckets may start executions.
 ALLOWED = {"NST_ALLOWED_BUCKETS": "nst-uploads"}
@@ -154,10 +154,12 @@ def test_from_env_reads_exactly_the_registered_variables() -> None:
     assert env.asked == {variable.name for variable in VARIABLES} - read_elsewhere
 
 
-def test_max_dim_bounds_are_the_workflows() -> None:
+def test_the_integer_settings_bounds_are_the_workflows() -> None:
     """The Lambda package cannot import workflows/; this keeps its copy of the bounds honest."""
     from lambda_trigger.settings import WORKFLOW_INT_BOUNDS
-    from workflows.engine.options import MAX_DIM_RANGE
+    from workflows.engine.options import NUMERIC_RANGES
 
-    assert WORKFLOW_INT_BOUNDS["max_dim"] == MAX_DIM_RANGE
+    assert {field: NUMERIC_RANGES[field] for field in WORKFLOW_INT_SETTINGS} == WORKFLOW_INT_BOUNDS
+    with pytest.raises(ConfigError, match="^NST_EPOCHS=1000001 is outside the workflow's 1 to 1000000$"):
+        Settings.from_env({**ALLOWED, "NST_EPOCHS": "1000001"})
     assert Settings.from_env({**ALLOWED, "NST_MAX_DIM": "4096"}).max_dim == 4096, "prints: the tiled path"

@@ -80,12 +80,14 @@ def test_nst_styles_names_the_styles_in_order_with_their_weights(value, styles, 
         ("nst-style-scale", "4.01", "must be between 0.25 and 4"),
         ("nst-style-scale", "nan", "must be a finite number"),
         ("nst-style-scale", "big", "is not a number"),
-        ("nst-style-strength", "-1", "must be at least 0"),
+        ("nst-style-strength", "-1", "must be between 0 and 100"),
+        ("nst-style-strength", "1e300", "must be between 0 and 100"),
         ("nst-style-strength", "inf", "must be a finite number"),
         ("nst-seed", "-1", "must be a whole number from 0 to 9223372036854775807"),
         ("nst-seed", "1.5", "must be a whole number from 0 to"),
         ("nst-seed", "\uff17", "must be a whole number from 0 to"),  # a fullwidth 7: a digit, not ASCII
         ("nst-seed", str(2**63), "must be a whole number from 0 to"),
+        ("nst-seed", str(2**64), "must be a whole number from 0 to 9223372036854775807"),
         (
             "nst-init-image",
             "https://example.com/x.png",
@@ -94,8 +96,9 @@ def test_nst_styles_names_the_styles_in_order_with_their_weights(value, styles, 
         ("nst-init-image", "s3://someone-else/x.png", "bucket 'someone-else' is not in NST_ALLOWED_BUCKETS"),
         ("nst-init-image", f"s3://{BUCKET}/", "names a bucket or folder, not an object"),
         ("nst-styles", "monet:abc", "weight 'abc' is not a number"),
-        ("nst-styles", "monet:-1,hokusai:2", "weight '-1' must be a finite number of at least 0"),
-        ("nst-styles", "monet:nan", "weight 'nan' must be a finite number of at least 0"),
+        ("nst-styles", "monet:-1,hokusai:2", "weight '-1' must be a number between 0 and 1e+06"),
+        ("nst-styles", "monet:nan", "weight 'nan' must be a number between 0 and 1e+06"),
+        ("nst-styles", "monet:1e308,hokusai:1e308", "weight '1e308' must be a number between 0 and 1e+06"),
         ("nst-styles", "monet:0.5,hokusai", "give a weight to every style or to none"),
         ("nst-styles", "monet:0,hokusai:0", "at least one weight must be above 0"),
         ("nst-styles", "impressionists/monet", "style name 'impressionists/monet' must be a single folder name"),
@@ -159,6 +162,13 @@ def test_the_bounds_are_the_workflows() -> None:
     assert options.MODES == workflow.MODES
     assert options.NETWORKS == workflow.NETWORKS
     assert options.STYLE_SCALE_RANGE == workflow.STYLE_SCALE_RANGE
+    assert options.BLEND_WEIGHT_RANGE == workflow.BLEND_WEIGHT_RANGE
+    # every number an upload may set has the workflow's range, and no numeric control goes without one
+    assert {name: workflow.NUMERIC_RANGES[name] for name in options.RANGES} == options.RANGES
+    numeric = {
+        control.input for control in CONTROLS.values() if options.WORKFLOW_INPUTS[control.input] in ("int", "float")
+    }
+    assert numeric == set(options.RANGES)
     fields = {field.name for field in dataclasses.fields(workflow.StyleOptions)}
     assert {control.input for control in CONTROLS.values()} | {"style_blend_weights"} <= fields
 
@@ -169,10 +179,19 @@ PROBES = {
     "nst-preserve-colors": ["none", "luminance", "histogram", "vivid", "None "],
     "nst-mode": ["full", "preview", "Preview", "quick"],
     "nst-style-scale": ["0.25", "0.2499", "4", "4.0001", "1", "nan", "-inf", "0"],
-    "nst-style-strength": ["0", "-0.0001", "1e308", "inf", "nan", "3"],
-    "nst-seed": ["0", "1", "-1", "123456789"],
+    "nst-style-strength": ["0", "-0.0001", "100", "100.0001", "1e300", "1e308", "inf", "nan", "3"],
+    "nst-seed": ["0", "1", "-1", "123456789", str(2**63 - 1), str(2**63), str(2**64)],
     "nst-init-image": ["content", "noise", "preview", f"s3://{BUCKET}/x.png", " "],
-    "nst-styles": ["a:1,b:0", "a:0,b:0", "a:-1,b:2", "a:inf", "a:1e-300,b:1e-300"],
+    "nst-styles": [
+        "a:1,b:0",
+        "a:0,b:0",
+        "a:-1,b:2",
+        "a:inf",
+        "a:1e-300,b:1e-300",
+        "a:1e6,b:1e6",
+        "a:1000000.1",
+        "a:1e308,b:1e308",
+    ],  # fmt: skip
 }
 
 
@@ -209,6 +228,44 @@ def test_the_trigger_and_the_workflow_agree_on_every_bound(key: str, value: str)
     )
     if trigger_accepts and sent is not None:  # and what it sends is what the workflow accepts
         StyleOptions(**{name: tuple(sent) if isinstance(sent, list) else sent})
+
+
+#: Any number, as Python writes it: ints of any size, floats from subnormal to 1e308, infinities and NaN.
+NUMBERS = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.floats(0, 2e6))
+
+
+def agree(key: str, text: str, name: str, value: Any) -> None:
+    """The trigger accepts ``key=text`` exactly when StyleOptions accepts ``name=value``, and sends ``value``."""
+    from workflows.engine.options import OptionError as WorkflowOptionError
+    from workflows.engine.options import StyleOptions
+
+    try:
+        StyleOptions(**{name: value})
+        workflow_accepts = True
+    except WorkflowOptionError:
+        workflow_accepts = False
+    try:
+        sent = parse_metadata({key: text}, SETTINGS).inputs.get(name)
+    except MetadataError:
+        assert not workflow_accepts, f"the trigger refuses {key}={text!r}; the workflow accepts {name}={value!r}"
+        return
+    assert workflow_accepts, f"the trigger accepts {key}={text!r}; the workflow refuses {name}={value!r}"
+    assert sent == (list(value) if isinstance(value, tuple) else value)
+
+
+@given(st.sampled_from(["nst-style-scale", "nst-style-strength", "nst-seed"]), NUMBERS)
+def test_any_number_the_trigger_accepts_the_workflow_accepts_and_the_reverse(key: str, number: float) -> None:
+    """What pyflyte would hand StyleOptions: a float for a float input; the number itself for seed (a float is
+    refused there, by both)."""
+    name = CONTROLS[key].input
+    value = number if options.WORKFLOW_INPUTS[name] == "int" else float(number)
+    agree(key, repr(number), name, value)
+
+
+@given(st.lists(NUMBERS, min_size=1, max_size=options.MAX_STYLES))
+def test_any_blend_weights_the_trigger_accepts_the_workflow_accepts_and_the_reverse(weights: list[float]) -> None:
+    text = ",".join(f"style{index}:{weight!r}" for index, weight in enumerate(weights))
+    agree("nst-styles", text, "style_blend_weights", tuple(float(weight) for weight in weights))
 
 
 def test_every_key_is_documented_in_the_readme_and_in_make_devs_help() -> None:

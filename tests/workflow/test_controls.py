@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port, smooth_pixels, striped_pixels
+from tests.conftest import smooth_pixels, striped_pixels
 from workflows.engine import chain
 from workflows.engine.chain import RunState, result_image, run_epochs, stylize_in_process
 from workflows.engine.colors import keep_photo_chroma, match_color_statistics, rgb_to_ycbcr
@@ -115,13 +115,13 @@ def test_style_strength_multiplies_the_style_weight() -> None:
     assert stronger.effective_style_weight == 2 * BASE.style_weight
     doubled = dataclasses.replace(BASE, style_weight=2 * BASE.style_weight)
     assert first_loss(stronger) == pytest.approx(first_loss(doubled), rel=1e-6)
-    with pytest.raises(OptionError, match="style_strength=-1.0: must be a finite number of at least 0"):
+    with pytest.raises(OptionError, match="^style_strength=-1.0: must be a number from 0 to 100$"):
         StyleOptions(style_strength=-1.0)
 
 
 @pytest.mark.parametrize("scale", [0.1, 5.0, float("nan")])
 def test_style_scale_out_of_range_is_refused(scale: float) -> None:
-    with pytest.raises(OptionError, match=r"style_scale=.*: must be between 0.25 and 4.0"):
+    with pytest.raises(OptionError, match=r"^style_scale=.*: must be a number from 0.25 to 4$"):
         StyleOptions(style_scale=scale)
 
 
@@ -167,15 +167,26 @@ def test_an_init_image_uri_is_where_the_optimisation_starts(photos, write_image,
     assert pixels.shape == (36, 48, 3) and pixels[..., 1].mean() > pixels[..., 0].mean() + 60, "still mostly green"
 
 
+@pytest.mark.parametrize("size", [(480, 24), (16, 300), (3, 2)])
+def test_an_init_image_of_another_aspect_ratio_is_resized_to_the_photo(photos, tmp_path: Path, size) -> None:
+    """As documented: wide, tall or tiny, it is stretched to the photo (it was refused as "too small")."""
+    content, style = photos
+    start = tmp_path / "start.png"
+    Image.new("RGB", size, (20, 200, 40)).save(start)
+    result = neural_style_transfer_wf(
+        content_img=str(content), style_img=str(style), epochs=1, steps_per_epoch=1, max_dim=48, init_image=str(start)
+    )
+    with Image.open(io.BytesIO(png(result.path))) as image:
+        pixels = np.asarray(image, np.float32)
+    assert pixels.shape == (36, 48, 3) and pixels[..., 1].mean() > pixels[..., 0].mean() + 60, "still mostly green"
+
+
 def test_a_missing_init_image_is_named(photos) -> None:
     content, style = photos
-    closed = f"http://127.0.0.1:{free_port()}/start.png"
     with pytest.raises(Exception, match=r"init image .*/nope.png: not found"):
         neural_style_transfer_wf(
             content_img=str(content), style_img=str(style), init_image="/nowhere/nope.png", epochs=1
         )
-    with pytest.raises(Exception, match="init image .*: cannot be reached, will retry"):
-        neural_style_transfer_wf(content_img=str(content), style_img=str(style), init_image=closed, epochs=1)
 
 
 def test_more_styles_through_the_workflow(photos, write_image) -> None:

@@ -264,6 +264,20 @@ def test_orientation_is_applied_after_the_reduction(tmp_path: Path) -> None:
     assert pixels[:24].mean(axis=(0, 1))[0] > 0.8 and pixels[-24:].mean(axis=(0, 1))[2] > 0.8
 
 
+@pytest.mark.parametrize("stored", [(4800, 960), (2400, 12), (9, 7)])
+def test_an_image_of_any_aspect_ratio_is_brought_to_an_exact_size(tmp_path: Path, stored) -> None:
+    """An init image: stored landscape, shown portrait (EXIF 6), stretched to a landscape photo's size; no side
+    of it is "too small", and the reduction before the resize keeps the stored top (red) on top."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    path = tmp_path / "start.png"
+    halves(*stored, (255, 0, 0), (0, 0, 255)).save(path, exif=exif)
+    pixels = load_rgb(path, role="init", max_dim=48, size=(36, 48))
+    assert pixels.shape == (36, 48, 3)
+    top, bottom = pixels[:12].mean(axis=(0, 1)), pixels[-12:].mean(axis=(0, 1))
+    assert top[0] > 0.8 and top[2] < 0.2 and bottom[2] > 0.8 and bottom[0] < 0.2
+
+
 def test_the_reduced_path_matches_a_direct_resize(write_image) -> None:
     path = write_image("big.png", 960, 720)
     reduced = load_rgb(path, role="content", max_dim=80)  # reduced 4x, then Lanczos

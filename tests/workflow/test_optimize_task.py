@@ -109,6 +109,44 @@ def test_a_checkpoint_cut_short_by_a_kill_is_not_a_dead_end(tmp_path: Path, step
     np.testing.assert_allclose(resumed["image"], whole["image"], atol=1e-5)
 
 
+def other_size() -> RunState:
+    """A well-formed checkpoint after 1 epoch of a run of a 32x24 photo (this task's is 40x30)."""
+    return RunState(1, smooth_pixels(32, 24), {"adam_m": np.zeros((1, 24, 32, 3), np.float32)}, [1.0, 0.5], 2.0)
+
+
+def wrong_arrays() -> RunState:
+    """The right image after 1 epoch, but L-BFGS pairs of another shape (a state from another image)."""
+    pairs = np.zeros((3, 1, 12, 16, 3), np.float32)
+    state = {"lbfgs_s": pairs, "lbfgs_y": pairs, "step": np.array(2, np.int64)}
+    return RunState(1, CONTENT.copy(), state, [1.0, 0.5], 2.0)
+
+
+@pytest.mark.parametrize(
+    ("checkpointed", "reason"),
+    [
+        (other_size, "its image has shape (24, 32, 3), this task's images are (30, 40, 3)"),
+        (wrong_arrays, "its optimizer state lbfgs_s has shape (3, 1, 12, 16, 3), this task's images are (30, 40, 3)"),
+    ],
+)
+def test_a_checkpoint_of_another_shape_is_unusable_and_the_task_starts_from_its_input(
+    tmp_path: Path, step_log: StepLog, checkpointed, reason: str
+) -> None:
+    """Well-formed, so it reads: before, a state of another image size resumed silently, and arrays of another
+    shape failed the attempt (and every retry) in the engine. Now it is logged once and ignored."""
+    whole = run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "whole")), tmp_path, stop_epoch=2)
+    left = tmp_path / "left"
+    left.mkdir()
+    checkpointed().write(left / CHECKPOINT_FILE)
+    step_log.steps.clear()
+    step_log.lines.clear()
+    retry = SyncCheckpoint(checkpoint_dest=str(tmp_path / "retry"), checkpoint_src=str(left))
+    resumed = run_task(retry, tmp_path, stop_epoch=2)
+    warned = [line for line in step_log.lines if line.startswith("no usable checkpoint")]
+    assert warned == [f"no usable checkpoint ({reason}); starting this task from its input"]
+    assert len(step_log.steps) == 2 * OPTIONS.steps_per_epoch, "both epochs run, from the photo"
+    np.testing.assert_allclose(resumed["image"], whole["image"], atol=1e-5)
+
+
 def test_the_runs_last_checkpoint_and_hand_off_drop_the_optimizer_state(tmp_path: Path, step_log: StepLog) -> None:
     """Nothing continues from the L-BFGS history once the last epoch is done, so neither the last checkpoint nor
     the hand-off stores it; a retry after that checkpoint runs no step and returns the same image."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,14 @@ import pytest
 from tests.conftest import free_port
 from tests.trigger import stub_workflow
 from workflows.engine import memory, stages
-from workflows.engine.options import DEFAULTS, OptionError, StyleOptions
+from workflows.engine.options import (
+    BLEND_WEIGHT_RANGE,
+    DEFAULTS,
+    NUMERIC_RANGES,
+    OptionError,
+    StyleOptions,
+    range_text,
+)
 from workflows.engine.transfer import StyleTransfer
 from workflows.neural_style_transfer import neural_style_transfer_wf
 from workflows.option_inputs import markdown_table
@@ -61,14 +70,24 @@ def test_the_readme_table_is_the_input_table() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"epochs": 0}, "epochs=0: must be an integer of at least 1"),
-        ({"steps_per_epoch": -3}, "steps_per_epoch=-3: must be an integer of at least 1"),
-        ({"epochs_per_task": -1}, "epochs_per_task=-1: must be an integer of at least 0"),
-        ({"max_dim": 8}, "max_dim=8: must be between 32 and 4096 pixels"),
-        ({"max_dim": 5000}, "max_dim=5000: must be between 32 and 4096 pixels"),
-        ({"style_weight": math.nan}, "style_weight=nan: must be a finite number of at least 0"),
-        ({"content_weight": math.inf}, "content_weight=inf: must be a finite number of at least 0"),
-        ({"total_variation_weight": -1.0}, "total_variation_weight=-1.0: must be a finite number of at least 0"),
+        ({"epochs": 0}, "epochs=0: must be an integer from 1 to 1000000"),
+        ({"epochs": True}, "epochs=True: must be an integer from 1 to 1000000"),
+        ({"steps_per_epoch": -3}, "steps_per_epoch=-3: must be an integer from 1 to 1000000"),
+        ({"epochs_per_task": -1}, "epochs_per_task=-1: must be an integer from 0 to 1000000"),
+        ({"lbfgs_history": 0}, "lbfgs_history=0: must be an integer from 1 to 1000"),
+        ({"max_dim": 8}, "max_dim=8: must be an integer from 32 to 4096"),
+        ({"max_dim": 5000}, "max_dim=5000: must be an integer from 32 to 4096"),
+        ({"style_weight": math.nan}, "style_weight=nan: must be a number from 0 to 1000"),
+        ({"content_weight": math.inf}, "content_weight=inf: must be a number from 0 to 1e10"),
+        ({"total_variation_weight": -1.0}, "total_variation_weight=-1.0: must be a number from 0 to 1e10"),
+        # the issue's three: each failed later, naming nothing (int64 overflow, an inf sum, an inf loss)
+        ({"seed": 2**64}, "seed=18446744073709551616: must be an integer from 0 to 9223372036854775807"),
+        ({"seed": 1.0}, "seed=1.0: must be an integer from 0 to 9223372036854775807"),
+        (
+            {"style_blend_weights": (1e308, 1e308)},
+            r"style_blend_weights=\[1e\+308, 1e\+308\]: every weight must be a number from 0 to 1e6",
+        ),
+        ({"style_strength": 1e300}, r"style_strength=1e\+300: must be a number from 0 to 100"),
         ({"optimizer": "sgd"}, "optimizer='sgd': must be one of lbfgs, adam"),
         ({"precision": "float16"}, "precision='float16': must be one of auto, float32, bfloat16"),
         ({"optimizer": "adam", "ema": 1.0}, r"ema=1.0: must be in \[0, 1\)"),
@@ -81,11 +100,38 @@ def test_a_bad_option_is_refused_in_one_line_naming_the_input(changes: dict, mes
         dataclasses.replace(DEFAULTS, **changes)
 
 
+def test_every_numeric_option_has_one_range_taken_at_its_ends_and_refused_beyond() -> None:
+    """Every int and float field is bounded by ``NUMERIC_RANGES`` (ema is the half-open [0, 1)), and the refusal names the field, value and range."""
+    hints = typing.get_type_hints(StyleOptions)
+    numeric = {name for name, hint in hints.items() if hint in (int, float)}
+    assert numeric - {"ema"} == set(NUMERIC_RANGES)
+    for name, (low, high) in NUMERIC_RANGES.items():
+        assert getattr(StyleOptions(**{name: low}), name) == low
+        assert getattr(StyleOptions(**{name: high}), name) == high
+        beyond = (
+            (low - 1, high + 1)
+            if hints[name] is int
+            else (math.nextafter(low, -math.inf), math.nextafter(high, math.inf))
+        )
+        for value in beyond:
+            with pytest.raises(
+                OptionError, match=rf"^{name}={re.escape(repr(value))}: must be .* from {range_text((low, high))}$"
+            ):
+                StyleOptions(**{name: value})
+
+
+def test_the_largest_blend_weights_normalise_to_finite_equal_shares() -> None:
+    """Two weights of 1e308 summed to inf and normalised to 0: the run had no style. At the bound they cannot."""
+    high = BLEND_WEIGHT_RANGE[1]
+    shares = StyleOptions(style_blend_weights=(high,) * 64).blend_weights(64)
+    assert len(set(shares)) == 1 and 0 < shares[0] < 1
+
+
 def test_bad_options_fail_before_any_download(write_image) -> None:
-    """check_inputs refuses them first: a photo on a server that is not there is never fetched."""
-    unreachable = f"http://127.0.0.1:{free_port()}/photo.jpg"  # fetching it would fail with "cannot be reached"
+    """check_inputs refuses them first, before the input policy or any download looks at the images."""
+    unreachable = f"http://127.0.0.1:{free_port()}/photo.jpg"  # the policy would refuse it, and nothing listens there
     style = write_image("style.png", 32, 32, style=True)
-    with pytest.raises(OptionError, match="total_variation_weight=-1.0: must be a finite number of at least 0$"):
+    with pytest.raises(OptionError, match="total_variation_weight=-1.0: must be a number from 0 to 1e10$"):
         neural_style_transfer_wf(content_img=unreachable, style_img=str(style), total_variation_weight=-1.0)
 
 

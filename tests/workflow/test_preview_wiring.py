@@ -97,6 +97,7 @@ def _non_default(name: str) -> object:
         "style_weight": 0.5,
         "content_weight": 1.0,
         "total_variation_weight": 1.0,
+        "total_variation_smoothing": 1.0,
         "optimizer": "adam",
         "ema": 0.5,
         "pyramid": True,

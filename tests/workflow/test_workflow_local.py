@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from flytekit.exceptions.user import FlyteRecoverableException
 from PIL import Image
 
-from tests.conftest import free_port
 from workflows.images import ImageInputError
 from workflows.neural_style_transfer import neural_style_transfer_wf
 from workflows.task_resources import optimize_overrides
@@ -143,51 +137,10 @@ def test_bad_resource_inputs_are_named(arguments: tuple[str, str, str, str], mes
 
 def test_zero_epochs_is_refused(photos) -> None:
     content, style = photos
-    with pytest.raises(ValueError, match="epochs=0: must be an integer of at least 1"):
+    with pytest.raises(ValueError, match="epochs=0: must be an integer from 1 to 1000000"):
         neural_style_transfer_wf(
             content_img=str(content), style_img=str(style), epochs=0, steps_per_epoch=2, max_dim=48
         )
-
-
-@pytest.fixture
-def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A plain HTTP file server on loopback: the same fsspec code path as https:// inputs."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_url_inputs(photos, web_server) -> None:
-    content, style = photos
-    base, root = web_server
-    (root / "photo.jpg").write_bytes(content.read_bytes())
-    result = neural_style_transfer_wf(content_img=f"{base}/photo.jpg", style_img=str(style), **TINY)
-    assert png_pixels(Path(result.path)).shape == (36, 48, 3)
-
-
-def test_url_that_does_not_exist_is_a_user_error(photos, web_server) -> None:
-    _, style = photos
-    base, _ = web_server
-    with pytest.raises(ImageInputError, match=r"content image http://127.0.0.1:\d+/gone.jpg: not found"):
-        neural_style_transfer_wf(content_img=f"{base}/gone.jpg", style_img=str(style), **TINY)
-
-
-def test_unreachable_server_is_retried_not_blamed_on_the_user(photos) -> None:
-    _, style = photos
-    closed = f"http://127.0.0.1:{free_port()}/photo.jpg"
-    with pytest.raises(FlyteRecoverableException, match="content image .*: cannot be reached, will retry"):
-        neural_style_transfer_wf(content_img=closed, style_img=str(style), **TINY)
 
 
 def test_pyramid_lbfgs_through_tasks_equals_the_in_process_chain(photos, tmp_path: Path) -> None:

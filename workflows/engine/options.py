@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 import typing
 from dataclasses import dataclass, field, fields
 
@@ -53,16 +54,70 @@ class Network(enum.Enum):
 OPTIMIZERS = tuple(o.value for o in Optimizer)
 NETWORKS = tuple(n.value for n in Network)
 PRECISIONS = tuple(p.value for p in Precision)
-#: The long side an image is brought to: bounds of the ``max_dim`` input. Below 32 px the style is
-#: unrecognisable; above 4096 a result is tiled (``stages``), and preprocessing bounds its decode by bytes.
-MAX_DIM_RANGE = (32, 4096)
 PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
 INIT_IMAGES = ("content", "noise", "preview")  # or the URI of an image to start from
 MODES = tuple(m.value for m in Mode)
+
+# --- the range of every numeric option ---------------------------------------------------------------------
+# One closed range per field, here only: ``__post_init__`` checks each field against ``NUMERIC_RANGES``, the
+# fields' meanings quote them (so ``pyflyte run --help`` and the README's table of inputs state them), and the
+# trigger restates those an upload may set (``lambda_trigger/options.py``, compared by a test). (``ema`` is the
+# half-open [0, 1), checked on its own.)
+#: The long side an image is brought to: bounds of the ``max_dim`` input. Below 32 px the style is
+#: unrecognisable; above 4096 a result is tiled (``stages``), and preprocessing bounds its decode by bytes.
+MAX_DIM_RANGE = (32, 4096)
+#: Counts: far beyond any real run, and small enough that their products (total steps) stay Flyte's int64.
+EPOCHS_RANGE = (1, 1_000_000)
+STEPS_PER_EPOCH_RANGE = (1, 1_000_000)
+EPOCHS_PER_TASK_RANGE = (0, 1_000_000)
+#: Each curvature pair holds two images, which the memory model counts.
+LBFGS_HISTORY_RANGE = (1, 1000)
+#: A Flyte integer is 64-bit: a larger seed would fail as "Integer value out of range" without naming ``seed``.
+SEED_RANGE = (0, 2**63 - 1)
 STYLE_SCALE_RANGE = (0.25, 4.0)
+# The loss weights. The losses are float32 (at most 3.4e38), and L-BFGS forms dot products of gradients in float32,
+# so a weighted term must stay below about sqrt(3.4e38) = 1.8e19 for the product of two such magnitudes to be
+# finite. The unweighted terms are at most about: a style layer's mean squared Gram difference 2e13 (ImageNet
+# VGG19's Gram entries reach 4e6 on its [-124, 152] input, the tutorial's printout), the content term's mean
+# squared feature difference 1e8 (features up to about 1e4), and the total variation 1e8 (at most 6 per pixel,
+# 4096 x 4096 pixels). Hence the effective style weight (style_weight x style_strength) at most 1e5, and the
+# content and smoothness weights at most 1e10: every term under 1e18. Each bound is still 1e5 to 1e8 times its
+# default, far beyond any picture worth having.
+STYLE_WEIGHT_RANGE = (0.0, 1e3)
+STYLE_STRENGTH_RANGE = (0.0, 100.0)
+CONTENT_WEIGHT_RANGE = (0.0, 1e10)
+TOTAL_VARIATION_WEIGHT_RANGE = (0.0, 1e10)
 #: ``total_variation_smoothing``, in 8-bit levels: beyond a few levels the term no longer penalises the fine
 #: noise it is there to remove.
 TV_SMOOTHING_RANGE = (0.0, 8.0)
+#: Each of ``style_blend_weights``: they are only compared with each other, and any number of weights this size
+#: sums to a finite total (two of 1e308 summed to inf, and normalising by it left no style at all).
+BLEND_WEIGHT_RANGE = (0.0, 1e6)
+#: The scalar numeric fields' ranges, by field (``style_blend_weights`` holds each weight to BLEND_WEIGHT_RANGE).
+#: An integer range is an integer field's: a bool or a float there is refused.
+NUMERIC_RANGES: dict[str, tuple[int, int] | tuple[float, float]] = {
+    "epochs": EPOCHS_RANGE,
+    "steps_per_epoch": STEPS_PER_EPOCH_RANGE,
+    "max_dim": MAX_DIM_RANGE,
+    "style_weight": STYLE_WEIGHT_RANGE,
+    "content_weight": CONTENT_WEIGHT_RANGE,
+    "total_variation_weight": TOTAL_VARIATION_WEIGHT_RANGE,
+    "total_variation_smoothing": TV_SMOOTHING_RANGE,
+    "epochs_per_task": EPOCHS_PER_TASK_RANGE,
+    "lbfgs_history": LBFGS_HISTORY_RANGE,
+    "style_scale": STYLE_SCALE_RANGE,
+    "seed": SEED_RANGE,
+    "style_strength": STYLE_STRENGTH_RANGE,
+}
+
+
+def range_text(bounds: tuple[int, int] | tuple[float, float]) -> str:
+    """A range as the input table, ``--help`` and the refusals state it: ``0 to 1e10``, ``1 to 1000000``."""
+    return " to ".join(
+        str(bound) if isinstance(bound, int) else re.sub(r"e\+0*", "e", f"{bound:g}") for bound in bounds
+    )
+
+
 #: The options a feed-forward preview cannot honour (mode="preview" refuses them away from their defaults).
 PREVIEW_REFUSES = (
     "style_weight",
@@ -103,18 +158,23 @@ class StyleOptions:
     """
 
     epochs: int = _option(
-        5, "epochs (1 or more): after each one the run checkpoints, publishes its Deck and writes its progress record"
+        5,
+        f"epochs ({range_text(EPOCHS_RANGE)}): after each one the run checkpoints, publishes its Deck and writes its "
+        "progress record",
     )
-    steps_per_epoch: int = _option(100, "optimisation steps in each epoch (1 or more)")
-    max_dim: int = _option(512, "long side of the images, in pixels (32 to 4096)")
-    style_weight: float = _option(1e-2, "weight of the style (Gram matrix) loss (a finite number, 0 or more)")
-    content_weight: float = _option(1e4, "weight of the content (feature) loss (a finite number, 0 or more)")
-    total_variation_weight: float = _option(30.0, "weight of the smoothness term (a finite number, 0 or more)")
+    steps_per_epoch: int = _option(100, f"optimisation steps in each epoch ({range_text(STEPS_PER_EPOCH_RANGE)})")
+    max_dim: int = _option(512, f"long side of the images, in pixels ({range_text(MAX_DIM_RANGE)})")
+    style_weight: float = _option(1e-2, f"weight of the style (Gram matrix) loss ({range_text(STYLE_WEIGHT_RANGE)})")
+    content_weight: float = _option(1e4, f"weight of the content (feature) loss ({range_text(CONTENT_WEIGHT_RANGE)})")
+    total_variation_weight: float = _option(
+        30.0, f"weight of the smoothness term ({range_text(TOTAL_VARIATION_WEIGHT_RANGE)})"
+    )
     total_variation_smoothing: float = _option(
         0.25,
         "each neighbour difference d of the smoothness term counts as sqrt(d^2 + e^2) - e instead of |d|, e this "
-        "many 8-bit levels (0 to 8; `0`: the tutorial's exact term). It gives the term a derivative where d = 0, "
-        "which a photo's flat areas hold by the thousand; every optimiser minimises the same loss",
+        f"many 8-bit levels ({range_text(TV_SMOOTHING_RANGE)}; `0`: the tutorial's exact term). It gives the term "
+        "a derivative where d = 0, which a photo's flat areas hold by the thousand; every optimiser minimises the "
+        "same loss",
     )
     optimizer: str = _option(
         "lbfgs",
@@ -148,13 +208,13 @@ class StyleOptions:
     )
     style_scale: float = _option(
         1.0,
-        "the size the style image is analysed at, relative to the output (0.25 to 4): bigger means bigger brush "
-        "strokes",
+        f"the size the style image is analysed at, relative to the output ({range_text(STYLE_SCALE_RANGE)}): bigger "
+        "means bigger brush strokes",
     )
     style_blend_weights: tuple[float, ...] = _option(
         (),
-        "weights of `style_img` then each of `more_styles`, normalised; empty means equal weights; a length that "
-        "does not match or a negative weight is refused",
+        "weights of `style_img` then each of `more_styles`, normalised; empty means equal weights; each "
+        f"{range_text(BLEND_WEIGHT_RANGE)}, not all 0, one per style",
     )
     init_image: str = _option(
         "content",
@@ -163,11 +223,13 @@ class StyleOptions:
     )
     seed: int = _option(
         0,
-        "every random choice of a run (the noise start) comes from it: the same inputs and seed give "
-        "byte-identical PNGs on the same machine",
+        f"every random choice of a run (the noise start) comes from it ({range_text(SEED_RANGE)}): the same inputs "
+        "and seed give byte-identical PNGs on the same machine",
     )
     style_strength: float = _option(
-        1.0, "a multiplier on `style_weight` relative to `content_weight`: `2` is twice the style, `0.5` half"
+        1.0,
+        f"a multiplier on `style_weight` relative to `content_weight` ({range_text(STYLE_STRENGTH_RANGE)}): `2` is "
+        "twice the style, `0.5` half",
     )
     upscale: bool = _option(
         False,
@@ -189,26 +251,8 @@ class StyleOptions:
     )
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "steps_per_epoch"):
-            _at_least(name, getattr(self, name), 1)
-        _at_least("epochs_per_task", self.epochs_per_task, 0)
-        _at_least("lbfgs_history", self.lbfgs_history, 1)
-        low, high = MAX_DIM_RANGE
-        if not low <= self.max_dim <= high:
-            raise OptionError(f"max_dim={self.max_dim}: must be between {low} and {high} pixels")
-        for name in ("style_weight", "content_weight", "total_variation_weight"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise OptionError(f"{name}={value}: must be a finite number of at least 0")
-        low_smoothing, high_smoothing = TV_SMOOTHING_RANGE
-        if not (
-            math.isfinite(self.total_variation_smoothing)
-            and low_smoothing <= self.total_variation_smoothing <= high_smoothing
-        ):
-            raise OptionError(
-                f"total_variation_smoothing={self.total_variation_smoothing}: must be between {low_smoothing} and "
-                f"{high_smoothing} (8-bit levels)"
-            )
+        for name, bounds in NUMERIC_RANGES.items():
+            _in_range(name, getattr(self, name), bounds)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _one_of("precision", self.precision, PRECISIONS)
         if not (math.isfinite(self.ema) and 0.0 <= self.ema < 1.0):
@@ -216,19 +260,16 @@ class StyleOptions:
         if self.ema and self.optimizer != "adam":
             raise OptionError(f"ema={self.ema}: iterate averaging applies to optimizer='adam' only")
         _one_of("preserve_colors", self.preserve_colors, PRESERVE_COLORS)
-        low_scale, high_scale = STYLE_SCALE_RANGE
-        if not (math.isfinite(self.style_scale) and low_scale <= self.style_scale <= high_scale):
-            raise OptionError(f"style_scale={self.style_scale}: must be between {low_scale} and {high_scale}")
-        if not math.isfinite(self.style_strength) or self.style_strength < 0:
-            raise OptionError(f"style_strength={self.style_strength}: must be a finite number of at least 0")
         weights = list(self.style_blend_weights)
-        if any(not math.isfinite(w) or w < 0 for w in weights):
-            raise OptionError(f"style_blend_weights={weights}: every weight must be a finite number of at least 0")
+        low_weight, high_weight = BLEND_WEIGHT_RANGE
+        if not all(_is_number(w) and low_weight <= w <= high_weight for w in weights):
+            raise OptionError(
+                f"style_blend_weights={weights}: every weight must be a number from {range_text(BLEND_WEIGHT_RANGE)}"
+            )
         if weights and sum(weights) == 0:
             raise OptionError(f"style_blend_weights={weights}: at least one weight must be above 0")
         if not self.init_image.strip():
             raise OptionError("init_image='': use 'content', 'noise' or the URI of an image")
-        _at_least("seed", self.seed, 0)
         _one_of("mode", self.mode, MODES)
         _one_of("network", self.network, NETWORKS)
         if self.mode == "preview":
@@ -307,9 +348,23 @@ class StyleOptions:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _at_least(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise OptionError(f"{name}={value!r}: must be an integer of at least {low}")
+def _in_range(name: str, value: object, bounds: tuple[int, int] | tuple[float, float]) -> None:
+    """Refuses ``value`` outside the field's closed range in one line; an integer range takes integers only."""
+    low, high = bounds
+    integer = isinstance(low, int)
+    kind = "an integer" if integer else "a number"
+    fits = _is_integer(value) if integer else _is_number(value)
+    if not (fits and low <= value <= high):  # type: ignore[operator]  # fits: value is a number
+        raise OptionError(f"{name}={value!r}: must be {kind} from {range_text(bounds)}")
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (NaN fails every comparison, so it is refused by name here, not by accident)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
