@@ -12,7 +12,7 @@ BENCH_SIZE ?= 512
 # make dev: runs at a time, each in a process of its own (empty: the cores)
 MAX_RUNS ?=
 
-.PHONY: help venv lint format test demo dev smoke package bench bench-gpu clean task-image lambda-image register deploy
+.PHONY: help venv lint format test demo dev smoke package bench bench-gpu gallery clean task-image lambda-image register deploy
 
 help:  ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,9 +50,10 @@ smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow (random weights unles
 		$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
-bench: $(STAMP)  ## benchmarks (about 90 min on 2 cores; offline: NST_VGG19_WEIGHTS=random) -> BENCHMARKS.md
+bench: $(STAMP)  ## benchmarks (about 2 h on 2 cores; offline: NST_VGG19_WEIGHTS=random; quality on the VGG16 stand-in) -> BENCHMARKS.md
 	@$(BIN)/python -m devstack.weights bench
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
+	$(BIN)/python -m benchmarks.bench_quality --sizes 256 512
 	$(BIN)/python -m benchmarks.bench_stages
 	$(BIN)/python -m benchmarks.bench_preview
 	$(BIN)/python -m benchmarks.bench_trigger
@@ -69,9 +70,13 @@ soak: $(STAMP)  ## trigger storm and faults vs the Lambda timeout, preprocess me
 bench-gpu: $(STAMP)  ## the engine and stage benchmarks on a GPU machine (CUDA TensorFlow) -> BENCHMARKS-GPU.md
 	@$(BIN)/python -c "import tensorflow as tf, sys; sys.exit(0 if tf.config.list_physical_devices('GPU') else 'bench-gpu: TensorFlow sees no GPU; install tensorflow[and-cuda]==2.21.0 on a GPU machine')"
 	@$(BIN)/python -m devstack.weights bench-gpu
-	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE) --out benchmarks/results/engine-gpu.json --plot benchmarks/results/time_to_quality-gpu.png
+	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE) --out benchmarks/results/engine-gpu.json
+	$(BIN)/python -m benchmarks.bench_quality --sizes 256 512 1024 --full-set 256 512 --out benchmarks/results/quality-gpu.json --plot benchmarks/results/style_distance-gpu.png
 	$(BIN)/python -m benchmarks.bench_stages --sizes 256 512 1024 2048 --out benchmarks/results/stages-gpu.json
-	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --trigger /nonexistent --plot benchmarks/results/time_to_quality-gpu.png --output BENCHMARKS-GPU.md
+	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --quality benchmarks/results/quality-gpu.json --preview /nonexistent --trigger /nonexistent --plot benchmarks/results/style_distance-gpu.png --output BENCHMARKS-GPU.md
+
+gallery: $(STAMP)  ## the README's pictures (docs/gallery/, about 15 min on 2 cores), made with the trained VGG16 stand-in
+	$(BIN)/python -m devstack.gallery
 
 package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for IMAGE
 	$(BIN)/pyflyte --pkgs workflows package --image $(IMAGE) --output flyte-package.tgz --force

@@ -1,5 +1,5 @@
-"""The engine's benchmarks: step speed against the machine's own convolution throughput, the per-step-task
-recipe against our loop, time to quality for each optimiser configuration, and an optimisation task's peak RSS.
+"""The engine's timing benchmarks: step speed against the machine's own convolution throughput, and the
+per-step-task recipe against our loop (time to quality, on trained features: ``benchmarks/bench_quality.py``).
 
     python -m benchmarks.bench_engine --size 512 --out benchmarks/results/engine.json
 
@@ -10,15 +10,9 @@ no assertion here, and none of this runs in the test suite.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import json
-import math
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -29,8 +23,6 @@ tf.get_logger().setLevel("ERROR")  # the per-step recipe retraces every step on 
 
 from benchmarks.common import REPO, SAMPLES, log, machine, timed  # noqa: E402
 from workflows import images  # noqa: E402
-from workflows.engine import transfer  # noqa: E402
-from workflows.engine.chain import EpochDone, RunState, run_epochs  # noqa: E402
 from workflows.engine.networks.vgg_features import (  # noqa: E402
     CONTENT_LAYERS,
     RANDOM_SEED,
@@ -38,7 +30,6 @@ from workflows.engine.networks.vgg_features import (  # noqa: E402
     _he_normal_init,
 )
 from workflows.engine.options import ADAM_SETTINGS, StyleOptions  # noqa: E402
-from workflows.engine.resample import resize  # noqa: E402
 from workflows.engine.transfer import StyleTransfer  # noqa: E402
 
 #: The tutorial's recipe: the reference every configuration is timed against.
@@ -103,232 +94,15 @@ def per_step_task_recipe_step(content: np.ndarray, style: np.ndarray, weights_fi
     engine._compiled_adam_step(variable, adam, None, 0.0)().numpy()
 
 
-# --- 3. time to quality ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Curve:
-    """Loss (by the fixed full-size evaluator) against optimisation seconds (evaluation excluded)."""
-
-    name: str
-    points: list[tuple[float, float]] = field(default_factory=list)
-    reached_at_s: float | None = None
-    steps: int = 0
-    note: str = ""
-    style_distance: float | None = (
-        None  # the trained yardstick on the final image (workflows/engine/networks/arbitrary_stylization.py)
-    )
-    final: np.ndarray | None = field(default=None, repr=False)  # the last image, kept in memory only
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.total = 0.0
-        self._start: float | None = None
-
-    def __enter__(self) -> Stopwatch:
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.total += time.perf_counter() - self._start
-
-
-def reference_run(content, style, steps: int) -> tuple[Curve, float, np.ndarray]:
-    """The tutorial recipe: Adam from the content image, ``steps`` compiled steps at full size."""
-    clock = Stopwatch()
-    times, losses = [], []
-    with clock:
-        engine = StyleTransfer(content, style, ADAM)
-    built = clock.total
-
-    def record(index: int, loss: float) -> None:  # the loss before step ``index``, i.e. after ``index`` steps
-        times.append(built + time.perf_counter() - began)
-        losses.append(loss)
-
-    with clock:
-        began = time.perf_counter()
-        result = engine.run(steps, on_step=record)
-    target = float(engine.loss(result.image))
-    distance = yardstick(result.image, style)
-    curve = Curve(
-        f"tutorial: Adam, {steps} steps", list(zip(times, losses)) + [(clock.total, target)], clock.total, steps
-    )
-    curve.style_distance = distance
-    return curve, target, result.image
-
-
-def yardstick(image: np.ndarray, style: np.ndarray) -> float | None:
-    """How close the image's style is to the style image by a *trained* network, independent of VGG19 (so a
-    run with random VGG19 weights shows honestly that it did not stylize); None with the preview turned off."""
-    from workflows.engine.networks import arbitrary_stylization as feed_forward
-
-    try:
-        return feed_forward.style_distance(image, style)
-    except feed_forward.PreviewError:
-        return None
-
-
-#: The float32 L-BFGS run again with the tutorial's exact (unsmoothed) total variation: what the smoothing buys.
-EXACT_TV_NAME = "L-BFGS, float32, exact total variation (as before)"
-
-
-@contextlib.contextmanager
-def tv_smoothing(value: float) -> Iterator[None]:
-    """Engines built inside use ``value`` as L-BFGS's total-variation smoothing (0: the tutorial's exact term)."""
-    kept = transfer.TV_SMOOTHING
-    transfer.TV_SMOOTHING = value
-    try:
-        yield
-    finally:
-        transfer.TV_SMOOTHING = kept
-
-
-class _Stop(Exception):
-    """Ends a chase from inside the chain's epoch callback: the target is reached or the budget is spent."""
-
-
-def chase(
-    name: str,
-    content: np.ndarray,
-    style: np.ndarray,
-    evaluator: StyleTransfer,
-    target: float,
-    budget_s: float,
-    options: StyleOptions,
-    chunk: int,
-) -> Curve:
-    """Run the workflow's own epoch chain (``run_epochs``) until the evaluator's loss reaches ``target`` or
-    ``budget_s`` runs out, scoring after every epoch with the clock stopped. Without a pyramid an epoch here is
-    ``chunk`` steps (the run has as many as it needs); with one, the run is exactly the workflow's pyramid
-    (``options.epochs`` levels of ``options.steps_per_epoch``), scored after each level."""
-    curve = Curve(name)
-    run = options if options.pyramid else dataclasses.replace(options, epochs=100_000, steps_per_epoch=chunk)
-    began, scoring = time.perf_counter(), 0.0
-
-    def on_epoch(done: EpochDone) -> None:
-        nonlocal scoring
-        elapsed = time.perf_counter() - began - scoring
-        scored = time.perf_counter()
-        loss = float(evaluator.loss(resize(done.state.output, content.shape[:2])))
-        scoring += time.perf_counter() - scored
-        curve.steps = len(done.state.losses)
-        curve.points.append((elapsed, loss))
-        log(f"  {name}: {curve.steps} steps, {elapsed:.0f} s, loss {loss:.4g} (target {target:.4g})")
-        if loss <= target:
-            curve.reached_at_s = elapsed
-            raise _Stop
-        if elapsed >= budget_s:
-            raise _Stop
-
-    last: list[np.ndarray] = []
-
-    def keep(done: EpochDone) -> None:
-        last[:] = [done.state.output]
-        on_epoch(done)
-
-    with contextlib.suppress(_Stop):
-        run_epochs(content, style, run, RunState.start(content), on_epoch=keep)
-    curve.final = resize(last[0], content.shape[:2]) if last else None
-    curve.style_distance = yardstick(curve.final, style) if curve.final is not None else None
-    return curve
-
-
-def terms(evaluator: StyleTransfer, image: np.ndarray) -> dict[str, float]:
-    """The evaluator's (the tutorial's) weighted loss terms at ``image``, as plain numbers for the results."""
-    return {name: float(value) for name, value in evaluator.loss_terms(image).items()}
-
-
-def _preview_distance(content: np.ndarray, style: np.ndarray) -> float | None:
-    from workflows.engine.networks import arbitrary_stylization as feed_forward
-
-    try:
-        return feed_forward.style_distance(feed_forward.preview_of(content, style), style)
-    except feed_forward.PreviewError:
-        return None
-
-
-def chase_fresh_adam_every_step(
-    name: str, content: np.ndarray, style: np.ndarray, evaluator: StyleTransfer, target: float, budget_s: float
-) -> Curve:
-    """The per-step-task recipe's dynamics: Adam's moments and count start from zero at every step."""
-    curve, clock = Curve(name), Stopwatch()
-    with clock:
-        engine = StyleTransfer(content, style, ADAM)
-    image = content
-    while clock.total < budget_s:
-        with clock:
-            for _ in range(25):
-                image = engine.run(1, image=image).image
-        curve.steps += 25
-        loss = float(evaluator.loss(image))
-        curve.points.append((clock.total, loss))
-        if loss <= target:
-            curve.reached_at_s = clock.total
-            break
-    curve.style_distance = yardstick(image, style)
-    return curve
-
-
-# --- the plot ----------------------------------------------------------------------------------------------------
-
-
-def plot(curves: list[Curve], target: float, path: Path) -> None:
-    """Loss (log scale) against seconds for every configuration, drawn with Pillow: no plotting dependency."""
-    from PIL import Image, ImageDraw
-
-    width, height, left, right, top, bottom = 900, 520, 80, 260, 30, 50
-    points = [p for c in curves for p in c.points if p[1] > 0]
-    t_max = max(p[0] for p in points) * 1.02
-    l_lo = math.log10(min(min(p[1] for p in points), target)) - 0.02
-    l_hi = math.log10(max(p[1] for p in points)) + 0.02
-    x = lambda t: left + (width - left - right) * t / t_max
-    y = lambda v: top + (height - top - bottom) * (l_hi - math.log10(v)) / (l_hi - l_lo)
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([left, top, width - right, height - bottom], outline="black")
-    for fraction in (0, 0.25, 0.5, 0.75, 1.0):
-        t = t_max * fraction
-        draw.text((x(t) - 10, height - bottom + 6), f"{t:.0f}s", fill="black")
-        v = 10 ** (l_lo + (l_hi - l_lo) * fraction)
-        draw.text((8, y(v) - 6), f"{v:.3g}", fill="black")
-    draw.line([(left, y(target)), (width - right, y(target))], fill=(150, 150, 150), width=1)
-    draw.text((left + 4, y(target) - 14), "quality target", fill=(110, 110, 110))
-    palette = [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-    ]
-    for index, curve in enumerate(curves):
-        colour = palette[index % len(palette)]
-        line = [(x(t), y(v)) for t, v in curve.points if v > 0]
-        if len(line) > 1:
-            draw.line(line, fill=colour, width=2)
-        draw.rectangle(
-            [width - right + 12, top + 18 * index + 4, width - right + 24, top + 18 * index + 14], fill=colour
-        )
-        draw.text((width - right + 30, top + 18 * index + 2), curve.name[:38], fill="black")
-    draw.text((left, 8), "loss at full size (fixed evaluator) against optimisation seconds", fill="black")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-
-
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=512, help="long side for time to quality and peak RSS")
-    parser.add_argument("--reference-steps", type=int, default=500)
-    parser.add_argument("--budget", type=float, default=0.6, help="each configuration's time, x the reference run")
+    parser.add_argument("--size", type=int, default=512, help="long side of the recipe's comparison")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "engine.json")
-    parser.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "results" / "time_to_quality.png")
     parser.add_argument("--step-sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps recipe quality")
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps recipe")
     args = parser.parse_args(argv)
 
     # Re-measuring some sections (--skip the others) updates the results file instead of replacing it.
@@ -374,54 +148,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         results["recipe"] = {"per_step_task_seconds": recipe, "our_loop_seconds": ours, "ratio": recipe / ours}
         log(f"recipe: {results['recipe']}")
-
-    if "quality" not in args.skip:
-        evaluator = StyleTransfer(content_full, style_full, ADAM)  # the tutorial's loss, float32, full size
-        reference, target, _ = reference_run(content_full, style_full, args.reference_steps)
-        budget = args.budget * reference.reached_at_s  # slower than that is no contender: "not within" is reported
-        log(f"reference: {reference.reached_at_s:.0f} s, target loss {target:.5g}")
-        lbfgs = StyleOptions(optimizer="lbfgs", precision="float32")
-        adam = StyleOptions(optimizer="adam", precision="float32")
-        configs = [
-            ("L-BFGS, 20 pairs, float32", lbfgs, 10),
-            ("L-BFGS + bfloat16 convolutions", dataclasses.replace(lbfgs, precision="bfloat16"), 10),
-            (EXACT_TV_NAME, lbfgs, 10),
-            ("Adam + iterate averaging (0.95)", dataclasses.replace(adam, ema=0.95), 25),
-            ("L-BFGS + pyramid (the workflow's, 5 x 100)", dataclasses.replace(lbfgs, pyramid=True), 100),
-            ("Adam + pyramid (the workflow's, 5 x 100)", dataclasses.replace(adam, pyramid=True), 100),
-        ]
-        curves = [reference]
-        for name, options, chunk in configs:
-            log(f"time to quality: {name}")
-            smoothing = 0.0 if name == EXACT_TV_NAME else transfer.TV_SMOOTHING
-            with tv_smoothing(smoothing):
-                curves.append(chase(name, content_full, style_full, evaluator, target, budget, options, chunk))
-        name = "per-step tasks (fresh Adam each step)"
-        log(f"time to quality: {name}")
-        curve = chase_fresh_adam_every_step(name, content_full, style_full, evaluator, target, budget)
-        if "recipe" in results:
-            # Same dynamics as that recipe; its clock runs at the recipe's measured seconds per step.
-            per_step = results["recipe"]["per_step_task_seconds"]
-            curve.points = [(25 * (n + 1) * per_step, loss) for n, (_, loss) in enumerate(curve.points)]
-            curve.reached_at_s = curve.steps * per_step if curve.reached_at_s is not None else None
-            curve.note = f"dynamics simulated; time = steps x {per_step:.2f} s measured per recipe step"
-        curves.append(curve)
-        results["quality"] = {
-            "target_loss": target,
-            "curves": [{k: v for k, v in asdict(c).items() if k != "final"} for c in curves],
-            "yardstick": {
-                "photo": yardstick(content_full, style_full),
-                "preview": _preview_distance(content_full, style_full),
-            },
-        }
-        plot(curves, target, args.plot)
-        # Which terms the configurations lower on the way to the target (with random weights: mostly smoothness).
-        fastest = min((c for c in curves[1:] if c.reached_at_s), key=lambda c: c.reached_at_s, default=None)
-        if fastest is not None and fastest.final is not None:
-            results["quality"]["composition"] = {
-                "photo": terms(evaluator, content_full),
-                f"{fastest.name}, at the target": terms(evaluator, fastest.final),
-            }
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
