@@ -14,11 +14,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from devstack.processes import terminate_on_sigterm
 from devstack.progress_watcher import ProgressWatcher
 from devstack.stack import REPO, LocalStack, StackError, StackSettings, describe_decks
 from lambda_trigger.options import HELP
+from lambda_trigger.rules import preview_key
+
+if TYPE_CHECKING:
+    from devstack.weights import LocalWeights
 
 SAMPLES = REPO / "samples"
 #: A demo should finish in about a minute on a laptop CPU; the workflow's own defaults (5 x 100 steps at 512 px)
@@ -41,13 +48,16 @@ def workflow_env() -> dict[str, str]:
     return {**DEMO_DEFAULTS, **env}
 
 
-def check_weights(say: Callable[[str], None], command: str) -> bool:
-    """Fetch (once) or find the VGG19 weights before anything starts, so a missing file fails in seconds and in
-    one line; True when they are random (the results are then not real stylizations)."""
+def check_weights(say: Callable[[str], None], command: str) -> LocalWeights:
+    """Fetch (once) or find the trained weights before anything starts, so a missing file fails in seconds and in
+    one line; offline, the VGG16 stand-in (``devstack/weights.py``)."""
     from devstack import weights  # TensorFlow loads here, not for --help or a missing photo
 
     say(f"checking the VGG19 weights (NST_VGG19_WEIGHTS={os.environ.get('NST_VGG19_WEIGHTS') or 'imagenet'}) ...")
-    return weights.check(command).kind == "random"
+    chosen = weights.choose(command)
+    if chosen.source.kind == "stand-in":
+        say(f"offline: using the {chosen.note}")
+    return chosen
 
 
 def stopped(stack: LocalStack) -> str:
@@ -64,8 +74,8 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     for label, path in (("content", content), ("style", style)):
         if not path.is_file():
             raise SystemExit(f"[demo] {label} image {path} does not exist")
-    random_weights = check_weights(say, "demo")
-    settings = workflow_env()
+    chosen = check_weights(say, "demo")
+    settings = {**workflow_env(), **chosen.settings}
     say("settings: " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items())))
     stack = LocalStack(
         StackSettings(
@@ -91,25 +101,39 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             local = Path(args.out) / Path(output_key).name
             local.parent.mkdir(parents=True, exist_ok=True)
             resources.s3().download_file(resources.bucket, output_key, str(local))
+            preview = download_preview(resources, output_key, Path(args.out))
             say(f"done in {time.monotonic() - started:.0f} s")
     finally:
         if stack.started:
             say(stopped(stack))
     print(f"result in the bucket: s3://{resources.bucket}/{output_key}")
     print(f"result on disk:       {local.resolve()}")
+    if preview is not None:
+        print(f"preview on disk:      {preview.resolve()} (the instant feed-forward preview, kept beside the result)")
     if outcome.get("decks"):
         print(f"Decks (a browser):    {describe_decks(outcome['decks'])}")
-    if random_weights:
-        print(
-            "weights:              random (NST_VGG19_WEIGHTS=random): this is NOT a real stylization and looks much "
-            "like the photo; run without it (or with a weights file) for the real thing"
-        )
+    if chosen.note:
+        print(f"weights:              {chosen.note}")
     return 0
 
 
+def download_preview(resources: Any, output_key: str, out: Path) -> Path | None:
+    """The run's preview, downloaded beside the result before the stack (and its bucket) goes; None when the run
+    wrote none (the preview turned off, or mode=preview, whose result is the preview)."""
+    key = preview_key(output_key)
+    local = out / Path(key).name
+    try:
+        resources.s3().download_file(resources.bucket, key, str(local))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            return None
+        raise
+    return local
+
+
 def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    random_weights = check_weights(say, "dev")
-    settings = workflow_env()
+    chosen = check_weights(say, "dev")
+    settings = {**workflow_env(), **chosen.settings}
     stack = LocalStack(
         StackSettings(
             workdir=Path(args.workdir),
@@ -122,7 +146,7 @@ def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     )
     try:
         with stack:
-            print(dev_instructions(stack, Path(args.style), settings, random_weights), flush=True)
+            print(dev_instructions(stack, Path(args.style), settings, chosen.note), flush=True)
             r = stack.resources
             progress = ProgressWatcher(r.s3(), r.bucket, r.output_prefix, say)
             while True:
@@ -138,18 +162,14 @@ def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 METADATA_HELP = "\n".join(f"  {key:<20} {text}" for key, text in HELP.items())
 
 
-def dev_instructions(stack: LocalStack, style: Path, settings: dict[str, str], random_weights: bool) -> str:
+def dev_instructions(stack: LocalStack, style: Path, settings: dict[str, str], weights_note: str) -> str:
     r = stack.resources
     python = Path(sys.executable).relative_to(REPO) if Path(sys.executable).is_relative_to(REPO) else sys.executable
     client = (
         f"import boto3; s3 = boto3.client('s3', endpoint_url='{r.endpoint}', region_name='us-east-1', "
         "aws_access_key_id='testing', aws_secret_access_key='testing')"
     )
-    weights_note = (
-        "\n  weights              random: the results are NOT real stylizations (NST_VGG19_WEIGHTS=random)"
-        if random_weights
-        else ""
-    )
+    weights_line = f"\n  weights              {weights_note}" if weights_note else ""
     return f"""
 The local stack is up (Ctrl-C stops it):
   S3 and SQS endpoint  {r.endpoint}
@@ -157,7 +177,7 @@ The local stack is up (Ctrl-C stops it):
   default style        {r.style_prefix}{style.name}; settings {", ".join(f"{k}={v}" for k, v in sorted(settings.items()))}
   Decks                {stack.decks}/<execution name>/deck-N.html, one folder per run (open in a browser)
   logs                 {stack.trigger_log} (the trigger's JSON lines), {stack.outcomes_path}
-  temporary files      {stack.temp_dir} (removed when the stack stops){weights_note}
+  temporary files      {stack.temp_dir} (removed when the stack stops){weights_line}
 
 Upload a photo with boto3:
   {python} -c "{client}; s3.upload_file('photo.jpg', '{r.bucket}', '{r.upload_prefix}photo.jpg')"

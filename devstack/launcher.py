@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import re
 import shutil
 import threading
@@ -36,6 +37,9 @@ from typing import Any
 from lambda_trigger.launchers import LaunchError, LauncherUnavailable, LaunchReceipt, LaunchRequest
 from lambda_trigger.options import WORKFLOW_INPUTS
 
+#: The stack's network for uploads that name none: set by ``devstack/weights.py`` when it chooses the stand-in.
+LOCAL_NETWORK_ENV = "NST_LOCAL_NETWORK"
+
 
 def import_workflow(qualified_name: str) -> Any:
     """``pkg.module.attr`` -> the object; a launch plan's default name is its workflow's qualified name."""
@@ -45,8 +49,16 @@ def import_workflow(qualified_name: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def local_defaults() -> dict[str, Any]:
+    """Inputs the local stack adds where an upload names none: offline, ``network=vgg16`` (the trained stand-in,
+    ``devstack/weights.py``), so a run paints instead of failing on VGG19's unreachable weights."""
+    network = os.environ.get(LOCAL_NETWORK_ENV, "").strip()
+    return {"network": network} if network else {}
+
+
 def workflow_kwargs(inputs: dict[str, Any]) -> dict[str, Any]:
-    """The trigger's inputs as a local call takes them: file URIs (one, or a list) as FlyteFiles."""
+    """The trigger's inputs as a local call takes them, after the stack's :func:`local_defaults`: file URIs (one,
+    or a list) as FlyteFiles."""
     from flytekit.types.file import FlyteFile
 
     def value_for(name: str, value: Any) -> Any:
@@ -57,7 +69,7 @@ def workflow_kwargs(inputs: dict[str, Any]) -> dict[str, Any]:
             return [FlyteFile(str(uri)) for uri in value]
         return value
 
-    return {name: value_for(name, value) for name, value in inputs.items()}
+    return {name: value_for(name, value) for name, value in {**local_defaults(), **inputs}.items()}
 
 
 class InProcessLauncher:

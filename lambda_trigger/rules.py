@@ -109,6 +109,11 @@ def output_key_of(output_prefix: str, relative: str) -> str:
     return output_prefix + relative + OUTPUT_EXTENSION
 
 
+def preview_key(output_key: str) -> str:
+    """Where a run writes its instant preview, beside its result."""
+    return output_key + SIDE_SUFFIXES[1]
+
+
 def written_keys(output_key: str) -> tuple[str, ...]:
     """Every key a run writes for one upload: the result and each side file beside it."""
     return (output_key, *(output_key + suffix for suffix in SIDE_SUFFIXES))

@@ -236,11 +236,12 @@ def test_a_failure_to_launch_is_retried_then_dead_lettered(tmp_path: Path, write
     ]
 
 
-def run_cli(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
+def run_cli(*args: str, env: dict[str, str], unset: tuple[str, ...] = (), **kwargs) -> subprocess.Popen:
+    """``python -m devstack ARGS`` with this environment, ``env`` added and ``unset`` removed."""
     return subprocess.Popen(
         [sys.executable, "-m", "devstack", *args],
         cwd=REPO,
-        env={**os.environ, **env},
+        env={key: value for key, value in {**os.environ, **env}.items() if key not in unset},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -264,11 +265,15 @@ def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
     port = int(re.search(r"S3/SQS server on http://127.0.0.1:(\d+)", output).group(1))
     assert not port_open(port) and not processes_mentioning(str(workdir))
 
-    bucket, disk, decks, weights = output.splitlines()[-4:]  # the last lines: where everything is, and a warning
+    # the last lines: where everything is, the preview kept beside the result, and a warning
+    bucket, disk, preview, decks, weights = output.splitlines()[-5:]
     assert (bucket, disk) == (
         "result in the bucket: s3://nst-local/stylized/landscape.jpg.png",
         f"result on disk:       {tmp_path / 'out' / 'landscape.jpg.png'}",
     )
+    assert preview.startswith(f"preview on disk:      {tmp_path / 'out' / 'landscape.jpg.png.preview.png'} ")
+    with Image.open(tmp_path / "out" / "landscape.jpg.png.preview.png") as image:
+        assert image.size == (48, 36), "the preview, downloaded before the bucket went"
     deck = Path(decks.split("Decks (a browser):", 1)[1].split()[0])
     assert deck.parent.parent == (tmp_path / "out" / "decks").resolve() and "<html" in deck.read_text()
     assert weights.startswith("weights:              random (NST_VGG19_WEIGHTS=random): this is NOT a real")
@@ -285,10 +290,38 @@ def test_demo_stops_in_one_line_when_the_weights_cannot_be_loaded(tmp_path: Path
     assert demo.returncode == 1
     ours = [line for line in output.splitlines() if line.startswith("[demo]")]
     assert ours[1:] == [
-        f"[demo] NST_VGG19_WEIGHTS={missing}: no such file. Offline? `make demo NST_VGG19_WEIGHTS=random` runs "
-        "without them (the output is then not a real stylization)"
+        f"[demo] NST_VGG19_WEIGHTS={missing}: no such file. Offline? Leave NST_VGG19_WEIGHTS unset: `make demo` "
+        "then runs on the trained VGG16 stand-in"
     ]
     assert "Traceback" not in output and not (tmp_path / "w").exists(), "nothing started"
+
+
+def test_demo_offline_paints_with_the_trained_stand_in(tmp_path: Path) -> None:
+    """NST_VGG19_WEIGHTS unset and VGG19's ImageNet weights out of reach (an empty Keras cache, and every download
+    sent to a closed loopback port): the demo runs on the VGG16 stand-in, says so, and really stylizes."""
+    from workflows import images
+    from workflows.engine.networks import arbitrary_stylization as feed_forward
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = {"NST_MAX_DIM": "64", "NST_EPOCHS": "2", "NST_STEPS_PER_EPOCH": "20", "KERAS_HOME": str(tmp_path / "keras")}
+    env.update({"HTTPS_PROXY": closed, "https_proxy": closed})
+    demo = run_cli(
+        "demo", "--out", str(tmp_path / "out"), "--workdir", str(tmp_path / "w"), env=env, unset=("NST_VGG19_WEIGHTS",)
+    )
+    output, _ = demo.communicate(timeout=300)
+    assert demo.returncode == 0, output[-3000:]
+    assert "[demo] offline: using the trained VGG16 stand-in, fine-tuned on MRI scans" in output
+    assert output.splitlines()[-1].startswith(
+        "weights:              trained VGG16 stand-in, fine-tuned on MRI scans: a real stylization, not the production "
+        "network"
+    )
+    with Image.open(tmp_path / "out" / "landscape.jpg.png") as saved:
+        assert "stand-in" in saved.info["Comment"], "the PNG says what made it"
+        result = np.asarray(saved.convert("RGB"), np.float32) / 255.0
+    photo = images.load_rgb(REPO / "samples" / "landscape.jpg", role="content", max_dim=64)
+    style = images.load_rgb(REPO / "samples" / "swirls.jpg", role="style", max_dim=64)
+    reached, before = feed_forward.style_distance(result, style), feed_forward.style_distance(photo, style)
+    assert reached <= 0.8 * before, f"style distance {reached:.2f}: not a painting (the photo's is {before:.2f})"
 
 
 def test_demo_reports_a_missing_photo_without_starting_anything(tmp_path: Path) -> None:
