@@ -12,7 +12,7 @@ BENCH_SIZE ?= 512
 # make dev: runs at a time, each in a process of its own (empty: the cores)
 MAX_RUNS ?=
 
-.PHONY: help venv lint format test demo dev smoke package bench bench-gpu gallery clean task-image lambda-image register deploy
+.PHONY: help venv lint format test demo dev smoke package bench bench-gpu gallery clean clean-tmp task-image lambda-image register deploy
 
 help:  ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +83,14 @@ package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for 
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis flyte-package.tgz out
+
+# flytekit's local execution (pyflyte run, make smoke) keeps two folders per process in TMPDIR and never removes
+# them: flyte-XXXXXXXX (every task's inputs and outputs, intermediate arrays, checkpoints, Decks) and flyteXXXXXXXX
+# (the tasks' working directories, where a run without --output_uri leaves its PNG). README: "Temporary files".
+TMP_ROOT := $(or $(TMPDIR),/tmp)
+clean-tmp:  ## remove what local workflow runs left in TMPDIR (flytekit's flyte* folders) and pytest's pytest-of-*
+	@du -sch $(TMP_ROOT)/flyte* $(TMP_ROOT)/pytest-of-$$(id -un) 2>/dev/null | tail -1 | sed 's/total/to remove/' || true
+	rm -rf $(TMP_ROOT)/flyte* $(TMP_ROOT)/pytest-of-$$(id -un)
 
 # --- Deployment (docs/deploy.md): the two images, Flyte registration, the AWS stack (deploy/template.yaml) ---
 VERSION ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo dev)

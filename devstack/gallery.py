@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,14 +119,53 @@ def make(size: int, epochs: int, steps: int, out: Path) -> list[dict[str, object
     return index
 
 
+#: The README's gallery lies between these two lines; ``make gallery`` rewrites what is between them.
+BEGIN, END = "<!-- gallery: made by make gallery (devstack/gallery.py) -->", "<!-- /gallery -->"
+
+
+def markdown(index: dict[str, object], folder: str = "docs/gallery") -> str:
+    """The gallery as the README shows it: a table of pictures, three a row, each captioned with its style
+    distance by the trained yardstick, under the label that says what made them."""
+    pictures = typing.cast(list[dict[str, object]], index["pictures"])
+    cells = []
+    for picture in pictures:
+        distance = picture["style_distance"]
+        measured = "" if distance is None else f"<br>style distance {distance}"
+        cells.append(f"![{picture['caption']}]({folder}/{picture['file']})<br>{picture['caption']}{measured}")
+    rows = [cells[i : i + 3] + [""] * (3 - len(cells[i : i + 3])) for i in range(0, len(cells), 3)]
+    lines = [
+        BEGIN,
+        f"*{str(index['label']).capitalize()}.* {index['size']} px, {index['epochs']} x {index['steps']} L-BFGS steps "
+        "(every other option at its default). Style distance: the trained yardstick against the style image (for "
+        "the second style and the blend, against the first style named), lower is nearer.",
+        "",
+        "| | | |",
+        "| --- | --- | --- |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, index: dict[str, object]) -> None:
+    """Rewrite the README's gallery block (between ``BEGIN`` and ``END``) from ``index``."""
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{readme} has no gallery block ({BEGIN} ... {END})")
+    head, rest = text.split(BEGIN, 1)
+    readme.write_text(head + markdown(index) + rest.split(END, 1)[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="whose gallery block to rewrite")
     args = parser.parse_args(argv)
     make(args.size, args.epochs, args.steps, args.out)
+    update_readme(args.readme, json.loads((args.out / "index.json").read_text()))
     return 0
 
 

@@ -107,9 +107,11 @@ class LocalStack:
         return self.server is not None
 
     def outcomes(self) -> list[dict[str, Any]]:
+        """The worker's journal so far: one JSON record a line. A line the worker is still writing (no newline
+        yet) is left for the next read, not parsed half-written."""
         if not self.outcomes_path.exists():
             return []
-        return [json.loads(line) for line in self.outcomes_path.read_text(encoding="utf-8").splitlines() if line]
+        return journal_records(self.outcomes_path.read_text(encoding="utf-8"))
 
     def wait_for_outcome(
         self, key: str, timeout_s: float, while_waiting: Callable[[], None] | None = None
@@ -231,6 +233,12 @@ class LocalStack:
     def _worker_ready(self) -> bool:
         self.check_alive()
         return any(o.get("outcome") == "ready" for o in self.outcomes())
+
+
+def journal_records(text: str) -> list[dict[str, Any]]:
+    """The complete lines of a journal's ``text``, parsed: the last is complete only once its newline is there."""
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line]
 
 
 def is_final(outcome: dict[str, Any]) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,16 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("NST_VGG19_WEIGHTS", "random")
+
+# Everything the suite's processes put in the temporary directory (flytekit's local sandboxes, a few hundred MB
+# over a run, which flytekit never removes; TensorFlow's autograph files; moto's) goes to one folder of its own,
+# removed when the session ends. pytest's own tmp_path folders stay where they were (PYTEST_DEBUG_TEMPROOT), kept
+# for failed tests only (pytest.ini's tmp_path_retention_policy), for a look after a failure.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+SUITE_TMP = tempfile.mkdtemp(prefix="nst-suite-")
+os.environ["TMPDIR"] = SUITE_TMP
+tempfile.tempdir = None  # the next gettempdir() reads TMPDIR again
+atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,3 +20,12 @@ def test_a_refusal_is_one_final_line_and_a_transient_failure_says_it_will_retry(
     assert refused["outcome"] == "refused" and refused["final"] is True
     assert failed_text.endswith("(attempt 1 of 3, will retry)") and failed["final"] is False
     assert report.as_dict()["batchItemFailures"] == [{"itemIdentifier": "m2"}], "only the transient one returns"
+
+
+def test_a_journal_line_still_being_written_is_left_for_the_next_read() -> None:
+    from devstack.stack import journal_records
+
+    done = '{"outcome": "ready"}\n{"outcome": "launched", "key": "uploads/a.jpg"}\n'
+    assert journal_records(done + '{"outcome": "skip') == journal_records(done)
+    assert [record["outcome"] for record in journal_records(done)] == ["ready", "launched"]
+    assert journal_records("") == [] and journal_records('{"outcome": "rea') == []
