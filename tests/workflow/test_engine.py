@@ -484,3 +484,24 @@ def test_the_two_loop_recursion_applies_the_lbfgs_inverse_hessian(pairs: int) ->
     np.testing.assert_allclose(direction.ravel(), -r, rtol=1e-4, atol=1e-5)
     none = tf.zeros((0, 6, 5, 3))
     np.testing.assert_array_equal(lbfgs._two_loop(tf.constant(grad), none, none).numpy(), -grad)
+
+
+def test_engines_of_many_shapes_in_one_process_draw_no_retracing_warning() -> None:
+    """A local run's tiles are engines of their own shapes in one process, each traced once by design: TensorFlow
+    must not take them for one function retraced (its warning counted traces per code object)."""
+    import logging
+
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    tf.get_logger().addHandler(handler)
+    try:
+        for width in range(32, 96, 8):  # 8 shapes: TensorFlow warns from the 5th trace within its window
+            StyleTransfer(smooth_pixels(width, 32), striped_pixels(32, 32), LBFGS, extractor_weights=RANDOM).run(1)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [message for message in warnings if "retracing" in message]

@@ -197,7 +197,13 @@ class StyleTransfer:
         # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
         # Without autograph: the loss has no Python control flow on tensors, and converting it (Keras' layers
         # with it) took 0.2 s of a fresh task's first trace at 512 px, two thirds of that trace.
-        self._value_and_grad = tf.function(self._value_and_grad_eager, autograph=False)
+        # Through a partial of its own: TensorFlow counts traces per code object, and the method's code is the same
+        # for every engine, so a local run's tiles (each its own engine and shape, each traced once, by design)
+        # drew "triggered tf.function retracing" warnings as if one function were retraced. A partial has no code
+        # object, so each engine's function is counted on its own.
+        self._value_and_grad = tf.function(
+            functools.partial(StyleTransfer._value_and_grad_eager, self), autograph=False
+        )
         self._adam: _AdamParts | None = None
 
     @property
