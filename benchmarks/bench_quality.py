@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -63,29 +64,25 @@ class Contender:
 def contenders(smoothing: float, full_set: bool) -> list[Contender]:
     """The configurations measured at one size: all of them, or (``full_set`` false, at the larger sizes) those
     that decide a default, leaving out the ones that cannot reach the target within the budget at the smaller."""
-    smoothed, exact = (dataclasses.replace(LBFGS, total_variation_smoothing=v) for v in (smoothing, 0.0))
+    other = dataclasses.replace(LBFGS, total_variation_smoothing=smoothing)
     if bfloat16_is_native():
-        default = Contender("the default, as it runs (5 x 100, auto)", DEFAULT, own_schedule=True)
-        chosen = [default, Contender(f"L-BFGS, float32, total variation smoothed ({smoothing:g} levels)", smoothed)]
+        chosen = [
+            Contender("the default, as it runs (5 x 100, auto)", DEFAULT, own_schedule=True),
+            Contender("L-BFGS, float32", LBFGS),
+        ]
     else:
         # auto is float32 throughout without native bfloat16, and an L-BFGS run split into shorter epochs takes
         # the same steps (a resumed run equals the uninterrupted one): the default, scored every 10 steps.
-        name = f"the default (auto: float32 here; total variation smoothed {DEFAULT.total_variation_smoothing:g})"
-        chosen = [Contender(name, DEFAULT)]
-    if smoothing != DEFAULT.total_variation_smoothing:
-        chosen.append(Contender(f"L-BFGS, float32, total variation smoothed ({smoothing:g} levels)", smoothed))
+        chosen = [Contender("the default (L-BFGS; auto: float32 on this machine)", DEFAULT)]
     chosen += [
-        Contender("L-BFGS, float32, exact total variation", exact),
+        Contender(f"L-BFGS, float32, total variation smoothed ({smoothing:g} levels)", other),
         Contender("L-BFGS, pyramid (5 x 100)", dataclasses.replace(DEFAULT, pyramid=True), own_schedule=True),
         Contender("L-BFGS from the preview", dataclasses.replace(DEFAULT, init_image="preview")),
     ]
     if full_set:
         chosen += [
             Contender("L-BFGS, bfloat16", dataclasses.replace(DEFAULT, precision="bfloat16")),
-            Contender(
-                "Adam, float32, total variation smoothed",
-                dataclasses.replace(TUTORIAL, total_variation_smoothing=DEFAULT.total_variation_smoothing),
-            ),
+            Contender("Adam (the tutorial's optimiser and loss)", TUTORIAL),
         ]
     return chosen
 
@@ -95,6 +92,7 @@ class Curve:
     """Scored points of one configuration: (optimisation seconds, exact loss, style distance) each."""
 
     name: str
+    options: dict[str, object] = field(default_factory=dict)  #: the contender's options away from the defaults
     points: list[tuple[float, float, float]] = field(default_factory=list)
     reached_at_s: float | None = None
     steps_at_target: int | None = None
@@ -127,9 +125,16 @@ class _Stop(Exception):
     """Ends a chase from inside the epoch callback: the target is reached or the budget is spent."""
 
 
+def changed_options(options: StyleOptions) -> dict[str, object]:
+    """The options that differ from the workflow's defaults (``max_dim`` aside: the image says it)."""
+    return {
+        key: value for key, value in options.summary().items() if key != "max_dim" and value != getattr(DEFAULTS, key)
+    }
+
+
 def reference_run(scorer: Scorer, steps: int) -> Curve:
     """The tutorial recipe: Adam on the exact loss from the photo, ``steps`` compiled steps, scored every 50."""
-    curve = Curve(f"the tutorial: Adam, exact loss, {steps} steps")
+    curve = Curve(f"the tutorial: Adam, exact loss, {steps} steps", changed_options(TUTORIAL))
     clock = 0.0
     began = time.perf_counter()
     engine = StyleTransfer(scorer.content, scorer.style, TUTORIAL)
@@ -149,8 +154,8 @@ def reference_run(scorer: Scorer, steps: int) -> Curve:
 def chase(scorer: Scorer, contender: Contender, budget_s: float) -> Curve:
     """Run the workflow's own epoch chain until the exact loss reaches the target or ``budget_s`` is spent,
     scoring after every epoch with the clock stopped. Its time includes the preview where it starts from one."""
-    curve = Curve(contender.name)
     options = contender.options
+    curve = Curve(contender.name, changed_options(options))
     if not contender.own_schedule:
         options = dataclasses.replace(options, epochs=100_000, steps_per_epoch=CHUNK[options.optimizer])
     scoring = 0.0
@@ -173,7 +178,9 @@ def chase(scorer: Scorer, contender: Contender, budget_s: float) -> Curve:
     return curve
 
 
-def measure_size(size: int, reference_steps: int, budget: float, smoothing: float, full_set: bool) -> dict[str, object]:
+def measure_size(
+    size: int, reference_steps: int, budget: float, smoothing: float, full_set: bool, without: Sequence[str] = ()
+) -> dict[str, object]:
     content = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=size)
     style = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=size)
     scorer = Scorer(content, style)
@@ -184,12 +191,15 @@ def measure_size(size: int, reference_steps: int, budget: float, smoothing: floa
     log(f"{size} px: target {scorer.target:.5g} in {reference.reached_at_s:.0f} s; budget {budget_s:.0f} s each")
     curves = [reference]
     for contender in contenders(smoothing, full_set):
+        if any(word in contender.name for word in without):
+            continue
         log(f"{size} px: {contender.name}")
         curves.append(chase(scorer, contender, budget_s))
     return {
         "size": f"{content.shape[1]}x{content.shape[0]}",
         "target_loss": scorer.target,
         "budget_s": budget_s,
+        "bfloat16_native": bfloat16_is_native(),
         "photo_distance": feed_forward.style_distance(content, style),
         "preview_distance": feed_forward.style_distance(feed_forward.preview_of(content, style), style),
         "curves": [asdict(curve) for curve in curves],
@@ -250,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--reference-steps", type=int, default=500)
     parser.add_argument("--budget", type=float, default=0.6, help="each configuration's time, x the reference run")
-    parser.add_argument("--smoothing", type=float, default=DEFAULT.total_variation_smoothing, help="L-BFGS smoothed")
+    parser.add_argument("--smoothing", type=float, default=0.25, help="the smoothed L-BFGS contender's levels")
     parser.add_argument("--full-set", type=int, nargs="*", default=[256], help="sizes that measure every contender")
+    parser.add_argument("--without", nargs="*", default=[], help="leave out the contenders whose names have these")
+    parser.add_argument("--append", action="store_true", help="add these sizes to --out's (each size is one sitting)")
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     parser.add_argument("--plot", type=Path, default=RESULTS / "style_distance.png")
     args = parser.parse_args(argv)
@@ -260,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["weights"] = weights.kind  # type: ignore[index]
     log(f"machine: {results['machine']}")
     measured = [
-        measure_size(size, args.reference_steps, args.budget, args.smoothing, size in args.full_set)
+        measure_size(size, args.reference_steps, args.budget, args.smoothing, size in args.full_set, args.without)
         for size in args.sizes
     ]
+    if args.append and args.out.exists():  # another sitting's sizes kept, this one's replaced
+        kept = [r for r in json.loads(args.out.read_text())["sizes"] if r["size"] not in {m["size"] for m in measured}]
+        measured = kept + measured
     results["sizes"] = measured
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

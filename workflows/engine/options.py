@@ -170,7 +170,7 @@ class StyleOptions:
         30.0, f"weight of the smoothness term ({range_text(TOTAL_VARIATION_WEIGHT_RANGE)})"
     )
     total_variation_smoothing: float = _option(
-        0.25,
+        0.0,
         "each neighbour difference d of the smoothness term counts as sqrt(d^2 + e^2) - e instead of |d|, e this "
         f"many 8-bit levels ({range_text(TV_SMOOTHING_RANGE)}; `0`: the tutorial's exact term). It gives the term "
         "a derivative where d = 0, which a photo's flat areas hold by the thousand; every optimiser minimises the "
