@@ -29,193 +29,233 @@ def memory_runs(memory: dict) -> str:
     )
 
 
-def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
-    """Section 4 (memory per stage against pixels, the model's check) and section 5 (tasks per run)."""
+def render_memory(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Section 4: memory per stage against pixels, and the memory model's check."""
     lines: list[str] = []
     targets: list[tuple[str, str, str]] = []
-    if "memory" in stages:
-        rows = stages["memory"]["measured"]
-        lines += [
-            "## 4. Memory per stage against pixels",
-            "",
-            "Each row is one optimisation task (the real `optimize` Flyte task, flytekit local execution) in a fresh "
-            f"process, run as a stage runs: {memory_runs(stages['memory'])}, with a checkpoint and a Deck after "
-            "each epoch (`auto`: a bfloat16 epoch, then the float32 one). Peak resident set size of that process "
-            "(VmHWM), imports included, against the request the memory model (`workflows/engine/memory.py`) gives "
-            "the stage planner for those pixels.",
-            "",
-            "| optimiser / precision | size | pixels | peak RSS | request | within |",
-            "| --- | --- | ---: | ---: | ---: | --- |",
-        ]
-        for r in rows:
-            lines.append(
-                f"| {r['optimizer']}/{r['precision']} | {r['size']} | {r['pixels']:,} | "
-                f"{r['peak_bytes'] / 2**30:.2f} GiB | {r['request_bytes'] / 2**30:.2f} GiB | "
-                f"{'yes' if r['within_request'] else '**no**'} |"
-            )
-        lines += ["", "Least-squares fit, peak = fixed + per pixel x pixels (the model's constants come from it):", ""]
-        lines += ["| optimiser / precision | fixed | per pixel |", "| --- | ---: | ---: |"]
-        for name, fit in stages["memory"]["fits"].items():
-            lines.append(f"| {name} | {fit['fixed_bytes'] / 2**30:.2f} GiB | {fit['per_pixel_bytes']:.0f} B |")
-        lines.append("")
-        over = [r for r in rows if not r["within_request"]]
-        targets.append(
-            (
-                "every measured stage peak within its modelled request",
-                f"{len(rows) - len(over)} of {len(rows)}",
-                verdict(not over),
-            )
+    rows = stages["memory"]["measured"]
+    lines += [
+        "## 4. Memory per stage against pixels",
+        "",
+        "Each row is one optimisation task (the real `optimize` Flyte task, flytekit local execution) in a fresh "
+        f"process, run as a stage runs: {memory_runs(stages['memory'])}, with a checkpoint and a Deck after "
+        "each epoch (`auto`: a bfloat16 epoch, then the float32 one). Peak resident set size of that process "
+        "(VmHWM), imports included, against the request the memory model (`workflows/engine/memory.py`) gives "
+        "the stage planner for those pixels.",
+        "",
+        "| optimiser / precision | size | pixels | peak RSS | request | within |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['optimizer']}/{r['precision']} | {r['size']} | {r['pixels']:,} | "
+            f"{r['peak_bytes'] / 2**30:.2f} GiB | {r['request_bytes'] / 2**30:.2f} GiB | "
+            f"{'yes' if r['within_request'] else '**no**'} |"
         )
-    if "tasks" in stages:
-        t = stages["tasks"]
-        zero, one = t["runs"]["0"], t["runs"]["1"]
-        lines += [
-            f"## 5. Optimisation tasks per run at {t['size']}",
-            "",
-            f"The default run ({t['epochs']} epochs) planned by the `@dynamic` and executed task by task, each task "
-            "in a fresh process handed the previous task's state file, as pods would run them (steps cut to "
-            f"{t['steps_per_epoch']} per epoch: the fixed cost does not depend on them). A task's fixed cost is its "
-            "process's wall time less the time its steps take warm: the same run made twice in the benchmark's "
-            "process and each epoch timed the second time, from its first step to its end, so that every step "
-            "carries the curvature history it has in the run "
-            f"({', '.join(f'{s:.2f}' for s in t['warm_epoch_s'])} s for its epochs, "
-            f"{', '.join(t['precisions'])}; the code before this work times its own steps the same way). "
-            "What is left is interpreter and TensorFlow start, weights, targets, tracing, the evaluations before "
-            "a task's first step and at the switch to float32, checkpoints and Decks, the state hand-over and the "
-            "interpreter's exit. On a cluster each task also pays a pod start.",
-        ]
-        if t["rounds"] > 1:
-            lines += [
-                "",
-                f"The layouts ran in {t['rounds']} interleaved rounds, each timing its own warm steps (the figures "
-                "above are their medians); each row is the layout's median round, and the last column lists every "
-                "round's sum: one fresh process's residual moves by a second or more as this machine's speed drifts.",
-            ]
-        lines += [
-            "",
-            "| epochs_per_task | tasks | fixed cost per task | summed fixed cost per run | summed task wall time "
-            "| every round's sum |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        baseline = t["runs"].get("baseline")
-        rows = [("0 (default)", zero), ("1 (one pod per epoch)", one)]
-        if baseline:
-            rows.append((f"before: `{baseline['commit'][:12]}`, one task per epoch", baseline))
-        for key, run in rows:
-            per_task = ", ".join(f"{f:.1f}" for f in run["fixed_s_per_task"])
-            every = ", ".join(f"{f:.1f}" for f in run["summed_fixed_s_rounds"])
-            lines.append(
-                f"| {key} | {run['tasks']} | {per_task} s | {run['summed_fixed_s']:.1f} s | {run['summed_wall_s']:.1f} s "
-                f"| {every} s |"
-            )
-        ratio = zero["summed_fixed_s"] / one["summed_fixed_s"]
-        lines += ["", f"Summed fixed cost, default against one task per epoch: **{ratio:.3f}x**."]
-        targets.append(
-            (
-                "default 512 px run: one optimisation task instead of five",
-                str(zero["tasks"]),
-                verdict(zero["tasks"] == 1),
-            )
+    lines += ["", "Least-squares fit, peak = fixed + per pixel x pixels (the model's constants come from it):", ""]
+    lines += ["| optimiser / precision | fixed | per pixel |", "| --- | ---: | ---: |"]
+    for name, fit in stages["memory"]["fits"].items():
+        lines.append(f"| {name} | {fit['fixed_bytes'] / 2**30:.2f} GiB | {fit['per_pixel_bytes']:.0f} B |")
+    lines.append("")
+    over = [r for r in rows if not r["within_request"]]
+    targets.append(
+        (
+            "every measured stage peak within its modelled request",
+            f"{len(rows) - len(over)} of {len(rows)}",
+            verdict(not over),
         )
-        if baseline:
-            before = zero["summed_fixed_s"] / baseline["summed_fixed_s"]
-            lines.append(
-                f"Against the code before this work (commit `{baseline['commit'][:12]}`, where every epoch was its "
-                f"own task; run from its own tree in this run, same inputs): **{before:.3f}x**."
-            )
-            paired = zip(zero["summed_fixed_s_rounds"], baseline["summed_fixed_s_rounds"])
-            by_round = [f"{mine / theirs:.3f}x" for mine, theirs in paired]
-            if len(by_round) > 1:
-                lines.append(f"Round by round, against the code before: {', '.join(by_round)}.")
-            targets.append(("summed fixed cost per run <= 1/4 of before", f"{before:.3f}x", verdict(before <= 0.25)))
-        lines.append("")
-        targets.append(
-            (
-                "(stricter) the same against this code run one task per epoch, which every per-process cut speeds up "
-                "five times",
-                f"{ratio:.3f}x",
-                verdict(ratio <= 0.25),
-            )
+    )
+    return lines, targets
+
+
+def render_tasks(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Section 5: optimisation tasks per run and their fixed cost."""
+    lines: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    t = stages["tasks"]
+    zero, one = t["runs"]["0"], t["runs"]["1"]
+    lines += [
+        f"## 5. Optimisation tasks per run at {t['size']}",
+        "",
+        f"The default run ({t['epochs']} epochs) planned by the `@dynamic` and executed task by task, each task "
+        "in a fresh process handed the previous task's state file, as pods would run them (steps cut to "
+        f"{t['steps_per_epoch']} per epoch: the fixed cost does not depend on them). A task's fixed cost is its "
+        "process's wall time less the time its steps take warm: the same run made twice in the benchmark's "
+        "process and each epoch timed the second time, from its first step to its end, so that every step "
+        "carries the curvature history it has in the run "
+        f"({', '.join(f'{s:.2f}' for s in t['warm_epoch_s'])} s for its epochs, "
+        f"{', '.join(t['precisions'])}; the code before this work times its own steps the same way). "
+        "What is left is interpreter and TensorFlow start, weights, targets, tracing, the evaluations before "
+        "a task's first step and at the switch to float32, checkpoints and Decks, the state hand-over and the "
+        "interpreter's exit. On a cluster each task also pays a pod start.",
+    ]
+    if t["rounds"] > 1:
+        lines += [
+            "",
+            f"The layouts ran in {t['rounds']} interleaved rounds, each timing its own warm steps (the figures "
+            "above are their medians); each row is the layout's median round, and the last column lists every "
+            "round's sum: one fresh process's residual moves by a second or more as this machine's speed drifts.",
+        ]
+    lines += [
+        "",
+        "| epochs_per_task | tasks | fixed cost per task | summed fixed cost per run | summed task wall time "
+        "| every round's sum |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    baseline = t["runs"].get("baseline")
+    rows = [("0 (default)", zero), ("1 (one pod per epoch)", one)]
+    if baseline:
+        rows.append((f"before: `{baseline['commit'][:12]}`, one task per epoch", baseline))
+    for key, run in rows:
+        per_task = ", ".join(f"{f:.1f}" for f in run["fixed_s_per_task"])
+        every = ", ".join(f"{f:.1f}" for f in run["summed_fixed_s_rounds"])
+        lines.append(
+            f"| {key} | {run['tasks']} | {per_task} s | {run['summed_fixed_s']:.1f} s | {run['summed_wall_s']:.1f} s "
+            f"| {every} s |"
         )
-    if "fixed" in stages:
-        f = stages["fixed"]
-        names = list(next(iter(f["breakdown"].values())))
-        lines += [
-            f"Where a fresh task's time to its first step goes, at {f['size']} (seconds):",
-            "",
-            "| optimiser / precision | " + " | ".join(names) + " |",
-            "| --- |" + " ---: |" * len(names),
-        ]
-        for config, spans in f["breakdown"].items():
-            lines.append(f"| {config} | " + " | ".join(f"{spans[n]:.2f}" for n in names) + " |")
-        lines.append("")
-    if "whole_run" in stages:
-        w = stages["whole_run"]
-        lines += [
-            "## 6. A whole run",
-            "",
-            f"`neural_style_transfer_wf` at `make demo`'s defaults ({w['epochs']} x {w['steps_per_epoch']} steps, "
-            f"max_dim {w['max_dim']}) under flytekit's local execution in a fresh process, which is what the local "
-            "stack's worker runs for each upload (there every task shares one process, so the difference is the "
-            "state hand-over and each task's own targets and tracing, not interpreter starts):",
-            "",
-            "| epochs_per_task | wall time |",
-            "| --- | ---: |",
-        ]
-        for key, seconds in w["workflow_s"].items():
-            lines.append(f"| {key} | {seconds:.1f} s |")
-        if "make_demo_s" in w:
-            lines += [
-                "",
-                f"`make demo` itself, upload to downloaded result (default options): **{w['make_demo_s']:.1f} s**.",
-            ]
-        lines.append("")
-    if "big" in stages:
-        big = stages["big"]
-        lines += [
-            "## 7. Big images: one stage where it fits, coarse stage + tiles above",
-            "",
-            f"Each run as the `@dynamic` plans it, every task in a fresh process ({big['steps']} steps of one epoch "
-            "per stage, so the figures are the tasks' cost, not a finished print). Above the single-task limit "
-            "(`memory.TASK_LIMIT`, 4 GiB, through the memory model) the plan is a coarse stage at the largest size "
-            "one task holds, one style-targets task, one task cutting the tiles, one task per tile and a blend. "
-            "The sample photo is enlarged to each size.",
-            "",
-            "| output | plan | tasks | largest task peak RSS | summed task time | projected cluster time |",
-            "| --- | --- | ---: | ---: | ---: | --- |",
-        ]
-        for run in big["runs"].values():
-            plan = f"coarse {run['coarse']} + {run['tiles']} tiles" if run["tiled"] else "one stage"
-            projected = (
-                ", ".join(f"{n} at once: {t:.0f} s" for n, t in run["projected_cluster_s"].items())
-                if run.get("projected_cluster_s")
-                else ""
-            )
-            lines.append(
-                f"| {run['size']} | {plan} | {len(run['tasks'])} | {run['max_task_peak_bytes'] / 2**30:.2f} GiB | "
-                f"{run['summed_task_s']:.0f} s | {projected} |"
-            )
-        c = big["compare"]
-        lines += [
-            "",
-            "The projected cluster time is the chain of non-tile tasks plus the tiles in waves of N at once (each "
-            "wave as long as its slowest tile), from the task times measured here; pod starts are not included.",
-            "",
-            f"**Tiled against single stage at {c['size']} px** (2 epochs x {c['steps']} steps each way; the full-size "
-            f"loss of each result by one float32 evaluator): start {c['start']:.4g}, single stage "
-            f"{c['single_stage']:.4g}, tiled {c['tiled']:.4g}: ratio **{c['ratio_tiled_to_single']:.3f}**.",
-            "",
-        ]
-        biggest = max(big["runs"].values(), key=lambda r: int(r["size"].split("x")[0]))
-        peak = biggest["max_task_peak_bytes"] / 2**30
-        targets.append((f"every task's peak RSS at {biggest['size']} <= 4 GiB", f"{peak:.2f} GiB", verdict(peak <= 4)))
-        targets.append(
-            (
-                f"tiled loss within 5 % of single-stage at {c['size']} px, either way",
-                f"{c['ratio_tiled_to_single']:.3f}",
-                verdict(abs(c["ratio_tiled_to_single"] - 1.0) <= 0.05),
-            )
+    ratio = zero["summed_fixed_s"] / one["summed_fixed_s"]
+    lines += ["", f"Summed fixed cost, default against one task per epoch: **{ratio:.3f}x**."]
+    targets.append(
+        (
+            "default 512 px run: one optimisation task instead of five",
+            str(zero["tasks"]),
+            verdict(zero["tasks"] == 1),
         )
+    )
+    if baseline:
+        before = zero["summed_fixed_s"] / baseline["summed_fixed_s"]
+        lines.append(
+            f"Against the code before this work (commit `{baseline['commit'][:12]}`, where every epoch was its "
+            f"own task; run from its own tree in this run, same inputs): **{before:.3f}x**."
+        )
+        paired = zip(zero["summed_fixed_s_rounds"], baseline["summed_fixed_s_rounds"])
+        by_round = [f"{mine / theirs:.3f}x" for mine, theirs in paired]
+        if len(by_round) > 1:
+            lines.append(f"Round by round, against the code before: {', '.join(by_round)}.")
+        targets.append(("summed fixed cost per run <= 1/4 of before", f"{before:.3f}x", verdict(before <= 0.25)))
+    lines.append("")
+    targets.append(
+        (
+            "(stricter) the same against this code run one task per epoch, which every per-process cut speeds up "
+            "five times",
+            f"{ratio:.3f}x",
+            verdict(ratio <= 0.25),
+        )
+    )
+    return lines, targets
+
+
+def render_fixed(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Section 5, continued: where a fresh task's time to its first step goes."""
+    lines: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    f = stages["fixed"]
+    names = list(next(iter(f["breakdown"].values())))
+    lines += [
+        f"Where a fresh task's time to its first step goes, at {f['size']} (seconds):",
+        "",
+        "| optimiser / precision | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    for config, spans in f["breakdown"].items():
+        lines.append(f"| {config} | " + " | ".join(f"{spans[n]:.2f}" for n in names) + " |")
+    lines.append("")
+    return lines, targets
+
+
+def render_whole_run(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Section 6: a whole run under local execution, and make demo."""
+    lines: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    w = stages["whole_run"]
+    lines += [
+        "## 6. A whole run",
+        "",
+        f"`neural_style_transfer_wf` at `make demo`'s defaults ({w['epochs']} x {w['steps_per_epoch']} steps, "
+        f"max_dim {w['max_dim']}) under flytekit's local execution in a fresh process, which is what the local "
+        "stack's worker runs for each upload (there every task shares one process, so the difference is the "
+        "state hand-over and each task's own targets and tracing, not interpreter starts):",
+        "",
+        "| epochs_per_task | wall time |",
+        "| --- | ---: |",
+    ]
+    for key, seconds in w["workflow_s"].items():
+        lines.append(f"| {key} | {seconds:.1f} s |")
+    if "make_demo_s" in w:
+        lines += [
+            "",
+            f"`make demo` itself, upload to downloaded result (default options): **{w['make_demo_s']:.1f} s**.",
+        ]
+    lines.append("")
+    return lines, targets
+
+
+def render_big(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Section 7: big images, one stage against coarse stage + tiles."""
+    lines: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    big = stages["big"]
+    lines += [
+        "## 7. Big images: one stage where it fits, coarse stage + tiles above",
+        "",
+        f"Each run as the `@dynamic` plans it, every task in a fresh process ({big['steps']} steps of one epoch "
+        "per stage, so the figures are the tasks' cost, not a finished print). Above the single-task limit "
+        "(`memory.TASK_LIMIT`, 4 GiB, through the memory model) the plan is a coarse stage at the largest size "
+        "one task holds, one style-targets task, one task cutting the tiles, one task per tile and a blend. "
+        "The sample photo is enlarged to each size.",
+        "",
+        "| output | plan | tasks | largest task peak RSS | summed task time | projected cluster time |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for run in big["runs"].values():
+        plan = f"coarse {run['coarse']} + {run['tiles']} tiles" if run["tiled"] else "one stage"
+        projected = (
+            ", ".join(f"{n} at once: {t:.0f} s" for n, t in run["projected_cluster_s"].items())
+            if run.get("projected_cluster_s")
+            else ""
+        )
+        lines.append(
+            f"| {run['size']} | {plan} | {len(run['tasks'])} | {run['max_task_peak_bytes'] / 2**30:.2f} GiB | "
+            f"{run['summed_task_s']:.0f} s | {projected} |"
+        )
+    c = big["compare"]
+    lines += [
+        "",
+        "The projected cluster time is the chain of non-tile tasks plus the tiles in waves of N at once (each "
+        "wave as long as its slowest tile), from the task times measured here; pod starts are not included.",
+        "",
+        f"**Tiled against single stage at {c['size']} px** (2 epochs x {c['steps']} steps each way; the full-size "
+        f"loss of each result by one float32 evaluator): start {c['start']:.4g}, single stage "
+        f"{c['single_stage']:.4g}, tiled {c['tiled']:.4g}: ratio **{c['ratio_tiled_to_single']:.3f}**.",
+        "",
+    ]
+    biggest = max(big["runs"].values(), key=lambda r: int(r["size"].split("x")[0]))
+    peak = biggest["max_task_peak_bytes"] / 2**30
+    targets.append((f"every task's peak RSS at {biggest['size']} <= 4 GiB", f"{peak:.2f} GiB", verdict(peak <= 4)))
+    targets.append(
+        (
+            f"tiled loss within 5 % of single-stage at {c['size']} px, either way",
+            f"{c['ratio_tiled_to_single']:.3f}",
+            verdict(abs(c["ratio_tiled_to_single"] - 1.0) <= 0.05),
+        )
+    )
+    return lines, targets
+
+
+def render_stages(stages: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Sections 4 to 7, each from its part of the stages results where it was measured."""
+    lines: list[str] = []
+    targets: list[tuple[str, str, str]] = []
+    for key, render_section in (
+        ("memory", render_memory),
+        ("tasks", render_tasks),
+        ("fixed", render_fixed),
+        ("whole_run", render_whole_run),
+        ("big", render_big),
+    ):
+        if key in stages:
+            section, checks = render_section(stages)
+            lines, targets = lines + section, targets + checks
     return lines, targets
 
 
