@@ -82,50 +82,50 @@ def default_result() -> np.ndarray:
 
 
 def test_the_default_configuration_stylizes(default_result: np.ndarray) -> None:
-    assert_stylized(default_result, SWIRLS, 0.75)  # measured 0.63
+    assert_stylized(default_result, SWIRLS, 0.75)  # measured 0.62
 
 
 def test_another_style_stylizes_toward_itself() -> None:
     result = stylized(GATED, [MOSAIC])
-    assert_stylized(result, MOSAIC, 0.75)  # measured 0.63
-    assert distance(result, MOSAIC) < distance(result, SWIRLS) - 0.5, "toward its own style, not any painting"
+    assert_stylized(result, MOSAIC, 0.75)  # measured 0.62
+    assert distance(result, MOSAIC) < distance(result, SWIRLS) - 0.5, "its own style, not any painting (1.44)"
 
 
 def test_starting_from_the_preview_stylizes() -> None:
     preview = feed_forward.preview_of(PHOTO, SWIRLS)
     result = stylized(dataclasses.replace(GATED, init_image="preview"), init=preview)
     assert_stylized(result, SWIRLS, 0.6)  # measured 0.46
-    # The optimisation goes on from the preview, rather than only keeping it (measured 1.99 against 3.19).
+    # The optimisation goes on from the preview, rather than only keeping it (measured 1.22 nearer).
     assert distance(result, SWIRLS) < distance(preview, SWIRLS) - 0.5
 
 
 def test_preserving_the_luminance_stylizes_the_luminance_and_keeps_the_colours(default_result: np.ndarray) -> None:
     result = stylized(dataclasses.replace(GATED, preserve_colors="luminance"))
-    assert_stylized(result, SWIRLS, 0.75, of=grey)  # measured 0.62
+    assert_stylized(result, SWIRLS, 0.75, of=grey)  # measured 0.60
 
     def chroma_gap(image: np.ndarray) -> float:
         return float(np.abs(rgb_to_ycbcr(image)[..., 1:] - rgb_to_ycbcr(PHOTO)[..., 1:]).mean())
 
     # The photo's chroma, kept but where the recombined pixel left the RGB cube (measured 0.0001 against 0.08).
     assert chroma_gap(result) < 0.1 * chroma_gap(default_result)
-    assert mean_colour_gap(result, PHOTO) < 0.6 * mean_colour_gap(default_result, PHOTO)  # measured 0.55 against 0.29
+    assert mean_colour_gap(result, PHOTO) < 0.75 * mean_colour_gap(default_result, PHOTO)  # measured 0.56 x
 
 
 def test_preserving_the_histogram_stylizes_toward_the_recoloured_style(default_result: np.ndarray) -> None:
     result = stylized(dataclasses.replace(GATED, preserve_colors="histogram"))
     recoloured = match_color_statistics(SWIRLS, PHOTO)
-    assert_stylized(result, recoloured, 0.8)  # measured 0.69
-    assert mean_colour_gap(result, PHOTO) < 0.4 * mean_colour_gap(default_result, PHOTO)  # measured 0.025 / 0.29
+    assert_stylized(result, recoloured, 0.8)  # measured 0.70
+    assert mean_colour_gap(result, PHOTO) < 0.4 * mean_colour_gap(default_result, PHOTO)  # measured 0.085 x
 
 
 def test_the_style_scale_stylizes_and_changes_the_strokes() -> None:
     small = stylized(dataclasses.replace(GATED, style_scale=0.5), [sample("swirls.jpg", SIZE // 2)])
     large = stylized(dataclasses.replace(GATED, style_scale=2.0), [sample("swirls.jpg", SIZE * 2)])
-    assert_stylized(small, SWIRLS, 0.85)  # measured 0.68
-    assert_stylized(large, SWIRLS, 0.85)  # measured 0.70
+    assert_stylized(small, SWIRLS, 0.85)  # measured 0.69
+    assert_stylized(large, SWIRLS, 0.85)  # measured 0.71
     # The style with strokes at half size (its 32 px version, tiled) and at twice the size (a 64 px crop of its
-    # 128 px version): how much nearer each result is to the first than to the second. Measured: 0.60 nearer for
-    # style_scale 0.5, 0.07 for 2.
+    # 128 px version): how much nearer each result is to the first than to the second. Measured: 0.59 nearer for
+    # style_scale 0.5, 0.03 for 2.
     shrunk = np.tile(sample("swirls.jpg", SIZE // 2), (2, 2, 1))
     zoomed = sample("swirls.jpg", SIZE * 2)[SIZE // 2 : SIZE // 2 + SIZE, SIZE // 2 : SIZE // 2 + SIZE]
 
@@ -140,10 +140,10 @@ def test_blending_moves_the_result_between_the_styles() -> None:
         return stylized(dataclasses.replace(GATED, style_blend_weights=weights), [SWIRLS, MOSAIC])
 
     mostly_swirls, mostly_mosaic = blend((0.8, 0.2)), blend((0.2, 0.8))
-    assert_stylized(mostly_swirls, SWIRLS, 0.8)
-    assert_stylized(mostly_mosaic, MOSAIC, 0.8)
-    assert distance(mostly_swirls, SWIRLS) < distance(mostly_mosaic, SWIRLS) - 0.5
-    assert distance(mostly_mosaic, MOSAIC) < distance(mostly_swirls, MOSAIC) - 0.5
+    assert_stylized(mostly_swirls, SWIRLS, 0.85)  # measured 0.71
+    assert_stylized(mostly_mosaic, MOSAIC, 0.8)  # measured 0.62
+    assert distance(mostly_swirls, SWIRLS) < distance(mostly_mosaic, SWIRLS) - 0.5  # measured 1.25 nearer
+    assert distance(mostly_mosaic, MOSAIC) < distance(mostly_swirls, MOSAIC) - 0.5  # measured 1.01 nearer
 
 
 # --- through the workflow: a tiled result -----------------------------------------------------------------------
@@ -172,4 +172,4 @@ def test_a_tiled_result_stylizes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     style = sample("swirls.jpg", 96)
     assert result.shape == photo.shape
     reached, before = distance(result, style), distance(photo, style)
-    assert reached <= 0.8 * before, f"style distance {reached:.2f}: not below 0.8 x the photo's {before:.2f}"
+    assert reached <= 0.8 * before, f"style distance {reached:.2f}: not below 0.8 x the photo's {before:.2f}"  # 0.49
