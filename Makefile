@@ -75,7 +75,7 @@ bench-gpu: $(STAMP)  ## the engine and stage benchmarks on a GPU machine (CUDA T
 	$(BIN)/python -m benchmarks.bench_stages --sizes 256 512 1024 2048 --out benchmarks/results/stages-gpu.json
 	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --quality benchmarks/results/quality-gpu.json --preview /nonexistent --trigger /nonexistent --plot benchmarks/results/style_distance-gpu.png --output BENCHMARKS-GPU.md
 
-gallery: $(STAMP)  ## the README's pictures (docs/gallery/, about 15 min on 2 cores), made with the trained VGG16 stand-in
+gallery: $(STAMP)  ## the README's pictures (docs/gallery/, about 10 min on 2 cores), made with the trained VGG16 stand-in
 	$(BIN)/python -m devstack.gallery
 
 package: $(STAMP)  ## serialize every entity offline into flyte-package.tgz for IMAGE

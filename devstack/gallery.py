@@ -1,6 +1,6 @@
 """``make gallery``: the README's pictures, made on this machine with the trained VGG16 stand-in.
 
-    python -m devstack.gallery [--size 256] [--epochs 2] [--steps 60] [--out docs/gallery]
+    python -m devstack.gallery [--size 192] [--epochs 2] [--steps 50] [--out docs/gallery]
 
 The photo, the style, the feed-forward preview, the full result, and one picture per creative control, each run
 by the engine's own epoch chain (``stylize_in_process``) from ``samples/``. Every picture is a JPEG (the whole
@@ -158,9 +158,9 @@ def update_readme(readme: Path, index: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="whose gallery block to rewrite")
     args = parser.parse_args(argv)
