@@ -91,7 +91,13 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             resources.s3().upload_file(str(content), resources.bucket, key)
             say(f"uploaded {content} to s3://{resources.bucket}/{key}; waiting for the trigger and the workflow ...")
             started = time.monotonic()
-            progress = ProgressWatcher(resources.s3(), resources.bucket, resources.output_prefix, say)
+            kept: list[Path] = []
+
+            def keep_preview(output_key: str) -> None:  # before the epochs overwrite it with the current image
+                preview = download_preview(resources, output_key, Path(args.out))
+                kept.extend([] if preview is None else [preview])
+
+            progress = ProgressWatcher(resources.s3(), resources.bucket, resources.output_prefix, say, keep_preview)
             outcome = stack.wait_for_outcome(key, args.timeout, while_waiting=progress.poll)
             if outcome["outcome"] != "launched":
                 detail = outcome.get("reason") or outcome.get("error")
@@ -101,15 +107,14 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             local = Path(args.out) / Path(output_key).name
             local.parent.mkdir(parents=True, exist_ok=True)
             resources.s3().download_file(resources.bucket, output_key, str(local))
-            preview = download_preview(resources, output_key, Path(args.out))
             say(f"done in {time.monotonic() - started:.0f} s")
     finally:
         if stack.started:
             say(stopped(stack))
     print(f"result in the bucket: s3://{resources.bucket}/{output_key}")
     print(f"result on disk:       {local.resolve()}")
-    if preview is not None:
-        print(f"preview on disk:      {preview.resolve()} (the instant feed-forward preview, kept beside the result)")
+    if kept:
+        print(f"preview on disk:      {kept[0].resolve()} (the instant feed-forward preview, kept beside the result)")
     if outcome.get("decks"):
         print(f"Decks (a browser):    {describe_decks(outcome['decks'])}")
     if chosen.note:
@@ -118,10 +123,12 @@ def demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
 
 def download_preview(resources: Any, output_key: str, out: Path) -> Path | None:
-    """The run's preview, downloaded beside the result before the stack (and its bucket) goes; None when the run
-    wrote none (the preview turned off, or mode=preview, whose result is the preview)."""
+    """The run's instant preview, downloaded beside where its result will be, the moment it is ready (the epochs
+    then overwrite that key with their current image, and the bucket goes with the stack); None when it is not
+    there."""
     key = preview_key(output_key)
     local = out / Path(key).name
+    local.parent.mkdir(parents=True, exist_ok=True)
     try:
         resources.s3().download_file(resources.bucket, key, str(local))
     except ClientError as exc:

@@ -30,8 +30,18 @@ class ProgressWatcher:
     that is not a progress record is one ``ignored`` line, once per key and version (ETag), and the watcher goes on.
     A failed S3 call is tried again at the next poll."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        prefix: str,
+        say: Callable[[str], None],
+        on_preview: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_preview(output_key)`` runs when a run's record first says its instant preview is ready: the
+        preview file beside the output is then the feed-forward picture, before the epochs overwrite it."""
         self.s3, self.bucket, self.prefix, self.say = s3, bucket, prefix, say
+        self.on_preview = on_preview
         self._seen: dict[str, str] = {}
 
     def poll(self) -> None:
@@ -52,10 +62,13 @@ class ProgressWatcher:
         self._seen[key] = etag
         output_key = key.removesuffix(SUFFIX)
         try:
-            line = describe(output_key, parse_record(body))
+            record = parse_record(body)
         except ValueError as exc:
-            line = f"progress {output_key}: ignored {key}, not a progress record ({exc})"
-        self.say(line)
+            self.say(f"progress {output_key}: ignored {key}, not a progress record ({exc})")
+            return
+        self.say(describe(output_key, record))
+        if record.get("stage") == "preview" and self.on_preview is not None:
+            self.on_preview(output_key)
 
 
 def parse_record(body: bytes) -> dict[str, Any]:

@@ -272,8 +272,10 @@ def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
         f"result on disk:       {tmp_path / 'out' / 'landscape.jpg.png'}",
     )
     assert preview.startswith(f"preview on disk:      {tmp_path / 'out' / 'landscape.jpg.png.preview.png'} ")
-    with Image.open(tmp_path / "out" / "landscape.jpg.png.preview.png") as image:
-        assert image.size == (48, 36), "the preview, downloaded before the bucket went"
+    with Image.open(tmp_path / "out" / "landscape.jpg.png.preview.png") as preview:
+        assert preview.size == (48, 36), "the preview, downloaded before the bucket went"
+        with Image.open(tmp_path / "out" / "landscape.jpg.png") as result:
+            assert np.asarray(preview).tolist() != np.asarray(result).tolist(), "the instant one, not the last image"
     deck = Path(decks.split("Decks (a browser):", 1)[1].split()[0])
     assert deck.parent.parent == (tmp_path / "out" / "decks").resolve() and "<html" in deck.read_text()
     assert weights.startswith("weights:              random (NST_VGG19_WEIGHTS=random): this is NOT a real")
