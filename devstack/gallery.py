@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 os.environ.setdefault("NST_VGG16_WEIGHTS", "stand-in")  # before the engine reads it; a real file or imagenet wins
 
@@ -70,8 +69,7 @@ STYLIZED = (
 
 
 def save(pixels: np.ndarray, path: Path, comment: str) -> None:
-    image = Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255).astype(np.uint8), "RGB")
-    image.save(path, quality=88, optimize=True, comment=comment.encode())
+    images.to_8bit_image(pixels).save(path, quality=88, optimize=True, comment=comment.encode())
 
 
 def make(size: int, epochs: int, steps: int, out: Path) -> list[dict[str, object]]:

@@ -206,6 +206,11 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike[str]) -> Path:
 PROGRESS_PNG_LEVEL = 1
 
 
+def to_8bit_image(pixels: np.ndarray) -> Image.Image:
+    """Float RGB pixels in [0, 1] (H, W, 3) as an 8-bit Pillow image, each value rounded to the nearest level."""
+    return Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
+
+
 def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 6) -> bytes:
     """The PNG bytes for float pixels in [0, 1]; also accepts a leading batch axis of 1. ``text`` becomes tEXt
     chunks (e.g. ``Comment``), which image viewers and ``identify -verbose`` show; ``compress_level`` is zlib's
@@ -217,21 +222,18 @@ def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compress_
         raise ValueError(f"expected pixels of shape (H, W, 3), got {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError("pixels contain NaN or infinity; the optimisation diverged")
-    eight_bit = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
     info = PngImagePlugin.PngInfo()
     info.add(b"sRGB", b"\x00")  # rendering intent: perceptual
     for key, value in (text or {}).items():
         info.add_text(key, value)
     buffer = io.BytesIO()
-    Image.fromarray(eight_bit, "RGB").save(
-        buffer, format="PNG", pnginfo=info, optimize=False, compress_level=compress_level
-    )
+    to_8bit_image(array).save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=compress_level)
     return buffer.getvalue()
 
 
 def resize_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """Float pixels in [0, 1] resized to exactly ``height`` x ``width`` (Lanczos, through 8 bits as decoded)."""
-    image = Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
+    image = to_8bit_image(pixels)
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.float32) / np.float32(255.0)
