@@ -10,6 +10,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_trigger.rules import preview_key
+
 SUFFIX = ".progress.json"
 #: The fields a line shows: the Python types a record must give them (any may be missing), and their JSON name.
 FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
@@ -93,11 +95,11 @@ def describe(output_key: str, record: dict[str, Any]) -> str:
     """One line for a progress record (:func:`parse_record`'s): the preview, or an epoch with its steps, loss and
     seconds."""
     if record.get("stage") == "preview":
-        return f"progress {output_key}: preview ready ({output_key}.preview.png) in {record.get('seconds', 0):.1f} s"
+        return f"progress {output_key}: preview ready ({preview_key(output_key)}) in {record.get('seconds', 0):.1f} s"
     loss = record.get("loss")
     shown = f", loss {loss:.4g}" if isinstance(loss, (int, float)) else ""
     done = " (last epoch)" if record.get("done") else ""
     return (
         f"progress {output_key}: epoch {record.get('epoch')}/{record.get('epochs')}, {record.get('steps')} steps"
-        f"{shown}, {record.get('seconds', 0):.0f} s of optimisation{done}; preview: {output_key}.preview.png"
+        f"{shown}, {record.get('seconds', 0):.0f} s of optimisation{done}; preview: {preview_key(output_key)}"
     )
