@@ -8,16 +8,18 @@ IMAGE ?= localhost:30000/nst-task:latest
 CONTENT ?= samples/landscape.jpg
 STYLE ?= samples/swirls.jpg
 PORT ?= 5055
+# make dev and make web: the page and its API on http://127.0.0.1:WEB_PORT/
+WEB_PORT ?= 8080
 BENCH_SIZE ?= 512
 # make dev: runs at a time, each in a process of its own (empty: the cores)
 MAX_RUNS ?=
 
-.PHONY: help venv lint format test demo dev smoke package bench bench-gpu gallery clean clean-tmp task-image lambda-image register deploy
+.PHONY: help venv lint format test demo dev web smoke package bench bench-gpu gallery clean clean-tmp task-image lambda-image web-image register deploy
 
 help:  ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt web/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -25,7 +27,7 @@ $(STAMP): requirements.txt requirements-dev.txt lambda_trigger/requirements.txt
 
 venv: $(STAMP)  ## create .venv and install everything pinned
 
-lint: $(STAMP)  ## ruff (lint and format check) over everything, mypy over workflows/, lambda_trigger/, devstack/
+lint: $(STAMP)  ## ruff (lint and format check) over everything, mypy over workflows/, lambda_trigger/, devstack/, web/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -40,8 +42,11 @@ test: $(STAMP)  ## the whole test suite (offline, random VGG19 weights)
 demo: $(STAMP)  ## upload a photo to a local S3, let the trigger stylize it, download the result to out/
 	$(BIN)/python -m devstack demo --content "$(CONTENT)" --style "$(STYLE)"
 
-dev: $(STAMP)  ## the same local stack kept running on PORT: upload as often as you like, Ctrl-C stops it
-	$(BIN)/python -m devstack dev --port $(PORT) --style "$(STYLE)" $(if $(MAX_RUNS),--max-runs $(MAX_RUNS))
+dev: $(STAMP)  ## the same local stack kept running on PORT, and the page on WEB_PORT: upload as often as you like
+	$(BIN)/python -m devstack dev --port $(PORT) --web-port $(WEB_PORT) --style "$(STYLE)" $(if $(MAX_RUNS),--max-runs $(MAX_RUNS))
+
+web: $(STAMP)  ## the web page and its API on http://127.0.0.1:WEB_PORT/, on top of the local stack (as make dev)
+	$(BIN)/python -m devstack web --port $(PORT) --web-port $(WEB_PORT) --style "$(STYLE)" $(if $(MAX_RUNS),--max-runs $(MAX_RUNS))
 
 # No local cache: its entries in ~/.flyte point at files in the temporary directory, and once that is cleaned a
 # cache hit fails ("... .npy. File not found"). A smoke run should run every task anyway.
@@ -96,6 +101,7 @@ clean-tmp:  ## remove what local workflow runs left in TMPDIR (flytekit's flyte*
 VERSION ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo dev)
 TENSORFLOW_PACKAGE ?=
 LAMBDA_IMAGE ?= nst-trigger:$(VERSION)
+WEB_IMAGE ?= nst-web:$(VERSION)
 LAMBDA_PLATFORM ?= linux/amd64
 FLYTE_PROJECT ?= flytesnacks
 FLYTE_DOMAIN ?= development
@@ -107,6 +113,7 @@ STACK ?= nst
 NO_PROVENANCE = $(shell docker buildx version >/dev/null 2>&1 && echo --provenance=false)
 # The ECR repository of LAMBDA_IMAGE (tag or digest removed): SAM insists on knowing it for an image function.
 LAMBDA_REPO = $(firstword $(subst :, ,$(firstword $(subst @, ,$(LAMBDA_IMAGE)))))
+WEB_REPO = $(firstword $(subst :, ,$(firstword $(subst @, ,$(WEB_IMAGE)))))
 
 task-image:  ## the Flyte task image as IMAGE (add TENSORFLOW_PACKAGE="tensorflow[and-cuda]==2.21.0" for GPUs)
 	@command -v docker >/dev/null 2>&1 || { echo "task-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)" >&2; exit 1; }
@@ -118,6 +125,11 @@ lambda-image:  ## the trigger's Lambda image as LAMBDA_IMAGE (single-platform ma
 	@docker info >/dev/null 2>&1 || { echo "lambda-image: the Docker daemon is not reachable (docker info failed); start Docker and retry" >&2; exit 1; }
 	docker build --platform $(LAMBDA_PLATFORM) $(NO_PROVENANCE) -f lambda_trigger/Dockerfile -t $(LAMBDA_IMAGE) .
 
+web-image:  ## the web API's Lambda image as WEB_IMAGE (web/Dockerfile, single-platform manifest)
+	@command -v docker >/dev/null 2>&1 || { echo "web-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "web-image: the Docker daemon is not reachable (docker info failed); start Docker and retry" >&2; exit 1; }
+	docker build --platform $(LAMBDA_PLATFORM) $(NO_PROVENANCE) -f web/Dockerfile -t $(WEB_IMAGE) .
+
 register: $(STAMP)  ## register tasks, workflow and launch plans on flyteadmin as VERSION, running IMAGE
 	$(BIN)/pyflyte -c $(FLYTE_CONFIG) register workflows --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
 		--image $(IMAGE) --version $(VERSION) --copy none $(REGISTER_FLAGS)
@@ -125,12 +137,13 @@ register: $(STAMP)  ## register tasks, workflow and launch plans on flyteadmin a
 deploy:  ## sam build + sam deploy of deploy/template.yaml (--guided the first time, then deploy/samconfig.toml)
 	@command -v sam >/dev/null 2>&1 || { echo "deploy: sam is not on PATH; install the AWS SAM CLI (docs/deploy.md, Prerequisites)" >&2; exit 1; }
 	@case "$(LAMBDA_IMAGE)" in *.dkr.ecr.*.amazonaws.com*/*) ;; *) echo "deploy: LAMBDA_IMAGE=$(LAMBDA_IMAGE) is not an ECR image URI; push the trigger image to ECR and pass LAMBDA_IMAGE=ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG" >&2; exit 1;; esac
+	@case "$(WEB_IMAGE)" in *.dkr.ecr.*.amazonaws.com*/*) ;; *) echo "deploy: WEB_IMAGE=$(WEB_IMAGE) is not an ECR image URI; push the web API image (make web-image) to ECR and pass WEB_IMAGE=ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG" >&2; exit 1;; esac
 	cd deploy && sam build
 	@if [ -f deploy/samconfig.toml ]; then \
-		echo "cd deploy && sam deploy --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE)"; \
-		cd deploy && sam deploy --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE); \
+		echo "cd deploy && sam deploy --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE) WebImageUri=$(WEB_IMAGE)"; \
+		cd deploy && sam deploy --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE) WebImageUri=$(WEB_IMAGE); \
 	else \
 		echo "cd deploy && sam deploy --guided ... (first deployment: answers are saved to deploy/samconfig.toml)"; \
 		cd deploy && sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM \
-			--image-repositories TriggerFunction=$(LAMBDA_REPO) --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE); \
+			--image-repositories TriggerFunction=$(LAMBDA_REPO) --image-repositories WebApiFunction=$(WEB_REPO) --parameter-overrides TriggerImageUri=$(LAMBDA_IMAGE) WebImageUri=$(WEB_IMAGE); \
 	fi

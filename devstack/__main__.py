@@ -1,7 +1,8 @@
 """``make demo`` and ``make dev``: the upload-to-result flow on one machine, no cloud account needed.
 
     python -m devstack demo [--content PHOTO] [--style STYLE]   one photo in, its stylized PNG out, then stop
-    python -m devstack dev  [--port 5055]                        keep the stack up; upload as often as you like
+    python -m devstack dev  [--port 5055] [--web-port 8080]      keep the stack up and serve the page; upload often
+    python -m devstack web  [--port 5055] [--web-port 8080]      the same, printing only the page's address
 
 The settings NST_VGG19_WEIGHTS, NST_EPOCHS, NST_STEPS_PER_EPOCH and NST_MAX_DIM pass through to the workflow.
 """
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from devstack.weights import LocalWeights
 
 SAMPLES = REPO / "samples"
+#: The style images ``make dev`` and ``make web`` put in the bucket, so the page offers more than one.
+SAMPLE_STYLES = (SAMPLES / "swirls.jpg", SAMPLES / "mosaic.jpg")
 #: A demo should finish in about a minute on a laptop CPU; the workflow's own defaults (5 x 100 steps at 512 px)
 #: are for real runs. Any of these set in the environment wins.
 DEMO_DEFAULTS = {"NST_EPOCHS": "2", "NST_STEPS_PER_EPOCH": "50", "NST_MAX_DIM": "256"}
@@ -139,21 +142,29 @@ def download_preview(resources: Any, output_key: str, out: Path) -> Path | None:
 
 
 def dev(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    chosen = check_weights(say, "dev")
+    """``make dev`` and ``make web``: the stack kept running, the page served; ``web`` prints only the page's
+    address and how to stop."""
+    chosen = check_weights(say, args.command)
     settings = {**workflow_env(), **chosen.settings}
+    style = Path(args.style)
     stack = LocalStack(
         StackSettings(
             workdir=Path(args.workdir),
             port=args.port,
             decks=Path(args.out) / "decks",
-            default_style=Path(args.style),
+            default_style=style,
             workflow_env=settings,
             max_runs=args.max_runs,
+            web_port=args.web_port,
+            extra_styles=tuple(path for path in SAMPLE_STYLES if path.name != style.name),
         )
     )
     try:
         with stack:
-            print(dev_instructions(stack, Path(args.style), settings, chosen.note), flush=True)
+            if args.command == "web":
+                say(f"the page: {stack.web_url} (its log: {stack.web_log}); Ctrl-C stops it and the stack")
+            else:
+                print(dev_instructions(stack, style, settings, chosen.note), flush=True)
             r = stack.resources
             progress = ProgressWatcher(r.s3(), r.bucket, r.output_prefix, say)
             while True:
@@ -179,11 +190,12 @@ def dev_instructions(stack: LocalStack, style: Path, settings: dict[str, str], w
     weights_line = f"\n  weights              {weights_note}" if weights_note else ""
     return f"""
 The local stack is up (Ctrl-C stops it):
+  the page             {stack.web_url}  (open it in a browser: upload a photo, pick a style, watch it paint)
   S3 and SQS endpoint  {r.endpoint}
   bucket               {r.bucket}: upload to {r.upload_prefix}, results appear in {r.output_prefix}
   default style        {r.style_prefix}{style.name}; settings {", ".join(f"{k}={v}" for k, v in sorted(settings.items()))}
   Decks                {stack.decks}/<execution name>/deck-N.html, one folder per run (open in a browser)
-  logs                 {stack.trigger_log} (the trigger's JSON lines), {stack.outcomes_path}
+  logs                 {stack.trigger_log} (the trigger's JSON lines), {stack.outcomes_path}, {stack.web_log}
   temporary files      {stack.temp_dir} (removed when the stack stops){weights_line}
 
 Upload a photo with boto3:
@@ -222,17 +234,22 @@ def main(argv: list[str] | None = None) -> int:
     run_demo.add_argument("--out", default="out", help="folder for the downloaded result and OUT/decks/")
     run_demo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the result")
     run_demo.add_argument("--workdir", default="out/devstack", help="logs and the outcome journal")
-    run_dev = commands.add_parser("dev", help="keep the stack running and stylize every upload")
-    run_dev.add_argument("--port", type=int, default=5055)
-    run_dev.add_argument("--style", default=str(SAMPLES / "swirls.jpg"), help="the default style")
-    run_dev.add_argument("--out", default="out", help="each run's Decks go to OUT/decks/<execution name>/")
-    run_dev.add_argument("--workdir", default="out/devstack")
-    run_dev.add_argument(
-        "--max-runs",
-        type=_at_least_one,
-        default=None,
-        help=f"runs at a time, each in a process of its own (default: the cores, {os.cpu_count()})",
-    )
+    for name, text in (
+        ("dev", "keep the stack running, serve the page, and stylize every upload"),
+        ("web", "the same stack and page, printing only the page's address"),
+    ):
+        run_dev = commands.add_parser(name, help=text)
+        run_dev.add_argument("--port", type=int, default=5055)
+        run_dev.add_argument("--web-port", type=int, default=8080, help="the page and its API (0: a free port)")
+        run_dev.add_argument("--style", default=str(SAMPLES / "swirls.jpg"), help="the default style")
+        run_dev.add_argument("--out", default="out", help="each run's Decks go to OUT/decks/<execution name>/")
+        run_dev.add_argument("--workdir", default="out/devstack")
+        run_dev.add_argument(
+            "--max-runs",
+            type=_at_least_one,
+            default=None,
+            help=f"runs at a time, each in a process of its own (default: the cores, {os.cpu_count()})",
+        )
     args = parser.parse_args(argv)
     say = speaker(args.command)
     terminate_on_sigterm()

@@ -11,8 +11,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_trigger.rules import preview_key
+from lambda_trigger.status_records import FAILED, PROGRESS_SUFFIX, QUEUED, REFUSED, SKIPPED
 
-SUFFIX = ".progress.json"
+SUFFIX = PROGRESS_SUFFIX
 #: The fields a line shows: the Python types a record must give them (any may be missing), and their JSON name.
 FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "epoch": ((int,), "an integer"),
@@ -22,6 +23,9 @@ FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "loss": ((int, float, type(None)), "a number or null"),
     "done": ((bool,), "true or false"),
     "stage": ((str,), "a string"),
+    "state": ((str,), "a string"),
+    "reason": ((str,), "a string"),
+    "execution": ((str, type(None)), "a string or null"),
 }
 
 
@@ -92,8 +96,14 @@ def parse_record(body: bytes) -> dict[str, Any]:
 
 
 def describe(output_key: str, record: dict[str, Any]) -> str:
-    """One line for a progress record (:func:`parse_record`'s): the preview, or an epoch with its steps, loss and
-    seconds."""
+    """One line for a status record (:func:`parse_record`'s): the trigger's (queued, or skipped, refused or failed
+    with the reason), the preview, or an epoch with its steps, loss and seconds."""
+    state = record.get("state")
+    if state == QUEUED:
+        return f"progress {output_key}: queued as {record.get('execution')}"
+    if state in (SKIPPED, REFUSED, FAILED):
+        retrying = " (delivered again)" if record.get("retrying") is True else ""
+        return f"progress {output_key}: {state}{retrying}: {record.get('reason', 'no reason given')}"
     if record.get("stage") == "preview":
         return f"progress {output_key}: preview ready ({preview_key(output_key)}) in {record.get('seconds', 0):.1f} s"
     loss = record.get("loss")

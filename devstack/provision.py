@@ -49,10 +49,18 @@ def provision(
     output_prefix: str = "stylized/",
     max_receives: int = 3,
     visibility_timeout_s: int = 3600,
+    page_origin: str | None = None,
 ) -> Resources:
-    """Create (or find) the bucket and queues and route the upload prefix's ObjectCreated events to the queue."""
+    """Create (or find) the bucket and queues and route the upload prefix's ObjectCreated events to the queue.
+
+    With ``page_origin`` (the web page's, ``make dev``), the bucket gets the AWS stack's kind of CORS rule: that
+    origin alone may POST uploads and GET results from a browser. (moto's server adds its own allow-all CORS
+    headers as well, and leaves them off a POST's answer when they are turned off, so locally the rule is
+    configured as on AWS but not what admits the page.)"""
     s3, sqs = client("s3", endpoint), client("sqs", endpoint)
     s3.create_bucket(Bucket=bucket)
+    if page_origin is not None:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [cors_rule(page_origin)]})
     dead_letter_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
     dead_letter_arn = _arn(sqs, dead_letter_url)
     queue_url = sqs.create_queue(
@@ -80,6 +88,17 @@ def provision(
     return Resources(
         endpoint, bucket, queue_url, queue_arn, dead_letter_url, upload_prefix, style_prefix, output_prefix
     )
+
+
+def cors_rule(page_origin: str) -> dict[str, object]:
+    """The bucket's one CORS rule for the web page: its presigned POST uploads, and GETs of styles and results."""
+    return {
+        "AllowedOrigins": [page_origin],
+        "AllowedMethods": ["GET", "POST"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 600,
+    }
 
 
 def _arn(sqs, queue_url: str) -> str:

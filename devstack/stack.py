@@ -50,6 +50,10 @@ class StackSettings:
     #: Runs at a time, each in a process of its own (None: the worker's default, the cores).
     max_runs: int | None = None
     worker_output: IO[str] | int | None = None
+    #: Serve the web page and its API (``web/``) on this loopback port (0: a free one); None: no web server.
+    web_port: int | None = None
+    #: More style images put under the style prefix (the page offers them beside the default style).
+    extra_styles: tuple[Path, ...] = ()
 
 
 class LocalStack:
@@ -64,8 +68,11 @@ class LocalStack:
         self.decks = settings.decks or settings.workdir / "decks"
         #: Bytes the temporary folder held when :meth:`stop` removed it (None until then).
         self.temp_bytes_removed: int | None = None
+        self.web_log = settings.workdir / "web.log"
         self.server: Child | None = None
         self.worker: Child | None = None
+        self.web: Child | None = None
+        self._web_url: str | None = None
 
     @property
     def resources(self) -> Resources:
@@ -85,9 +92,17 @@ class LocalStack:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def web_url(self) -> str:
+        """The page's address (``http://127.0.0.1:PORT/``); only while a stack with ``web_port`` runs."""
+        if self._web_url is None:
+            raise RuntimeError("the local stack serves no web page: give StackSettings a web_port")
+        return self._web_url
+
     def stop(self) -> None:
-        """Worker first (it talks to the server), then the server, then their temporary folder; all gone after."""
-        for child in (self.worker, self.server):
+        """The web server and the worker first (they talk to the server), then the server, then their temporary
+        folder; all gone after."""
+        for child in (self.web, self.worker, self.server):
             if child is not None:
                 child.stop()
         if self.temp_dir.exists():
@@ -131,7 +146,7 @@ class LocalStack:
         return found[0]
 
     def check_alive(self) -> None:
-        for child in (self.server, self.worker):
+        for child in (self.server, self.worker, self.web):
             if child is not None and not child.running():
                 raise StackError(f"the {child.name} stopped unexpectedly (exit code {child.returncode()}); see above")
 
@@ -156,8 +171,18 @@ class LocalStack:
             stderr=log,
         )
         wait_until(lambda: _healthy(endpoint, self.server), 60, what=f"moto's server on {endpoint}")
-        self._resources = provision(endpoint, bucket=settings.bucket, max_receives=settings.max_receives)
+        web_port = None if settings.web_port is None else settings.web_port or _free_port()
+        if web_port is not None and not _port_is_free(web_port):
+            raise StackError(f"port {web_port} on 127.0.0.1 is in use; choose another (WEB_PORT=... or --web-port)")
+        page_origin = None if web_port is None else f"http://127.0.0.1:{web_port}"
+        self._resources = provision(
+            endpoint, bucket=settings.bucket, max_receives=settings.max_receives, page_origin=page_origin
+        )
         style_uri = self._upload_default_style()
+        for style in settings.extra_styles:
+            self.resources.s3().upload_file(
+                str(style), self.resources.bucket, f"{self.resources.style_prefix}{style.name}"
+            )
         self.worker = Child(
             "trigger worker",
             [
@@ -185,6 +210,35 @@ class LocalStack:
             stderr=settings.worker_output,
         )
         wait_until(self._worker_ready, 120, what="the trigger worker to start")
+        if web_port is not None:
+            self._start_web(web_port, style_uri)
+
+    def _start_web(self, port: int, style_uri: str | None) -> None:
+        """uvicorn serving ``web.api:app`` (the page and its API) with the trigger's settings, so the page offers
+        exactly what the worker accepts; its log goes to ``web.log``."""
+        log = self.web_log.open("w")
+        self.web = Child(
+            "web server",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "web.api:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],  # fmt: skip
+            env=self._worker_env(style_uri),
+            stdout=log,
+            stderr=log,
+        )
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: _web_healthy(url, self.web), 60, what=f"the web page on {url}")
+        self._web_url = url
 
     def _upload_default_style(self) -> str | None:
         style = self.settings.default_style
@@ -278,6 +332,18 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def _web_healthy(url: str, web: Child | None) -> bool:
+    if web is None or not web.running():
+        code = None if web is None else web.returncode()
+        raise StackError(f"the web server exited with code {code} (see web.log)")
+    try:
+        with urllib.request.urlopen(f"{url}config.json", timeout=1):
+            return True
+    except OSError:
+        time.sleep(0.1)
+        return False
 
 
 def _healthy(endpoint: str, server: Child) -> bool:

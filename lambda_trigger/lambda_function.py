@@ -11,6 +11,7 @@ Each step lives in its own module:
 7. ``launchers`` - remote (flyteadmin) or dry-run
 8. ``pipeline`` and ``report`` - the per-record loop and its wiring, typed outcomes, logs, the result or the raise
 9. ``budget`` and ``redaction`` - each invocation ends in time; the client secret never reaches a log or a result
+10. ``status_records`` - each upload's ``<output>.progress.json``: queued, skipped, refused or failed, for the page
 """
 
 from __future__ import annotations

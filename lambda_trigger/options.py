@@ -13,9 +13,10 @@ The rule (README.md, "Per-upload options"):
 * ``nst-init-image`` is ``content``, ``noise``, ``preview`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the
   workflow downloads it with the task's role, so an uploader must not be able to point that role at any object it
   can read, nor at an https URL of their choosing.
-* Options not given are not sent, so the launch plan's defaults apply. ``epochs``, ``steps_per_epoch`` and
-  ``max_dim`` stay deployment settings (NST_EPOCHS, ...): they set what a run costs, which is the deployment's
-  call, not each uploader's.
+* Options not given are not sent, so the launch plan's defaults apply. ``epochs`` and ``steps_per_epoch`` stay
+  deployment settings (NST_EPOCHS, ...): they set what a run costs, which is the deployment's call, not each
+  uploader's. ``nst-max-dim`` may only lower ``max_dim``: the deployment's NST_MAX_DIM (unset: the workflow's
+  default) stays the ceiling, for the same reason.
 
 The bounds are the workflow's (``workflows/engine/options.py``, ``StyleOptions``), restated here because the
 Lambda package ships without ``workflows``; ``tests/trigger/test_upload_options.py`` imports both and checks, value
@@ -33,7 +34,7 @@ from typing import Any, Literal, Protocol
 
 from lambda_trigger.events import UploadRecord, shown
 from lambda_trigger.s3 import ObjectStore
-from lambda_trigger.settings import Settings
+from lambda_trigger.settings import WORKFLOW_INT_BOUNDS, Settings
 
 #: Every workflow input the trigger may send, and its kind: ``file`` (a FlyteFile, sent as a URI), ``files`` (a
 #: list of them), ``str``, ``choice`` (a string from :data:`CHOICES`; the workflow may declare it as an Enum of
@@ -68,8 +69,17 @@ STYLE_STRENGTH_RANGE = (0.0, 100.0)
 SEED_RANGE = (0, 2**63 - 1)
 #: Each weight of nst-styles (the workflow's style_blend_weights).
 BLEND_WEIGHT_RANGE = (0.0, 1e6)
+#: The workflow's range of ``max_dim``; an upload's ``nst-max-dim`` is further capped by :func:`max_dim_ceiling`.
+MAX_DIM_RANGE = WORKFLOW_INT_BOUNDS["max_dim"]
+#: The workflow's default ``max_dim`` (StyleOptions), the ceiling of ``nst-max-dim`` when NST_MAX_DIM is unset.
+DEFAULT_MAX_DIM = 512
 #: The range of every number an upload may set, by workflow input.
-RANGES = {"style_scale": STYLE_SCALE_RANGE, "style_strength": STYLE_STRENGTH_RANGE, "seed": SEED_RANGE}
+RANGES = {
+    "style_scale": STYLE_SCALE_RANGE,
+    "style_strength": STYLE_STRENGTH_RANGE,
+    "seed": SEED_RANGE,
+    "max_dim": MAX_DIM_RANGE,
+}
 #: The values of each ``choice`` input.
 MODES = ("full", "preview")
 NETWORKS = ("vgg19", "vgg16")
@@ -137,6 +147,21 @@ def _seed(key: str, value: str, settings: Settings) -> int:
     return int(text)
 
 
+def max_dim_ceiling(settings: Settings) -> int:
+    """The largest ``nst-max-dim`` an upload may ask for: the deployment's NST_MAX_DIM, else the workflow's default
+    (what a run costs is the deployment's call: an upload may make its run smaller, never bigger)."""
+    return settings.max_dim or DEFAULT_MAX_DIM
+
+
+def _max_dim(key: str, value: str, settings: Settings) -> int:
+    text = value.strip()
+    low, high = MAX_DIM_RANGE[0], max_dim_ceiling(settings)
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        ceiling = "NST_MAX_DIM" if settings.max_dim else "the workflow's default"
+        raise _error(key, value, f"must be a whole number of pixels from {low} to {high} ({ceiling})")
+    return int(text)
+
+
 def _init_image(key: str, value: str, settings: Settings) -> str:
     text = value.strip()
     if text.lower() in INIT_IMAGES:
@@ -189,6 +214,12 @@ CONTROLS: dict[str, Control] = {
         ),
         Control("nst-mode", "mode", _choice(MODES), "full | preview (preview: the instant feed-forward result only)"),
         Control("nst-network", "network", _choice(NETWORKS), "vgg19 | vgg16 (the feature network of the loss)"),
+        Control(
+            "nst-max-dim",
+            "max_dim",
+            _max_dim,
+            f"pixels of the long side, from {MAX_DIM_RANGE[0]} to NST_MAX_DIM (at most: the deployment's ceiling)",
+        ),
     )
 }
 STYLES_KEY = "nst-styles"

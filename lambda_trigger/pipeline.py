@@ -36,6 +36,7 @@ from lambda_trigger.redaction import redact, scrub_exception
 from lambda_trigger.report import Failed, Launched, Outcome, Refused, Report, Skipped
 from lambda_trigger.s3 import ObjectStore, S3CallFailed
 from lambda_trigger.settings import Settings
+from lambda_trigger.status_records import StatusRecords
 from lambda_trigger.styles import S3StyleResolver, StyleError, StyleNotFound, StyleResolver, UncheckedStyleResolver
 
 #: The budget's name for the launcher's dependency (flyteadmin, or the local workflow).
@@ -53,26 +54,34 @@ class Trigger:
         metadata: MetadataReader,
         launcher: Launcher,
         logger: Logger,
+        status_records: StatusRecords | None = None,
     ) -> None:
         self.settings = settings
         self.styles = styles
         self.metadata = metadata
         self.launcher = launcher
         self.logger = logger
+        self.status_records = status_records  #: None: no status records (dry-run)
 
     @classmethod
     def from_settings(cls, settings: Settings, logger: Logger, launcher: Launcher | None = None) -> Trigger:
         """The parts NST_LAUNCH_MODE asks for. ``dry-run``: no network call at all (styles shown as the pattern
-        looked up, metadata not read); otherwise S3 for styles and metadata, and flyteadmin, unless the host hands
-        in its own ``launcher`` (the local stack runs the workflow in-process: devstack/launcher.py)."""
+        looked up, metadata not read, no status record written); otherwise S3 for styles, metadata and status
+        records, and flyteadmin, unless the host hands in its own ``launcher`` (the local stack runs the workflow
+        in-process: devstack/launcher.py)."""
         if settings.launch_mode == "dry-run":
             return cls(settings, UncheckedStyleResolver(settings), UnreadMetadata(), DryRunLauncher(settings), logger)
         from lambda_trigger.flyte_config import prepare_flytekit_environment
 
         prepare_flytekit_environment()  # before anything imports flytekit (the launcher, or the host's)
-        store = ObjectStore(settings)  # one S3 client for style lookups and metadata
+        store = ObjectStore(settings)  # one S3 client for style lookups, metadata and status records
         return cls(
-            settings, S3StyleResolver(settings, store), S3Metadata(store), launcher or RemoteLauncher(settings), logger
+            settings,
+            S3StyleResolver(settings, store),
+            S3Metadata(store),
+            launcher or RemoteLauncher(settings),
+            logger,
+            StatusRecords(store, logger),
         )
 
     def handle(self, batch: Batch, budget: Budget | None = None) -> Report:
@@ -93,6 +102,7 @@ class Trigger:
                     self.logger.exception("unexpected error", extra=_record_fields(record))
                     outcome = Failed.of(record, redact(f"unexpected {type(exc).__name__}: {exc}"))
                 self._record(report, outcome)
+                self._write_status(record, outcome)
         self.logger.info(
             "invocation done",
             extra={
@@ -161,6 +171,27 @@ class Trigger:
             inputs=inputs,
             detail=receipt.detail,
         )
+
+    def _write_status(self, record: UploadRecord, outcome: Outcome) -> None:
+        """The upload's status record (``status_records.py``), for a record that is an upload. Written after the
+        outcome is decided and logged, so nothing here changes it: a failure is logged, and a bug too."""
+        if self.status_records is None:
+            return
+        try:
+            decision = rules.decide(record, self.settings)  # pure: the same decision _handle made
+            output_key = decision.output_key if isinstance(decision, (rules.Launch, rules.Skip)) else None
+            if output_key is None:
+                return  # nobody's upload (a result, a style, another bucket, ...), or no key to write beside
+            try:
+                execution: str | None = naming.execution_name(
+                    record.bucket, record.key, record.version_id, record.etag, record.sequencer
+                )
+            except naming.NamingError:
+                execution = None
+            self.status_records.write(record, output_key, outcome, execution)
+        except Exception as exc:  # the record is a courtesy to the uploader: it never costs the upload its outcome
+            scrub_exception(exc)
+            self.logger.exception("status record not written: unexpected error", extra=_record_fields(record))
 
     def _record(self, report: Report, outcome: Outcome) -> None:
         """The outcome into the result and its one log line: skips and launches at INFO, refusals at WARNING,

@@ -51,6 +51,9 @@ class Skip:
     """Nothing to do for this record, and why."""
 
     reason: str
+    #: Where the upload's status record goes when the record is an upload after all (under the upload prefix, its
+    #: output key within the naming rule): not an image, empty. None for anything that is nobody's upload.
+    output_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,21 +80,21 @@ def decide(record: UploadRecord, settings: Settings) -> Launch | Skip | Refuse:
         return Skip(f"under the style prefix {settings.style_prefix!r} (style images are not uploads)")
     if not key.startswith(settings.upload_prefix):
         return Skip(f"outside the upload prefix {settings.upload_prefix!r}")
+    relative = key[len(settings.upload_prefix) :]
+    output_key = output_key_of(settings.output_prefix, relative)
     extension = posixpath.splitext(key)[1].lower()
     if extension not in IMAGE_EXTENSIONS:
         shown = repr(extension) if extension else "no extension"
-        return Skip(f"not an image ({shown}; accepted: {' '.join(IMAGE_EXTENSIONS)})")
+        return Skip(f"not an image ({shown}; accepted: {' '.join(IMAGE_EXTENSIONS)})", _recordable(key, output_key))
     if record.size == 0:
-        return Skip("zero-byte object")
-    if any(segment in (".", "..") for segment in key.split("/")):
+        return Skip("zero-byte object", _recordable(key, output_key))
+    if _has_dot_segment(key):
         # A client that normalises paths would read 'stylized/a/../../x.png' as 'x.png', outside the output prefix.
         return Refuse(
             f"key has a '.' or '..' path segment; refused so no output can land outside {settings.output_prefix!r}"
         )
-    relative = key[len(settings.upload_prefix) :]
     folder, _, rest = relative.partition("/")
     style_name = folder if rest and folder else None
-    output_key = output_key_of(settings.output_prefix, relative)
     longest = max(written_keys(output_key), key=lambda written: len(written.encode("utf-8")))
     longest_bytes = len(longest.encode("utf-8"))
     if longest_bytes > MAX_KEY_BYTES:
@@ -107,6 +110,24 @@ def decide(record: UploadRecord, settings: Settings) -> Launch | Skip | Refuse:
 def output_key_of(output_prefix: str, relative: str) -> str:
     """The naming rule (module docstring): the upload's key below the upload prefix, ``.png`` appended."""
     return output_prefix + relative + OUTPUT_EXTENSION
+
+
+def _has_dot_segment(key: str) -> bool:
+    return any(segment in (".", "..") for segment in key.split("/"))
+
+
+def _recordable(key: str, output_key: str) -> str | None:
+    """``output_key`` if the upload's status record can be written beside it: never where a '.' or '..' segment
+    could be read as another path, nor past S3's key length."""
+    if _has_dot_segment(key) or len(progress_key(output_key).encode("utf-8")) > MAX_KEY_BYTES:
+        return None
+    return output_key
+
+
+def progress_key(output_key: str) -> str:
+    """Where an upload's status record is, beside its result: the trigger's and then the run's
+    (``status_records.py``)."""
+    return output_key + SIDE_SUFFIXES[0]
 
 
 def preview_key(output_key: str) -> str:

@@ -30,7 +30,8 @@ from flytekit.types.file import FlyteFile
 from workflows import images
 from workflows.engine import stages
 from workflows.engine.options import OptionError, StyleOptions
-from workflows.engine.progress_view import made_by, progress_html, progress_record
+from workflows.engine.progress_view import PREVIEW, made_by, progress_html, progress_record
+from workflows.failure_records import record_failure
 from workflows.input_files import INIT_ROLE, InputPolicy, check_source, fetch, image_inputs, uri_of
 from workflows.option_inputs import STYLE_TRANSFER_INPUTS, options_from_inputs, shown_summary, takes_inputs
 from workflows.output_files import PngFile, check_output_uri, write_atomically
@@ -184,6 +185,7 @@ def preview(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions
             seconds=seconds,
             weights="trained feed-forward network",
         ),
+        "state": PREVIEW,
         "stage": "preview",
         "done": options.mode == "preview",
     }
@@ -300,7 +302,7 @@ def finalize(pixels: np.ndarray, options: StyleOptions, output_uri: str) -> PngF
     return PngFile(str(path), remote_path=output_uri) if output_uri else PngFile(str(path))
 
 
-@workflow
+@workflow(on_failure=record_failure)
 @takes_inputs(STYLE_TRANSFER_INPUTS)
 def neural_style_transfer_wf(**inputs: typing.Any) -> PngFile:
     """Stylize ``content_img`` with ``style_img``; inputs are s3:// URIs, https:// where

@@ -4,7 +4,7 @@
 :meth:`Template.resolve` then evaluates the intrinsic functions the template uses. Whatever only exists after
 deployment is a readable token: ``{Ref:UploadQueue}``, ``{GetAtt:TriggerRole.Arn}``. The bucket is the exception:
 its name is deterministic (that is how the template avoids the bucket / queue policy cycle), so its Ref and Arn
-resolve to real strings, and a policy naming the bucket by hand can be compared with the bucket itself.
+resolve to real strings (the site bucket's name is CloudFormation's choice: a token), and a policy naming the bucket by hand can be compared with the bucket itself.
 
 Run as a module to print the Flyte tasks' IAM policy that docs/deploy.md quotes::
 
@@ -29,11 +29,13 @@ PSEUDO = {
     "AWS::Region": "eu-west-1",
     "AWS::Partition": "aws",
     "AWS::StackName": "nst",
+    "AWS::URLSuffix": "amazonaws.com",
 }
 #: Values for the parameters without a default, as a deployment would give them.
 REQUIRED = {
     "TriggerImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nst-trigger:v1",
     "FlytePlatformUrl": "dns:///flyte.example.com",
+    "WebImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nst-web:v1",
 }
 NO_VALUE = object()
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -94,12 +96,13 @@ class Template:
         if name in self.parameters:
             return self.parameters[name]
         resource = self.resources[name]
-        if resource["Type"] == "AWS::S3::Bucket":
+        if resource["Type"] == "AWS::S3::Bucket" and "BucketName" in resource.get("Properties", {}):
             return self.resolve(resource["Properties"]["BucketName"])
         return f"{{Ref:{name}}}"
 
     def get_att(self, name: str, attribute: str) -> Any:
-        if self.resources[name]["Type"] == "AWS::S3::Bucket" and attribute == "Arn":
+        named = "BucketName" in self.resources[name].get("Properties", {})
+        if self.resources[name]["Type"] == "AWS::S3::Bucket" and attribute == "Arn" and named:
             return f"arn:{self.pseudo['AWS::Partition']}:s3:::{self.ref(name)}"
         return f"{{GetAtt:{name}.{attribute}}}"
 

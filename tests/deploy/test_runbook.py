@@ -21,6 +21,7 @@ from tests.deploy.cfn import REPO, Template
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 ECR_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nst-trigger:v1"
+ECR_WEB_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nst-web:v1"
 
 
 def make(*arguments: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -46,11 +47,12 @@ def bare_path(tmp_path: Path) -> str:
     [
         ("task-image", "task-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)"),
         ("lambda-image", "lambda-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)"),
+        ("web-image", "web-image: docker is not on PATH; install Docker to build images (docs/deploy.md, Prerequisites)"),
         ("deploy", "deploy: sam is not on PATH; install the AWS SAM CLI (docs/deploy.md, Prerequisites)"),
     ],
 )  # fmt: skip
 def test_targets_fail_with_one_line_when_their_tool_is_missing(bare_path: str, target: str, line: str) -> None:
-    result = make(target, f"LAMBDA_IMAGE={ECR_IMAGE}", "VERSION=v1", path=bare_path)
+    result = make(target, f"LAMBDA_IMAGE={ECR_IMAGE}", f"WEB_IMAGE={ECR_WEB_IMAGE}", "VERSION=v1", path=bare_path)
     assert result.returncode != 0
     assert [text for text in result.stderr.splitlines() if not text.startswith("make:")] == [line]
 
@@ -66,6 +68,12 @@ def test_deploy_refuses_a_trigger_image_outside_ecr(tmp_path: Path) -> None:
         "LAMBDA_IMAGE=ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG"
     ]
     assert "sam " not in result.stdout, "nothing was built or deployed"
+    web = make("deploy", f"LAMBDA_IMAGE={ECR_IMAGE}", "WEB_IMAGE=nst-web:v1", path=f"{tmp_path}:/usr/bin:/bin")
+    assert web.returncode != 0 and "sam " not in web.stdout
+    assert [line for line in web.stderr.splitlines() if not line.startswith("make:")] == [
+        "deploy: WEB_IMAGE=nst-web:v1 is not an ECR image URI; push the web API image (make web-image) to ECR and "
+        "pass WEB_IMAGE=ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG"
+    ]
 
 
 def test_task_image_passes_the_tag_and_the_tensorflow_package_through() -> None:
@@ -96,13 +104,14 @@ def test_register_runs_pyflyte_register_with_flags_it_has() -> None:
 def test_deploy_is_guided_the_first_time_and_names_the_trigger_function() -> None:
     if (REPO / "deploy" / "samconfig.toml").exists():
         pytest.skip("deploy/samconfig.toml exists here: make deploy would take the plain branch")
-    out = make("-n", "deploy", f"LAMBDA_IMAGE={ECR_IMAGE}").stdout
+    out = make("-n", "deploy", f"LAMBDA_IMAGE={ECR_IMAGE}", f"WEB_IMAGE={ECR_WEB_IMAGE}").stdout
     assert "cd deploy && sam build" in out
     guided = " ".join(out.replace("\\\n", " ").split())
     assert "sam deploy --guided --stack-name nst --capabilities CAPABILITY_IAM" in guided
     repository = ECR_IMAGE.rsplit(":", 1)[0]
     assert f"--image-repositories TriggerFunction={repository}" in guided
-    assert f"--parameter-overrides TriggerImageUri={ECR_IMAGE}" in guided
+    assert f"--image-repositories WebApiFunction={ECR_WEB_IMAGE.rsplit(':', 1)[0]}" in guided
+    assert f"--parameter-overrides TriggerImageUri={ECR_IMAGE} WebImageUri={ECR_WEB_IMAGE}" in guided
     assert Template().resources["TriggerFunction"]["Type"] == "AWS::Serverless::Function"
 
 

@@ -7,6 +7,7 @@ the reserved concurrency, the queue policy's source ARN against the bucket's own
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
 
-from lambda_trigger import rules, settings
+from lambda_trigger import rules, settings, status_records
 from lambda_trigger.flyte_config import load_flyte_config
 from tests.deploy.cfn import REPO, TEMPLATE, Template, as_list, flyte_tasks_policy, policy_documents, statements
 from tests.fakes import flytekit_env_names
@@ -264,7 +265,26 @@ def test_trigger_reads_only_style_and_upload_keys_and_lists_only_its_bucket(temp
     assert "s3:ListBucket" in (REPO / "lambda_trigger" / "styles.py").read_text()
     listing = s3["TellMissingStylesFromForbidden"]
     assert (listing["Action"], listing["Resource"]) == ("s3:ListBucket", bucket)
-    assert set(s3) == {"FindStyleImages", "ReadUploadOptions", "TellMissingStylesFromForbidden"}, "no results"
+    assert set(s3) == {
+        "FindStyleImages",
+        "ReadUploadOptions",
+        "TellMissingStylesFromForbidden",
+        "WriteStatusRecords",
+    }, "no results"
+
+
+def test_trigger_writes_the_status_records_and_nothing_else_under_the_output_prefix(template: Template) -> None:
+    """status_records.py: a conditional PutObject and a GetObject of <output>.progress.json, and only those keys."""
+    granted = trigger_statements(template)["WriteStatusRecords"]
+    bucket = template.get_att("ImageBucket", "Arn")
+    assert set(as_list(granted["Action"])) == {"s3:PutObject", "s3:GetObject"}
+    resource = granted["Resource"]
+    assert resource == f"{bucket}/stylized/*.progress.json"
+    output_key = rules.output_key_of("stylized/", "monet/photo.jpg")
+    assert fnmatch.fnmatchcase(f"{bucket}/{rules.progress_key(output_key)}", resource)
+    for key in (output_key, rules.preview_key(output_key), "uploads/monet/photo.jpg", "styles/monet.jpg"):
+        assert not fnmatch.fnmatchcase(f"{bucket}/{key}", resource), key
+    assert rules.progress_key(output_key).endswith(status_records.PROGRESS_SUFFIX)
 
 
 def test_trigger_consumes_only_its_queue_and_writes_only_its_log_group(template: Template) -> None:
@@ -456,6 +476,10 @@ def test_outputs_name_everything_the_runbook_uses(template: Template) -> None:
         "TriggerLogGroupName",
         "FlyteClientSecretArn",
         "FlyteTasksPolicyArn",
+        "WebApiUrl",
+        "SiteUrl",
+        "SiteBucketName",
+        "SiteDistributionId",
     }
     assert expected <= set(outputs)
     runbook = (REPO / "docs" / "deploy.md").read_text()
@@ -469,13 +493,13 @@ def test_outputs_name_everything_the_runbook_uses(template: Template) -> None:
 def test_template_lives_where_the_makefile_deploys_it(tmp_path: Path) -> None:
     """``make deploy`` with a recording ``sam`` on PATH: ``sam build`` runs where it finds this template (its
     default, ``template.yaml`` in the working folder), and every later sam call runs there too."""
-    from tests.deploy.test_runbook import ECR_IMAGE, make
+    from tests.deploy.test_runbook import ECR_IMAGE, ECR_WEB_IMAGE, make
 
     calls = tmp_path / "calls"
     fake_sam = tmp_path / "sam"
     fake_sam.write_text(f'#!/bin/sh\necho "$PWD|$*" >> {calls}\n')
     fake_sam.chmod(0o755)
-    result = make("deploy", f"LAMBDA_IMAGE={ECR_IMAGE}", path=f"{tmp_path}:/usr/bin:/bin")
+    result = make("deploy", f"LAMBDA_IMAGE={ECR_IMAGE}", f"WEB_IMAGE={ECR_WEB_IMAGE}", path=f"{tmp_path}:/usr/bin:/bin")
     assert result.returncode == 0, result.stderr
     recorded = [line.split("|", 1) for line in calls.read_text().splitlines()]
     assert recorded[0][1] == "build"

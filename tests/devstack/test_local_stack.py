@@ -19,6 +19,7 @@ from PIL import Image
 
 from devstack.processes import wait_until
 from devstack.stack import LocalStack, StackSettings, is_final
+from lambda_trigger import rules
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,8 +96,18 @@ def test_uploads_become_results_and_bad_uploads_are_reported_once(tmp_path: Path
         assert {"stylized/My Photo+1 été.jpg.png", "stylized/stripes/portrait.png.png"} <= set(results), (
             "each good upload"
         )
+        pictures = {key for key in results if not key.endswith(rules.SIDE_SUFFIXES)}
         for name in ("notes", "broken", "truncated", "late"):
-            assert not [key for key in results if f"/{name}." in key], f"no result from the {name} upload"
+            assert not [key for key in pictures if f"/{name}." in key], f"no result from the {name} upload"
+        # each bad upload's status record says what happened, in one line (the trigger's, or the run's failure)
+        states = {
+            name: json.loads(s3.get_object(Bucket=bucket, Key=f"stylized/{name}.png.progress.json")["Body"].read())
+            for name in ("notes.txt", "broken.jpg", "truncated.jpg", "late.jpg")
+        }
+        assert states["notes.txt"]["state"] == "skipped" and "not an image" in states["notes.txt"]["reason"]
+        for name in ("broken.jpg", "truncated.jpg", "late.jpg"):
+            assert states[name]["state"] == "failed" and "\n" not in states[name]["reason"], states[name]
+        assert "not an image" in states["broken.jpg"]["reason"]
         for key, size in (
             ("stylized/My Photo+1 été.jpg.png", (48, 36)),
             ("stylized/stripes/portrait.png.png", (32, 48)),
@@ -336,7 +347,7 @@ def test_demo_reports_a_missing_photo_without_starting_anything(tmp_path: Path) 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_dev_stack_leaves_nothing_behind(tmp_path: Path, stop: signal.Signals) -> None:
     port, workdir = free_port(), tmp_path / "dev"
-    dev = run_cli("dev", "--port", str(port), "--workdir", str(workdir), env=TINY)
+    dev = run_cli("dev", "--port", str(port), "--web-port", "0", "--workdir", str(workdir), env=TINY)
     lines = []
     for line in dev.stdout:
         lines.append(line)
@@ -350,13 +361,19 @@ def test_dev_stack_leaves_nothing_behind(tmp_path: Path, stop: signal.Signals) -
     assert "[dev] checking the VGG19 weights" in text and "[demo]" not in text
     children = processes_mentioning(str(workdir))
     assert children, "the worker runs while the stack is up"
+    page = re.search(r"the page +http://127\.0\.0\.1:(\d+)/", text)
+    assert page and port_open(int(page[1])), "make dev serves the page and prints its address"
+    web_port = int(page[1])
 
     dev.send_signal(stop)
     dev.wait(timeout=30)
     deadline = time.monotonic() + 15
-    while (port_open(port) or processes_mentioning(str(workdir))) and time.monotonic() < deadline:
+    while (
+        port_open(port) or port_open(web_port) or processes_mentioning(str(workdir))
+    ) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not port_open(port), "the S3 server is gone"
+    assert not port_open(web_port), "the web server is gone"
     assert not processes_mentioning(str(workdir)), "the worker is gone"
     if stop == signal.SIGINT:
         assert dev.returncode == 130

@@ -35,6 +35,21 @@ def test_the_last_epoch_says_so() -> None:
 
 
 @pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        ({"state": "queued", "execution": "nst-abc"}, "queued as nst-abc"),
+        ({"state": "refused", "reason": "nst-seed: 'x' is not a whole number", "execution": "e"}, "refused: nst-seed"),
+        ({"state": "failed", "reason": "S3 timed out", "retrying": True, "execution": "e"}, "failed (delivered again)"),
+        ({"state": "failed", "reason": "content image ...: not an image"}, "failed: content image ...: not an image"),
+    ],
+)
+def test_the_trigger_and_failure_records_say_their_state_and_reason(record, line) -> None:
+    """The records the trigger writes (and the run's failure handler) are lines of their own, not empty epochs."""
+    shown = describe("stylized/a.jpg.png", record)
+    assert line in shown and "epoch" not in shown
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b"[1, 2, 3]", "a JSON list, not an object"),

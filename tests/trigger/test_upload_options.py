@@ -137,7 +137,7 @@ def test_an_unknown_nst_key_fails_naming_it_and_the_known_keys(key: str, hint: s
         parse_metadata({key: "5"}, SETTINGS)
     assert str(caught.value) == (
         f"unknown metadata key {key} (value '5'): {hint}the nst- keys are nst-styles, nst-preserve-colors, "
-        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode, nst-network"
+        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode, nst-network, nst-max-dim"
     )
 
 
@@ -171,6 +171,33 @@ def test_the_bounds_are_the_workflows() -> None:
     assert numeric == set(options.RANGES)
     fields = {field.name for field in dataclasses.fields(workflow.StyleOptions)}
     assert {control.input for control in CONTROLS.values()} | {"style_blend_weights"} <= fields
+
+
+def test_nst_max_dim_only_lowers_the_deployments_ceiling() -> None:
+    """max_dim sets what a run costs: an upload may ask for less than the deployment's NST_MAX_DIM (unset: the
+    workflow's default), never more, and never below the workflow's lower bound."""
+    from workflows.engine.options import MAX_DIM_RANGE, StyleOptions
+
+    assert StyleOptions().max_dim == options.DEFAULT_MAX_DIM
+    assert options.MAX_DIM_RANGE == MAX_DIM_RANGE
+    low = MAX_DIM_RANGE[0]
+    capped = dataclasses.replace(SETTINGS, max_dim=256)
+    for settings, ceiling in ((SETTINGS, options.DEFAULT_MAX_DIM), (capped, 256)):
+        for value in (str(low), " 100 ", str(ceiling)):
+            max_dim = parse_metadata({"nst-max-dim": value}, settings).inputs["max_dim"]
+            assert max_dim == int(value) and StyleOptions(max_dim=max_dim).max_dim == max_dim
+        for value in (str(low - 1), str(ceiling + 1), "4096", "0", "-64", "64.0", "1e3", "abc", "\uff11\uff10\uff10"):
+            with pytest.raises(MetadataError) as refused:
+                parse_metadata({"nst-max-dim": value}, settings)
+            assert f"metadata nst-max-dim={value!r}" in str(refused.value).replace('"', "'")
+            assert f"from {low} to {ceiling}" in str(refused.value)
+
+
+def test_nst_max_dim_is_sent_instead_of_the_deployments_max_dim(remote, flyteadmin, s3) -> None:
+    s3.put_object(Bucket=BUCKET, Key="uploads/monet/beach.jpg", Body=b"7", Metadata={"nst-max-dim": "64"})
+    remote(NST_MAX_DIM="128")(load_event("s3_put.json"))
+    (request,) = flyteadmin.servicer.create_requests
+    assert sent_inputs(request)["max_dim"] == 64
 
 
 #: Values around every bound, for every key: the trigger accepts exactly what the workflow accepts (what the
@@ -424,7 +451,8 @@ def test_a_forbidden_head_object_names_the_permission_and_each_record_tries(
         "(the trigger's role needs s3:GetObject on the upload prefix)"
         for name in ("a", "b")
     ]
-    assert forbidding.requests == 2 and not flyteadmin.servicer.calls
+    # per record: its HeadObject, then its failed status record's PutObject (refused too: logged, outcome unchanged)
+    assert forbidding.requests == 4 and not flyteadmin.servicer.calls
 
 
 def test_a_failing_s3_is_found_down_once(handler, flyteadmin, flyte_env, aws, monkeypatch) -> None:

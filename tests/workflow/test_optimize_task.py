@@ -199,7 +199,7 @@ def test_progress_record_and_preview_beside_a_local_output(tmp_path: Path) -> No
     output = tmp_path / "out" / "photo.png"
     run_task(SyncCheckpoint(checkpoint_dest=str(tmp_path / "cp")), tmp_path, output_uri=str(output))
     record = json.loads(Path(f"{output}.progress.json").read_text())
-    assert record["epoch"] == record["epochs"] == 4 and record["done"] is True
+    assert record["epoch"] == record["epochs"] == 4 and record["done"] is True and record["state"] == "done"
     assert record["steps"] == OPTIONS.total_steps and record["weights"] == "random" and record["loss"] > 0
     with Image.open(f"{output}.preview.png") as preview:
         assert preview.size == (40, 30)

@@ -44,7 +44,7 @@ def test_mode_preview_returns_the_feed_forward_result_without_optimising(photos,
     assert Path(result.path).resolve() == target.resolve()
     assert np.abs(pixels(target) - expected).max() <= 1 / 255 + 1e-6, "the preview itself, 8-bit rounded"
     record = json.loads(Path(f"{target}.progress.json").read_text())
-    assert record["stage"] == "preview" and record["done"] is True and record["steps"] == 0
+    assert record["state"] == record["stage"] == "preview" and record["done"] is True and record["steps"] == 0
     assert Path(f"{target}.preview.png").is_file()
 
 

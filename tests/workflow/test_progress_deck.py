@@ -57,6 +57,7 @@ def test_progress_record_is_plain_json() -> None:
 
     record = progress_record(epoch=2, epochs=5, steps=200, loss=1.5e5, seconds=12.3456, weights="imagenet")
     assert json.loads(json.dumps(record)) == {
+        "state": "running",
         "epoch": 2,
         "epochs": 5,
         "steps": 200,
@@ -65,3 +66,5 @@ def test_progress_record_is_plain_json() -> None:
         "weights": "imagenet",
         "done": False,
     }
+    last = progress_record(epoch=5, epochs=5, steps=500, loss=1.0e5, seconds=30.0, weights="imagenet", done=True)
+    assert (last["state"], last["done"]) == ("done", True)

@@ -41,9 +41,24 @@ def test_package_holds_every_task_the_workflow_and_its_launch_plan(package) -> N
         "neural_style_transfer_gpu",
         *(f"workflows.style_sheet.{n}" for n in ("sheet_options", "plan_sheet", "stylize_item", "contact_sheet")),
         "workflows.style_sheet.style_sheet_wf",
+        "workflows.failure_records.record_failure",
     }
     assert f"{PREFIX}neural_style_transfer_wf:3" in package
     assert "neural_style_transfer_gpu:3" in package
+
+
+def test_the_workflows_failure_node_writes_the_failed_record(package) -> None:
+    """On a cluster the failure node runs record_failure with every input of the workflow, and Flyte's error."""
+    workflow = package[f"{PREFIX}neural_style_transfer_wf:2"].template
+    node = workflow.failure_node
+    assert node.task_node.reference_id.name == "workflows.failure_records.record_failure"
+    bound = {binding.var for binding in node.inputs}
+    assert bound == {*workflow.interface.inputs.variables, "err"}, "every workflow input, and the error"
+    handler = package["workflows.failure_records.record_failure:1"].template
+    assert "err" in handler.interface.inputs.variables
+    assert handler.container.image == PACKAGE_IMAGE
+    for which in ("requests", "limits"):
+        assert {CPU, MEMORY} <= set(resources(handler, which))
 
 
 @pytest.mark.parametrize("name", ["check_inputs", "preprocess", "optimize", "optimize_stages", "finalize"])

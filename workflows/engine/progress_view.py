@@ -85,11 +85,23 @@ def progress_html(
     )
 
 
+#: The ``state`` of an upload's status record, ``<output>.progress.json``: the one record of an upload, overwritten
+#: as it goes. The trigger writes ``queued`` (launched, with the execution's name) or ``skipped``, ``refused`` or
+#: ``failed`` (with the reason); the run writes ``preview``, ``running`` after each epoch, ``done`` after the last,
+#: and ``failed`` (with the reason) when it fails. Named here once for the workflow package; the trigger, which
+#: ships without it, restates them (``lambda_trigger/status_records.py``) and a test compares the two.
+QUEUED, SKIPPED, REFUSED, FAILED = "queued", "skipped", "refused", "failed"
+PREVIEW, RUNNING, DONE = "preview", "running", "done"
+STATES = (QUEUED, SKIPPED, REFUSED, FAILED, PREVIEW, RUNNING, DONE)
+
+
 def progress_record(
     *, epoch: int, epochs: int, steps: int, loss: float | None, seconds: float, weights: str, done: bool = False
 ) -> dict[str, object]:
-    """The progress record written next to the output after every epoch (``<output>.progress.json``)."""
+    """The progress record written next to the output after every epoch (``<output>.progress.json``): ``running``,
+    or ``done`` after the last epoch."""
     return {
+        "state": DONE if done else RUNNING,
         "epoch": epoch,
         "epochs": epochs,
         "steps": steps,
@@ -98,6 +110,11 @@ def progress_record(
         "weights": weights,
         "done": done,
     }
+
+
+def failure_record(reason: str) -> dict[str, object]:
+    """The status record of a run that failed: ``reason`` is one line a person can act on."""
+    return {"state": FAILED, "reason": reason}
 
 
 def loss_curve_svg(losses: Sequence[float], epoch_ends: Sequence[int] = ()) -> str:
