@@ -31,7 +31,7 @@ from workflows import images  # noqa: E402
 from workflows.engine.chain import result_image, stylize_in_process  # noqa: E402
 from workflows.engine.networks import arbitrary_stylization as feed_forward  # noqa: E402
 from workflows.engine.networks.vgg_features import weights_from_env  # noqa: E402
-from workflows.engine.options import DEFAULTS, StyleOptions  # noqa: E402
+from workflows.engine.options import DEFAULTS, StyleOptions, style_held_side  # noqa: E402
 from workflows.engine.progress_view import weights_warning  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +93,10 @@ def make(size: int, epochs: int, steps: int, out: Path) -> list[dict[str, object
     for picture in STYLIZED:
         options: StyleOptions = dataclasses.replace(base, **picture.changes)  # type: ignore[arg-type]
         styles = [
-            images.load_rgb(SAMPLES / name, role="style", max_dim=options.style_max_dim) for name in picture.styles
+            images.load_rgb(
+                SAMPLES / name, role="style", max_dim=style_held_side(max(photo.shape[:2]), options.style_scale)
+            )
+            for name in picture.styles
         ]
         began = time.perf_counter()
         state = stylize_in_process(photo, styles, options)

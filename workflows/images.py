@@ -341,10 +341,26 @@ def _apply_icc(image: Image.Image, icc: bytes) -> Image.Image | None:
         return None
 
 
-def _resize_long_side(image: Image.Image, max_dim: int) -> Image.Image:
-    width, height = image.size
+def held_size(path: str | os.PathLike[str], max_dim: int, upscale: bool = True) -> tuple[int, int]:
+    """(width, height) of the array ``load_rgb(path, max_dim=max_dim, upscale=upscale)`` returns, from the file's
+    header alone (no decoding): what the memory model counts before any task holds the image. Orientation does
+    not change the pixel count. A file Pillow cannot open is left to ``load_rgb`` to refuse: (0, 0)."""
+    try:
+        with Image.open(path) as opened:
+            size = opened.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return (0, 0)
+    return _long_side_size(size, max_dim if upscale else min(max_dim, max(size)))
+
+
+def _long_side_size(size: tuple[int, int], max_dim: int) -> tuple[int, int]:
+    width, height = size
     scale = max_dim / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def _resize_long_side(image: Image.Image, max_dim: int) -> Image.Image:
+    size = _long_side_size(image.size, max_dim)
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)

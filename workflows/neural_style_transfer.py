@@ -28,8 +28,8 @@ from flytekit import Cache, Resources, current_context, dynamic, map_task, task,
 from flytekit.types.file import FlyteFile
 
 from workflows import images
-from workflows.engine import stages
-from workflows.engine.options import OptionError, StyleOptions
+from workflows.engine import memory, stages
+from workflows.engine.options import OptionError, StyleOptions, style_held_side
 from workflows.engine.progress_view import PREVIEW, made_by, progress_html, progress_record
 from workflows.failure_records import record_failure
 from workflows.input_files import INIT_ROLE, InputPolicy, check_source, fetch, image_inputs, uri_of
@@ -42,7 +42,7 @@ from workflows.task_resources import OPTIMIZE_DEFAULT, optimize_overrides, plann
 from workflows.tile_tasks import blend_tiles, cut_tiles, optimize_tile, style_targets
 
 #: Bump when preprocessing changes what it produces, so cached pixels are not reused.
-PREPROCESS_CACHE_VERSION = "2"
+PREPROCESS_CACHE_VERSION = "3"
 
 
 class Pixels(typing.NamedTuple):
@@ -54,7 +54,6 @@ class Pixels(typing.NamedTuple):
 class Checked(typing.NamedTuple):
     options: StyleOptions
     digest: str  # every image's content hash: what the preprocessing cache keys on
-    style_max_dim: int  # the long side the styles are kept at: style_scale may analyse them above max_dim
 
 
 class Optimized(typing.NamedTuple):
@@ -80,28 +79,48 @@ def check_inputs(**inputs: typing.Any) -> Checked:
     policy = InputPolicy.from_env()
     for source, role in sources:  # every input allowed before any is downloaded
         check_source(uri_of(source), role, policy)
-    digest = "-".join(images.file_digest(fetch(source, role)) for source, role in sources)
-    return Checked(options=options, digest=digest, style_max_dim=options.style_max_dim)
+    paths = [fetch(source, role) for source, role in sources]
+    check_memory(paths, [role for _, role in sources], options, inputs["upscale"])
+    digest = "-".join(images.file_digest(path) for path in paths)
+    return Checked(options=options, digest=digest)
+
+
+def check_memory(paths: list[str], roles: list[str], options: StyleOptions, upscale: bool) -> None:
+    """Every image at the size preprocessing will keep it (read from the files' headers), counted by the memory
+    model against the tasks that hold them all and against one optimisation task: a run that cannot fit is
+    refused now, naming ``more_styles`` and how many fit."""
+    width, height = images.held_size(paths[0], options.max_dim, upscale)
+    side = style_held_side(max(width, height), options.style_scale)
+    styles = tuple(
+        w * h
+        for (w, h), role in ((images.held_size(p, side), r) for p, r in zip(paths[1:], roles[1:]))
+        if role != INIT_ROLE
+    )
+    has_init = INIT_ROLE in roles or options.init_image == "preview"
+    tiled = width * height > stages.single_task_pixels(options, styles, has_init)
+    held = memory.HeldImages(width * height, styles, width * height if INIT_ROLE in roles else 0)
+    stages.check_held_images(held, tiled)
+    stages.plan((height, width), options, styles, has_init)  # refuses styles that leave the photo no room
 
 
 @task(
     cache=Cache(version=PREPROCESS_CACHE_VERSION, ignored_inputs=("content_img", "style_img", "more_styles")),
     retries=3,
-    requests=Resources(cpu="1", mem="1Gi"),
-    limits=Resources(cpu="1", mem="2Gi"),
+    requests=Resources(cpu="1", mem=memory.quantity(memory.HOLDING_LIMITS["preprocess"])),
+    limits=Resources(cpu="1", mem=memory.quantity(memory.HOLDING_LIMITS["preprocess"])),
 )
 def preprocess(
     content_img: FlyteFile,
     style_img: FlyteFile,
     more_styles: list[FlyteFile],
     max_dim: int,
-    style_max_dim: int,
+    style_scale: float,
     init_image: str,
     upscale: bool,
     input_digest: str,
 ) -> Pixels:
-    """Decode, orient, convert to sRGB and resize every image; a bad image fails here, once, with its reason."""
-    log.info("preprocess: content at max_dim=%d, styles at %d", max_dim, style_max_dim)
+    """Decode, orient, convert to sRGB and resize every image; a bad image fails here, once, with its reason. The
+    styles are kept at their analysis size for the photo as decoded (``style_scale`` times its long side)."""
     images.validate_max_dim(max_dim)
     (content_source, _), *others = image_inputs(content_img, style_img, more_styles, init_image)
     # the photo is resized up only if asked; a style or init image may be
@@ -112,6 +131,8 @@ def preprocess(
         source=uri_of(content_source),
         upscale=upscale,
     )
+    style_side = style_held_side(max(content.shape[:2]), style_scale)
+    log.info("preprocess: content %dx%d, styles at a long side of %d", content.shape[1], content.shape[0], style_side)
     styles: list[np.ndarray] = []
     init = None
     for source, role in others:
@@ -119,7 +140,7 @@ def preprocess(
         if role == INIT_ROLE:  # brought to the photo's exact size, whatever its own aspect ratio (as documented)
             init = images.load_rgb(path, role=role, max_dim=max_dim, source=uri_of(source), size=content.shape[:2])
         else:
-            styles.append(images.load_rgb(path, role=role, max_dim=style_max_dim, source=uri_of(source)))
+            styles.append(images.load_rgb(path, role=role, max_dim=style_side, source=uri_of(source)))
     log.info(
         "preprocess: content %dx%d, %d style(s)%s",
         content.shape[1],
@@ -131,8 +152,8 @@ def preprocess(
 
 
 @task(
-    requests=Resources(cpu="1", mem="2Gi"),
-    limits=Resources(cpu="1", mem="2Gi"),
+    requests=Resources(cpu="1", mem=memory.quantity(memory.HOLDING_LIMITS["preview"])),
+    limits=Resources(cpu="1", mem=memory.quantity(memory.HOLDING_LIMITS["preview"])),
     retries=2,
     enable_deck=True,
     deck_fields=(),
@@ -241,7 +262,8 @@ def optimize_stages(
         return preview_image
     if options.init_image == "preview":
         init = preview_image
-    plan = stages.plan((content.shape[0], content.shape[1]), options)
+    held_styles = tuple(style.shape[0] * style.shape[1] for style in styles)
+    plan = stages.plan((content.shape[0], content.shape[1]), options, held_styles, init is not None)
     whole, whole_init = content, init
     if plan.tiled:  # the coarse stage works on the whole image at the largest size one task holds
         whole = images.resize_to(content, *plan.whole_hw)
@@ -313,7 +335,7 @@ def neural_style_transfer_wf(**inputs: typing.Any) -> PngFile:
         style_img=inputs["style_img"],
         more_styles=inputs["more_styles"],
         max_dim=inputs["max_dim"],
-        style_max_dim=checked.style_max_dim,
+        style_scale=inputs["style_scale"],
         init_image=inputs["init_image"],
         upscale=inputs["upscale"],
         input_digest=checked.digest,

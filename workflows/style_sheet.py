@@ -5,7 +5,9 @@
         --photos '["samples/landscape.jpg"]' --styles '["samples/swirls.jpg", "s3://b/styles/monet.jpg"]'
 
 Each pair is one task of the map (the whole stylization of that pair: decode, optimise, encode), so pairs run in
-parallel on a cluster, up to ``concurrency`` at a time; ``min_success_ratio`` lets the sheet finish when some
+parallel on a cluster, up to ``concurrency`` at a time. A pair is planned as the main workflow plans a run: above
+one task's pixels, a coarse stage and tiles, run in turn inside the item's task (a map's item cannot chain tasks),
+so an item never asks for more than ``memory.TASK_LIMIT``; ``min_success_ratio`` lets the sheet finish when some
 items fail (a photo that is not an image, say): their tiles on the sheet say "failed", and their result is None.
 
 When to use it: comparing styles or settings for a photo, or stylizing a fixed set in one go. The trigger keeps
@@ -16,6 +18,7 @@ tasks are the same; a map only saves the per-execution overhead, which the trigg
 
 from __future__ import annotations
 
+import math
 import posixpath
 import tempfile
 import typing
@@ -27,7 +30,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows import images
 from workflows.engine import memory, stages
-from workflows.engine.options import StyleOptions
+from workflows.engine.options import StyleOptions, style_held_side
 from workflows.input_files import fetch, uri_of
 from workflows.option_inputs import REQUIRED, FlatInput, inputs_named, options_from_inputs, shown_summary, takes_inputs
 from workflows.output_files import PngFile
@@ -52,17 +55,24 @@ class SheetItem:
 @task(requests=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), limits=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), retries=2)
 def stylize_item(item: SheetItem) -> PngFile:
     """The whole stylization of one pair in one task (a map's items cannot chain tasks)."""
-    from workflows.engine.chain import result_image, stylize_in_process
+    from workflows.engine.tiled_stage import stylize_planned
 
     options = item.options
     content = images.load_rgb(fetch(item.photo, "content"), role="content", max_dim=options.max_dim, source=item.photo)
-    style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=options.style_max_dim, source=item.style)
-    log.info("sheet: %s in the style %s", item.photo, item.style_name)
-    state = stylize_in_process(content, style, options)
+    side = style_held_side(max(content.shape[:2]), options.style_scale)
+    style = images.load_rgb(fetch(item.style, "style"), role="style", max_dim=side, source=item.style)
+    plan = item_plan(content.shape[:2], options, style.shape[0] * style.shape[1])
+    log.info(
+        "sheet: %s in the style %s%s",
+        item.photo,
+        item.style_name,
+        f", as a coarse stage and {len(plan.tiles)} tiles" if plan.tiled else "",
+    )
+    picture = stylize_planned(content, [style], options, plan)
     # A folder of its own: locally every item of the map shares one working directory, and a fixed name there made
     # every result (and every tile of the sheet) the last item's picture.
     path = Path(tempfile.mkdtemp(prefix="item-", dir=current_context().working_directory)) / "stylized.png"
-    path.write_bytes(images.encode_png(result_image(content, options, state)))
+    path.write_bytes(images.encode_png(picture))
     return PngFile(str(path), remote_path=item.output_uri) if item.output_uri else PngFile(str(path))
 
 
@@ -106,7 +116,8 @@ def plan_sheet(
     min_success_ratio: float,
     concurrency: int,
 ) -> Sheet:
-    """Every (photo, style) pair as one item of a map, each sized for max_dim by the memory model."""
+    """Every (photo, style) pair as one item of a map, each sized by the memory model for the worst case at max_dim
+    (a square photo and style): its one stage's request, or the task limit when it runs tiled."""
     if not photos or not styles:
         raise ValueError("photos and styles must each name at least one image")
     if style_names and len(style_names) != len(styles):
@@ -121,13 +132,31 @@ def plan_sheet(
         for style_uri, name in zip(style_uris, names):
             items.append(SheetItem(photo_uri, style_uri, name, outputs[photo_uri, name], options))
             labels.append(f"{file_name(photo_uri)} / {name}" if len(photos) > 1 else name)
-    pixels = options.max_dim * options.max_dim  # the planner does not know the aspect ratios yet: the worst case
-    request = memory.quantity(stages.task_request(pixels, options))
+    # The planner does not know the aspect ratios yet: the worst case, a square photo and a square style.
+    side = style_held_side(options.max_dim, options.style_scale)
+    worst = item_plan((options.max_dim, options.max_dim), options, side * side)
+    request = memory.quantity(memory.TASK_LIMIT if worst.tiled else worst.whole[0].memory_bytes)
     resources = Resources(cpu=OPTIMIZE_CPU, mem=request)
     mapped = map_task(stylize_item, concurrency=concurrency or None, min_success_ratio=min_success_ratio)
     results = mapped(item=items).with_overrides(requests=resources, limits=resources)
     sheet = contact_sheet(results=results, labels=labels, output_uri=outputs["sheet"])
     return Sheet(results=results, sheet=sheet)
+
+
+#: What a tiled item holds at full size beside its optimisation, all in one process: the photo, the upsampled coarse
+#: result its tiles start from, the tiles' results and their blend.
+TILED_ITEM_IMAGES = 4
+
+
+def item_plan(hw: tuple[int, int], options: StyleOptions, style_pixels: int) -> stages.RunPlan:
+    """How one item runs, planned as the main workflow plans a run: one stage where it fits a task, else a coarse
+    stage and tiles, run in turn in the item's one task, each sized to leave room for the full-size images the
+    item holds meanwhile, so the item never asks for more than ``memory.TASK_LIMIT``."""
+    plan = stages.plan(hw, options, (style_pixels,))
+    if not plan.tiled:
+        return plan
+    held = math.ceil(TILED_ITEM_IMAGES * memory.HELD_PIXEL_BYTES * hw[0] * hw[1] * memory.MARGIN)
+    return stages.plan(hw, options, (style_pixels,), task_limit=memory.TASK_LIMIT - held)
 
 
 def file_name(uri: str) -> str:

@@ -29,6 +29,7 @@ def run_task_epochs(
     """The epochs of one optimisation task: from the previous attempt's checkpoint if there is a usable one
     (else from ``start``), with a checkpoint, the published Deck and the progress record after every epoch."""
     from workflows.engine.chain import result_image, run_epochs
+    from workflows.engine.framework import release_memory
     from workflows.engine.networks.vgg_features import weights_from_env
 
     checkpoint = checkpoint_of(current_context())
@@ -71,6 +72,9 @@ def run_task_epochs(
             checkpoint.save(path)
         progress.epoch_done(done)
 
-    return run_epochs(
-        content, styles, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step, style_targets=style_targets
-    )
+    try:
+        return run_epochs(
+            content, styles, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step, style_targets=style_targets
+        )
+    finally:  # a local run's next task starts from here, not from this one's peak
+        release_memory()

@@ -11,31 +11,26 @@ import numpy as np
 from flytekit import Resources, current_context, task
 from flytekit.types.file import FlyteFile
 
-from workflows.engine import stages
+from workflows.engine import memory, stages
 from workflows.engine.options import StyleOptions
 from workflows.engine.tile_grid import Tile
 from workflows.task_epochs import run_task_epochs
 from workflows.task_log import log
 from workflows.task_resources import OPTIMIZE_CPU, OPTIMIZE_DEFAULT
 
+_STYLE_TARGETS_MEM = Resources(cpu=OPTIMIZE_CPU, mem=memory.quantity(memory.HOLDING_LIMITS["style_targets"]))
 
-@task(requests=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), limits=Resources(cpu=OPTIMIZE_CPU, mem="3Gi"), retries=2)
+
+@task(requests=_STYLE_TARGETS_MEM, limits=_STYLE_TARGETS_MEM, retries=2)
 def style_targets(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions, long_side: int) -> FlyteFile:
     """The style layers' Gram targets for a tiled result, computed once at its full scale (``style_scale`` times
     its long side) in bounded memory, and shared by every tile."""
-    from workflows.engine import pyramid
-    from workflows.engine.colors import match_color_statistics
-    from workflows.engine.resample import resize
-    from workflows.engine.transfer import gram_targets
+    from workflows.engine.tiled_stage import full_scale_targets
 
-    side = options.style_long_side(long_side)
-    resized = [resize(style, pyramid.shape_for(style.shape, side)) for style in styles]
-    if options.preserve_colors == "histogram":
-        resized = [match_color_statistics(style, content) for style in resized]
-    grams = gram_targets(resized, options, precision="float32")
+    grams = full_scale_targets(content, styles, options, long_side)
     path = Path(current_context().working_directory) / "style-targets.npz"
     np.savez(path, *grams)
-    log.info("style targets for %d style(s) at a long side of %d px", len(styles), side)
+    log.info("style targets for %d style(s) at a long side of %d px", len(styles), options.style_long_side(long_side))
     return FlyteFile(str(path))
 
 
@@ -56,9 +51,9 @@ def cut_tiles(
 ) -> list[TileJob]:
     """Upsample the coarse result to full size and cut it and the photo into the tiles' own files, so each tile
     task downloads only its pixels."""
-    from workflows.engine.resample import resize
+    from workflows.engine.tiled_stage import upsampled
 
-    start = resize(coarse, (content.shape[0], content.shape[1]))
+    start = upsampled(coarse, content)
     folder = Path(current_context().working_directory)
     jobs = []
     for tile in tiles:

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.workflow.cli import pyflyte_run
 from workflows import images
 from workflows.engine.networks import arbitrary_stylization as feed_forward
-from workflows.engine.options import PREVIEW_REFUSES, OptionError, StyleOptions
+from workflows.engine.options import PREVIEW_REFUSES, OptionError, StyleOptions, style_held_side
 from workflows.engine.preview_result import preview_result
 from workflows.engine.progress_view import FEED_FORWARD_MADE_IT
 from workflows.neural_style_transfer import neural_style_transfer_wf
@@ -37,10 +37,8 @@ def test_mode_preview_returns_the_feed_forward_result_without_optimising(photos,
     result = neural_style_transfer_wf(
         content_img=str(content), style_img=str(style), mode="preview", output_uri=str(target)
     )
-    expected = feed_forward.preview_of(
-        images.load_rgb(content, role="content", max_dim=512, upscale=False),
-        images.load_rgb(style, role="style", max_dim=512),
-    )
+    photo = images.load_rgb(content, role="content", max_dim=512, upscale=False)
+    expected = feed_forward.preview_of(photo, load_style(style, photo))
     assert Path(result.path).resolve() == target.resolve()
     assert np.abs(pixels(target) - expected).max() <= 1 / 255 + 1e-6, "the preview itself, 8-bit rounded"
     record = json.loads(Path(f"{target}.progress.json").read_text())
@@ -142,10 +140,15 @@ def _preview_run(paths: tuple[Path, ...], **inputs: object) -> np.ndarray:
     return np.round(pixels(result.path) * 255)
 
 
+def load_style(path: Path, photo: np.ndarray) -> np.ndarray:
+    """A style as preprocessing keeps it: at its analysis size for the photo as decoded (style_scale 1)."""
+    return images.load_rgb(path, role="style", max_dim=style_held_side(max(photo.shape[:2]), 1.0))
+
+
 def _expected(paths: tuple[Path, ...], **options: object) -> np.ndarray:
     content, *styles = paths
     photo = images.load_rgb(content, role="content", max_dim=512, upscale=False)
-    loaded = [images.load_rgb(path, role="style", max_dim=512) for path in styles]
+    loaded = [load_style(path, photo) for path in styles]
     model = feed_forward.get_model()
     return np.round(preview_result(model, photo, loaded, StyleOptions(mode="preview", **options)) * 255)
 

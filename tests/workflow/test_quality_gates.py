@@ -153,7 +153,7 @@ def test_a_tiled_result_stylizes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     """The real workflow, locally, with a single-task limit so small that 96 px runs as a coarse stage and tiles."""
     from workflows.neural_style_transfer import neural_style_transfer_wf
 
-    monkeypatch.setattr(stages, "single_task_pixels", lambda options: 64 * 64)
+    monkeypatch.setattr(stages, "single_task_pixels", lambda options, *held: 64 * 64)
     monkeypatch.setattr(stages, "DEFAULT_OVERLAP", 16)
     assert stages.plan((72, 96), GATED).tiled
     target = tmp_path / "tiled.png"

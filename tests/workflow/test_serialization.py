@@ -12,7 +12,7 @@ from flytekit.core.type_engine import TypeEngine
 from tests.conftest import PACKAGE_IMAGE
 from workflows.engine import memory, stages
 from workflows.engine.options import StyleOptions
-from workflows.neural_style_transfer import optimize_stages
+from workflows.neural_style_transfer import PREPROCESS_CACHE_VERSION, optimize_stages
 
 PREFIX = "workflows.neural_style_transfer."
 CPU, MEMORY, GPU = (tasks_pb2.Resources.ResourceName.Value(n) for n in ("CPU", "MEMORY", "GPU"))
@@ -81,7 +81,7 @@ def test_optimisation_task_resources_and_deck(package) -> None:
 def test_preprocess_is_cached_by_content_digest(package) -> None:
     metadata = task(package, "preprocess").metadata
     assert metadata.discoverable is True
-    assert metadata.discovery_version == "2"
+    assert metadata.discovery_version == PREPROCESS_CACHE_VERSION
     assert list(metadata.cache_ignore_input_vars) == ["content_img", "style_img", "more_styles"]
     assert metadata.retries.retries == 3
 
@@ -237,5 +237,6 @@ def test_the_style_sheet_maps_one_task_per_pair_with_failure_tolerance_and_sized
     assert mapped.array_node.min_success_ratio == pytest.approx(0.5) and mapped.array_node.parallelism == 4
     items = mapped.inputs[0].binding.collection.bindings
     assert len(items) == 2, "one item per (photo, style) pair"
-    expected = memory.quantity(memory.request_bytes(1024 * 1024, "lbfgs", "auto"))
+    # 1024 px is above one task's pixels: each item runs as a coarse stage and tiles within the task limit
+    expected = memory.quantity(memory.TASK_LIMIT)
     assert {e.name: e.value for e in mapped.array_node.node.task_node.overrides.resources.requests}[MEMORY] == expected

@@ -168,7 +168,7 @@ def test_below_the_limit_nothing_is_tiled_above_it_a_coarse_stage_and_tiles() ->
 
 @pytest.fixture
 def tiny_task_limit(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(stages, "single_task_pixels", lambda options: 160 * 160)
+    monkeypatch.setattr(stages, "single_task_pixels", lambda options, *held: 160 * 160)
     return 160 * 160
 
 
@@ -185,6 +185,36 @@ def test_a_result_too_big_for_one_task_runs_as_coarse_stage_and_tiles(tiny_task_
         assert image.size == (320, 240), "the full size, not the coarse one"
         pixels = np.asarray(image, np.float32)
     assert np.isfinite(pixels).all() and pixels.std() > 1.0
+
+
+def test_a_style_sheet_item_too_big_for_one_task_runs_as_coarse_stage_and_tiles_in_its_task(
+    tiny_task_limit, write_image, tmp_path
+) -> None:
+    """A sheet item cannot chain tasks: it runs the same plan (coarse stage, shared targets, tiles, blend) in turn
+    in its one task, whose request is never above the task limit."""
+    from workflows.style_sheet import item_plan, style_sheet_wf
+
+    photo = write_image("photo.jpg", 320, 240, quality=95)
+    style = write_image("style.png", 64, 64, style=True)
+    assert item_plan((240, 320), StyleOptions(max_dim=320), 320 * 320).tiled
+    results, _ = style_sheet_wf(
+        photos=[str(photo)], styles=[str(style)], epochs=1, steps_per_epoch=2, max_dim=320, output_prefix=""
+    )
+    with Image.open(results[0].path) as image:
+        assert image.size == (320, 240), "the full size, not the coarse one"
+        pixels = np.asarray(image, np.float32)
+    assert np.isfinite(pixels).all() and pixels.std() > 1.0
+
+
+def test_a_sheet_item_never_asks_for_more_than_one_task_may() -> None:
+    from workflows.style_sheet import TILED_ITEM_IMAGES, item_plan
+
+    for max_dim in (1024, 2048, 4096):
+        plan = item_plan((max_dim, max_dim), StyleOptions(max_dim=max_dim), max_dim * max_dim)
+        assert plan.tiled
+        held = TILED_ITEM_IMAGES * memory.HELD_PIXEL_BYTES * max_dim * max_dim * memory.MARGIN
+        for request in [task.memory_bytes for task in plan.whole] + [plan.tile_memory_bytes]:
+            assert request + held <= memory.TASK_LIMIT, (max_dim, request)
 
 
 def run_tile(job, checkpoint: SyncCheckpoint, tmp_path: Path) -> np.ndarray:

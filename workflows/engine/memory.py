@@ -19,6 +19,7 @@ engine, and a 512 px auto task peaked above its request.)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 GIB = 2**30
 MIB = 2**20
@@ -44,18 +45,84 @@ STEP, SMALLEST = 256 * MIB, 1 * GIB
 TASK_LIMIT = 4 * GIB
 
 
-def peak_bytes(pixels: int, optimizer: str, precision: str, lbfgs_history: int = 20) -> float:
-    """Modelled peak RSS of a task whose largest epoch has ``pixels`` (``precision``: float32, bfloat16, auto)."""
+#: Every task receives and keeps an image as float32 RGB.
+HELD_PIXEL_BYTES = 3 * 4
+
+
+@dataclass(frozen=True)
+class HeldImages:
+    """The images a task receives and keeps while it runs, in pixels each: the photo, every style at its analysis
+    size, and the init image (at the photo's size, or 0)."""
+
+    content: int
+    styles: tuple[int, ...] = ()
+    init: int = 0
+
+    @property
+    def pixels(self) -> int:
+        return self.content + sum(self.styles) + self.init
+
+
+#: Tasks that do not optimise hold copies of their images: the decoded arrays, and flytekit's serialised ``.npy``
+#: of each on its way in or out; the preview also resizes the photo in float32, channel by channel, to run its
+#: network at 1024 px at most and back. task -> (fixed bytes, copies of the photo, copies of every other image),
+#: fitted to peak RSS measured by ``python -m benchmarks.bench_stages --only held`` (BENCHMARKS.md, "Tasks that hold
+#: many images": up to 8 styles, an init image, 512 to 4096 px), rounded up. The preview's fixed part includes
+#: onnxruntime, both networks and their working set at 1024 px.
+HOLDING_MODEL: dict[str, tuple[float, float, float]] = {
+    "preprocess": (0.15 * GIB, 2.1, 2.1),
+    "preview": (0.40 * GIB, 7.5, 1.2),
+    "style_targets": (1.10 * GIB, 2.2, 2.2),
+}
+#: An optimisation task keeps the images it was handed once more than they are: the task's input, and the
+#: engine's own float32 copy of each.
+OPTIMIZE_COPIES = 2.0
+#: What the tasks that hold images may use (their request and limit): a run whose images would need more is
+#: refused before any download (``stages.check_held_images``), naming how many styles fit.
+HOLDING_LIMITS = {"preprocess": 2 * GIB, "preview": 3 * GIB, "style_targets": 3 * GIB}
+
+
+def holding_peak_bytes(task: str, held: HeldImages) -> float:
+    """Modelled peak RSS of the task ``task`` (preprocess, preview, style_targets) holding ``held``."""
+    fixed, photo_copies, other_copies = HOLDING_MODEL[task]
+    others = held.pixels - held.content
+    return fixed + HELD_PIXEL_BYTES * (photo_copies * held.content + other_copies * others)
+
+
+def peak_bytes(
+    pixels: int,
+    optimizer: str,
+    precision: str,
+    lbfgs_history: int = 20,
+    styles: tuple[int, ...] = (),
+    init: bool = False,
+) -> float:
+    """Modelled peak RSS of a task whose largest epoch has ``pixels`` (``precision``: float32, bfloat16, auto),
+    handed ``styles`` (the pixels of each at its analysis size) and, with ``init``, an init image of its size. The
+    fits held one style no larger than the photo: every other style, the first one's excess and the init image
+    come on top."""
     fixed, per_pixel = PEAK_RSS_MODEL[(optimizer, precision)]
     if optimizer == "lbfgs":
         per_pixel += 2 * 3 * 4 * (lbfgs_history - FITTED_LBFGS_HISTORY)
-    return fixed + per_pixel * pixels
+    beyond = (max(0, styles[0] - pixels) + sum(styles[1:]) if styles else 0) + (pixels if init else 0)
+    return fixed + per_pixel * pixels + OPTIMIZE_COPIES * HELD_PIXEL_BYTES * beyond
 
 
-def request_bytes(pixels: int, optimizer: str, precision: str, lbfgs_history: int = 20) -> int:
+def with_margin(peak: float) -> int:
+    """The request (and limit) for a modelled ``peak``: headroom added, rounded up to a whole step."""
+    return max(SMALLEST, math.ceil(peak * MARGIN / STEP) * STEP)
+
+
+def request_bytes(
+    pixels: int,
+    optimizer: str,
+    precision: str,
+    lbfgs_history: int = 20,
+    styles: tuple[int, ...] = (),
+    init: bool = False,
+) -> int:
     """The memory request (and limit) for such a task: the modelled peak with headroom, rounded up."""
-    wanted = peak_bytes(pixels, optimizer, precision, lbfgs_history) * MARGIN
-    return max(SMALLEST, math.ceil(wanted / STEP) * STEP)
+    return with_margin(peak_bytes(pixels, optimizer, precision, lbfgs_history, styles, init))
 
 
 def quantity(size: int) -> str:
@@ -65,12 +132,20 @@ def quantity(size: int) -> str:
     return f"{math.ceil(size / MIB)}Mi"
 
 
-def max_pixels(optimizer: str, precision: str, lbfgs_history: int = 20, limit: int = TASK_LIMIT) -> int:
-    """The most pixels one task may optimise within ``limit`` (its request, headroom included)."""
-    low, high = 1, 1 << 26
+def max_pixels(
+    optimizer: str,
+    precision: str,
+    lbfgs_history: int = 20,
+    limit: int = TASK_LIMIT,
+    styles: tuple[int, ...] = (),
+    init: bool = False,
+) -> int:
+    """The most pixels one task may optimise within ``limit`` (its request, headroom included), handed ``styles``
+    and ``init`` as :func:`peak_bytes` counts them; 0 when the styles alone do not fit."""
+    low, high = 0, 1 << 26
     while low < high:  # the request only grows with pixels
         middle = (low + high + 1) // 2
-        if request_bytes(middle, optimizer, precision, lbfgs_history) <= limit:
+        if request_bytes(middle, optimizer, precision, lbfgs_history, styles, init) <= limit:
             low = middle
         else:
             high = middle - 1

@@ -318,13 +318,7 @@ class StyleOptions:
 
     def style_long_side(self, output_long_side: int) -> int:
         """The long side the style images are analysed at for an epoch whose result has ``output_long_side``."""
-        return max(16, round(output_long_side * self.style_scale))
-
-    @property
-    def style_max_dim(self) -> int:
-        """The long side preprocessing keeps the style images at: enough for the full-size epochs' analysis
-        (``style_scale`` may ask for more than ``max_dim``), within ``max_dim``'s own bound."""
-        return min(MAX_DIM_RANGE[1], max(self.max_dim, self.style_long_side(self.max_dim)))
+        return _scaled_side(output_long_side, self.style_scale)
 
     def compute_dtype(self, epoch: int, bfloat16_native: bool) -> str:
         """The convolutions' precision in ``epoch``.
@@ -374,3 +368,14 @@ def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 #: The defaults, for signatures that must spell them out (the workflow's inputs).
 DEFAULTS = StyleOptions()
+
+
+def _scaled_side(long_side: int, scale: float) -> int:
+    return max(16, round(long_side * scale))
+
+
+def style_held_side(content_long_side: int, style_scale: float) -> int:
+    """The long side the style images are kept at for a photo whose long side is ``content_long_side``: their
+    analysis size at full size (``style_scale`` times the photo's), within ``max_dim``'s own bound. Never more:
+    a small photo under a large ``max_dim`` holds styles of its own size, not enlarged to ``max_dim``."""
+    return min(MAX_DIM_RANGE[1], _scaled_side(content_long_side, style_scale))

@@ -11,8 +11,11 @@ arrangement), then the **tile stage** at full size: overlapping tiles (``tiles``
 ``map_task``, each starting from the upsampled coarse result and optimising against one set of style targets
 computed once at the full scale; a blend feathers them together. Below the limit nothing of this happens.
 
-Each task's memory request comes from ``memory``'s model of peak RSS against the pixels of its largest epoch.
-No TensorFlow here: the ``@dynamic`` plans with it before any optimisation starts.
+Each task's memory request comes from ``memory``'s model of peak RSS against the pixels of its largest epoch and
+every image it is handed (the styles at their analysis size, the init image); the tasks that only hold images
+(preprocessing, the preview, the tiles' style targets) have fixed limits, and :func:`check_held_images` refuses,
+before any download, a run whose images would not fit them. No TensorFlow here: the ``@dynamic`` plans with it
+before any optimisation starts.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from workflows.engine import memory, pyramid
-from workflows.engine.options import StyleOptions
+from workflows.engine.options import OptionError, StyleOptions
 from workflows.engine.tile_grid import DEFAULT_OVERLAP, Tile, plan_tiles
 
 
@@ -72,20 +75,38 @@ class RunPlan:
         return memory.quantity(self.tile_memory_bytes)
 
 
-def task_request(pixels: int, options: StyleOptions) -> int:
-    """The memory request (bytes) of an optimisation task whose largest epoch has ``pixels``. The planner does
-    not know the node's hardware: ``auto`` is sized as a run in both precisions (the memory model's own entry)."""
-    return memory.request_bytes(pixels, options.optimizer, options.precision, options.lbfgs_history)
+def task_request(pixels: int, options: StyleOptions, styles: tuple[int, ...] = (), init: bool = False) -> int:
+    """The memory request (bytes) of an optimisation task whose largest epoch has ``pixels``, handed ``styles``
+    (pixels of each) and, with ``init``, an init image. The planner does not know the node's hardware: ``auto`` is
+    sized as a run in both precisions (the memory model's own entry)."""
+    return memory.request_bytes(pixels, options.optimizer, options.precision, options.lbfgs_history, styles, init)
 
 
-def single_task_pixels(options: StyleOptions) -> int:
-    """The most pixels one optimisation task may hold within ``memory.TASK_LIMIT``."""
-    return memory.max_pixels(options.optimizer, options.precision, options.lbfgs_history)
+def single_task_pixels(
+    options: StyleOptions, styles: tuple[int, ...] = (), init: bool = False, limit: int = memory.TASK_LIMIT
+) -> int:
+    """The most pixels one optimisation task may hold within ``limit``, handed ``styles`` and ``init``."""
+    return memory.max_pixels(options.optimizer, options.precision, options.lbfgs_history, limit, styles, init)
 
 
-def plan(content_hw: tuple[int, int], options: StyleOptions) -> RunPlan:
-    """The stages and tasks of a run whose result is ``content_hw`` (height, width)."""
-    limit = single_task_pixels(options)
+def plan(
+    content_hw: tuple[int, int],
+    options: StyleOptions,
+    styles: tuple[int, ...] = (),
+    init: bool = False,
+    task_limit: int = memory.TASK_LIMIT,
+) -> RunPlan:
+    """The stages and tasks of a run whose result is ``content_hw`` (height, width), whose whole-image tasks are
+    handed ``styles`` (pixels of each at its analysis size) and, with ``init``, an init image, each task within
+    ``task_limit``. Tiles are handed only their crops and the shared style targets."""
+    limit = single_task_pixels(options, styles, init, task_limit)
+    # A coarse stage needs room for VGG's deep layers: refused where the styles took it.
+    if limit < pyramid.MIN_LEVEL**2 <= single_task_pixels(options, (), False, task_limit):
+        raise OptionError(
+            f"more_styles: {len(styles)} style image(s) ({sum(styles):,} pixels at their analysis size) leave no "
+            f"room for the photo in one optimisation task's {memory.quantity(memory.TASK_LIMIT)}: give fewer "
+            "styles, or lower max_dim or style_scale"
+        )
     full_hw = (int(content_hw[0]), int(content_hw[1]))
     whole_hw = full_hw
     if full_hw[0] * full_hw[1] > limit:
@@ -94,11 +115,47 @@ def plan(content_hw: tuple[int, int], options: StyleOptions) -> RunPlan:
         while whole_hw[0] * whole_hw[1] > limit:  # rounding may land a pixel row above the limit
             whole_hw = pyramid.shape_for(full_hw, max(whole_hw) - 1)
     if whole_hw == full_hw:
-        return RunPlan(_stage_tasks("optimize", whole_hw, options), whole_hw, full_hw, [])
-    whole = _stage_tasks("coarse", whole_hw, options)
-    tiles = plan_tiles(full_hw, limit, DEFAULT_OVERLAP)
+        return RunPlan(_stage_tasks("optimize", whole_hw, options, styles, init), whole_hw, full_hw, [])
+    whole = _stage_tasks("coarse", whole_hw, options, styles, init)
+    tiles = plan_tiles(full_hw, single_task_pixels(options, (), False, task_limit), DEFAULT_OVERLAP)
     request = task_request(max(t.pixels for t in tiles), options)
     return RunPlan(whole, whole_hw, full_hw, tiles, request, overlap=DEFAULT_OVERLAP)
+
+
+def check_held_images(held: memory.HeldImages, tiled: bool = False) -> None:
+    """Refuse, in one line naming ``more_styles``, a run whose images would not fit a task that holds them all:
+    preprocessing (every image), the preview (the photo and the styles) and, for a tiled run, the style targets'
+    task (the same). How many styles would fit is computed from the task's limit and the largest style."""
+    held_by = {
+        "preprocess": held,
+        "preview": dataclasses.replace(held, init=0),
+        **({"style_targets": dataclasses.replace(held, init=0)} if tiled else {}),
+    }
+    for task, images in held_by.items():
+        limit = memory.HOLDING_LIMITS[task]
+        if memory.with_margin(memory.holding_peak_bytes(task, images)) <= limit:
+            continue
+        largest = max(images.styles, default=0)
+        fitting = 0
+        while (
+            fitting < len(images.styles)
+            and memory.with_margin(
+                memory.holding_peak_bytes(task, dataclasses.replace(images, styles=(largest,) * (fitting + 1)))
+            )
+            <= limit
+        ):
+            fitting += 1
+        advice = (
+            f"at most {fitting - 1} more_styles fit at this max_dim and style_scale"
+            if fitting
+            else "not even one style fits"
+        )
+        raise OptionError(
+            f"more_styles: {len(images.styles)} style image(s) of up to {largest:,} pixels at their analysis size, "
+            f"with the photo{' and the init image' if images.init else ''}, need about "
+            f"{memory.holding_peak_bytes(task, images) / memory.GIB:.1f} GiB in the {task} task, above its "
+            f"{memory.quantity(limit)} limit: {advice} (lower max_dim or style_scale for more)"
+        )
 
 
 def tile_options(options: StyleOptions) -> StyleOptions:
@@ -106,7 +163,9 @@ def tile_options(options: StyleOptions) -> StyleOptions:
     return dataclasses.replace(options, pyramid=False, init_image="content", epochs_per_task=0)
 
 
-def _stage_tasks(stage: str, hw: tuple[int, int], options: StyleOptions) -> list[StageTask]:
+def _stage_tasks(
+    stage: str, hw: tuple[int, int], options: StyleOptions, styles: tuple[int, ...], init: bool
+) -> list[StageTask]:
     per_task = options.epochs_per_task or options.epochs
     tasks = []
     for first in range(0, options.epochs, per_task):
@@ -114,6 +173,8 @@ def _stage_tasks(stage: str, hw: tuple[int, int], options: StyleOptions) -> list
         shapes = [options.epoch_shape(epoch, hw) for epoch in range(first, stop)]
         height, width = max(shapes, key=lambda s: s[0] * s[1])
         tasks.append(
-            StageTask(stage, first, stop, options.epochs, height, width, task_request(height * width, options))
+            StageTask(
+                stage, first, stop, options.epochs, height, width, task_request(height * width, options, styles, init)
+            )
         )
     return tasks
