@@ -168,40 +168,27 @@ def test_below_the_limit_nothing_is_tiled_above_it_a_coarse_stage_and_tiles() ->
 
 @pytest.fixture
 def tiny_task_limit(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(stages, "single_task_pixels", lambda options, *held: 160 * 160)
-    return 160 * 160
-
-
-def test_a_result_too_big_for_one_task_runs_as_coarse_stage_and_tiles(tiny_task_limit, write_image, tmp_path) -> None:
-    from workflows.neural_style_transfer import neural_style_transfer_wf
-
-    content = write_image("photo.jpg", 320, 240, quality=95)
-    style = write_image("style.png", 64, 64, style=True)
-    target = tmp_path / "big.png"
-    neural_style_transfer_wf(
-        content_img=str(content), style_img=str(style), epochs=1, steps_per_epoch=2, max_dim=320, output_uri=str(target)
-    )
-    with Image.open(target) as image:
-        assert image.size == (320, 240), "the full size, not the coarse one"
-        pixels = np.asarray(image, np.float32)
-    assert np.isfinite(pixels).all() and pixels.std() > 1.0
+    monkeypatch.setattr(stages, "single_task_pixels", lambda options, *held: 64 * 64)
+    return 64 * 64
 
 
 def test_a_style_sheet_item_too_big_for_one_task_runs_as_coarse_stage_and_tiles_in_its_task(
-    tiny_task_limit, write_image, tmp_path
+    tiny_task_limit, monkeypatch, write_image
 ) -> None:
     """A sheet item cannot chain tasks: it runs the same plan (coarse stage, shared targets, tiles, blend) in turn
     in its one task, whose request is never above the task limit."""
     from workflows.style_sheet import item_plan, style_sheet_wf
 
-    photo = write_image("photo.jpg", 320, 240, quality=95)
+    monkeypatch.setattr(stages, "DEFAULT_OVERLAP", 16)  # tiles of a 128 px picture (the main workflow's own
+    # tiled run is tests/workflow/test_quality_gates.py::test_a_tiled_result_stylizes)
+    photo = write_image("photo.jpg", 128, 96, quality=95)
     style = write_image("style.png", 64, 64, style=True)
-    assert item_plan((240, 320), StyleOptions(max_dim=320), 320 * 320).tiled
+    assert item_plan((96, 128), StyleOptions(max_dim=128), 128 * 128).tiled
     results, _ = style_sheet_wf(
-        photos=[str(photo)], styles=[str(style)], epochs=1, steps_per_epoch=2, max_dim=320, output_prefix=""
+        photos=[str(photo)], styles=[str(style)], epochs=1, steps_per_epoch=2, max_dim=128, output_prefix=""
     )
     with Image.open(results[0].path) as image:
-        assert image.size == (320, 240), "the full size, not the coarse one"
+        assert image.size == (128, 96), "the full size, not the coarse one"
         pixels = np.asarray(image, np.float32)
     assert np.isfinite(pixels).all() and pixels.std() > 1.0
 
