@@ -353,6 +353,31 @@ def held_size(path: str | os.PathLike[str], max_dim: int, upscale: bool = True) 
     return _long_side_size(size, max_dim if upscale else min(max_dim, max(size)))
 
 
+def header_problem(path: str | os.PathLike[str], role: str, source: str | None = None) -> str | None:
+    """The one line ``load_rgb`` would refuse the file with, where its header alone shows it (not an image, too
+    many pixels, too large to decode, too small), or None: what a step that holds no decoded image (the style
+    sheet's contact sheet, telling why an item failed) can say without decoding it."""
+    where = f"{role} image {source or path}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                _check_pixel_count(opened.size, MAX_PIXELS, where)
+                _check_decode_bytes(opened, MAX_DECODE_BYTES, where)
+                _check_min_side(opened.size, where, "")
+    except FileNotFoundError:
+        return f"{where}: file not found"
+    except UnidentifiedImageError:
+        return f"{where}: not an image (no decoder recognises the file)"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"{where}: too many pixels"
+    except ImageInputError as exc:
+        return str(exc)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return f"{where}: cannot be decoded, the file is truncated or corrupt ({exc})"
+    return None
+
+
 def _long_side_size(size: tuple[int, int], max_dim: int) -> tuple[int, int]:
     width, height = size
     scale = max_dim / max(width, height)

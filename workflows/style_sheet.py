@@ -18,9 +18,11 @@ tasks are the same; a map only saves the per-execution overhead, which the trigg
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 import tempfile
+import textwrap
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from flytekit.types.file import FlyteFile
 from workflows import images
 from workflows.engine import memory, stages
 from workflows.engine.options import StyleOptions, style_held_side
+from workflows.errors import InputError
 from workflows.input_files import fetch, uri_of
 from workflows.option_inputs import REQUIRED, FlatInput, inputs_named, options_from_inputs, shown_summary, takes_inputs
 from workflows.output_files import PngFile
@@ -77,10 +80,12 @@ def stylize_item(item: SheetItem) -> PngFile:
 
 
 @task(requests=Resources(cpu="500m", mem="512Mi"), limits=Resources(cpu="500m", mem="1Gi"), retries=2)
-def contact_sheet(results: list[PngFile | None], labels: list[str], output_uri: str) -> PngFile:
-    """A grid of the results, each tile labelled; an item that failed is a grey tile that says so."""
-    from PIL import Image, ImageDraw
+def contact_sheet(results: list[PngFile | None], labels: list[str], items: list[SheetItem], output_uri: str) -> PngFile:
+    """A grid of the results, each tile labelled; an item that failed is a grey tile that says so and why, and the
+    PNG's ``Failures`` text holds every failed item's label and reason (one line each)."""
+    from PIL import Image, ImageDraw, PngImagePlugin
 
+    failures: dict[str, str] = {}
     columns = min(4, max(1, len(results)))
     rows = -(-len(results) // columns)
     label_height = 18
@@ -89,16 +94,37 @@ def contact_sheet(results: list[PngFile | None], labels: list[str], output_uri: 
     for index, (result, label) in enumerate(zip(results, labels)):
         x, y = (index % columns) * TILE, (index // columns) * (TILE + label_height)
         if result is None:
+            reason = failure_reason(items[index])
+            failures[label] = reason
             draw.rectangle([x + 4, y + 4, x + TILE - 4, y + TILE - 4], fill=(200, 200, 200))
-            draw.text((x + 12, y + TILE // 2), "failed", fill="black")
+            lines = ["failed:", *textwrap.wrap(reason, width=38)][:12]
+            for row, text in enumerate(lines):
+                draw.text((x + 10, y + 12 + 14 * row), text, fill="black")
         else:
             with Image.open(result.download()) as tile:
                 tile.thumbnail((TILE, TILE))
                 sheet.paste(tile, (x + (TILE - tile.width) // 2, y + (TILE - tile.height) // 2))
         draw.text((x + 4, y + TILE + 3), label[:40], fill="black")
     path = Path(current_context().working_directory) / "sheet.png"
-    sheet.save(path, format="PNG")
+    notes = PngImagePlugin.PngInfo()
+    if failures:
+        notes.add_text("Failures", json.dumps(failures))
+        log.warning("sheet: %d item(s) failed: %s", len(failures), failures)
+    sheet.save(path, format="PNG", pnginfo=notes)
     return PngFile(str(path), remote_path=output_uri) if output_uri else PngFile(str(path))
+
+
+def failure_reason(item: SheetItem) -> str:
+    """Why an item tolerated by ``min_success_ratio`` has no result, as far as its files' headers show it (not an
+    image, too small, too many pixels, not found): the item's own error is in its task's log otherwise."""
+    for uri, role in ((item.photo, "content"), (item.style, "style")):
+        try:
+            problem = images.header_problem(fetch(uri, role), role, uri)
+        except InputError as exc:  # refused or unreachable: its own line
+            problem = str(exc)
+        if problem:
+            return problem
+    return "its task failed after its retries (its log says why)"
 
 
 class Sheet(typing.NamedTuple):
@@ -139,7 +165,7 @@ def plan_sheet(
     resources = Resources(cpu=OPTIMIZE_CPU, mem=request)
     mapped = map_task(stylize_item, concurrency=concurrency or None, min_success_ratio=min_success_ratio)
     results = mapped(item=items).with_overrides(requests=resources, limits=resources)
-    sheet = contact_sheet(results=results, labels=labels, output_uri=outputs["sheet"])
+    sheet = contact_sheet(results=results, labels=labels, items=items, output_uri=outputs["sheet"])
     return Sheet(results=results, sheet=sheet)
 
 
