@@ -234,12 +234,28 @@ def test_a_failure_to_launch_is_retried_then_dead_lettered(tmp_path: Path, write
     )
     with LocalStack(settings) as stack:
         s3, bucket = stack.resources.s3(), stack.resources.bucket
+        # Foreign messages on the queue (another tool's, a hand-made test): each is one failed line per delivery,
+        # and the worker goes on serving the uploads.
+        sqs = stack.resources.sqs()
+        foreign = [
+            sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)["MessageId"]
+            for body in ("[1, 2, 3]", "not JSON at all", '{"Records": "soon"}')
+        ]
         s3.upload_file(str(write_image("photo.jpg", 64, 48)), bucket, "uploads/photo.jpg")
         outcome = stack.wait_for_outcome("uploads/photo.jpg", timeout_s=120)
         assert outcome["outcome"] == "failed" and outcome["final"] and outcome["attempt"] == 2
         assert "cannot import workflow 'workflows.no_such_module.wf'" in outcome["error"]
-        moved = stack.resources.sqs().receive_message(QueueUrl=stack.resources.dead_letter_url, WaitTimeSeconds=5)
-        assert "photo.jpg" in moved["Messages"][0]["Body"], "the event is kept in the dead-letter queue for a replay"
+        wait_until(
+            lambda: {o.get("message_id") for o in stack.outcomes() if o.get("final")} >= set(foreign),
+            60,
+            what="the foreign messages' final lines",
+        )
+        assert stack.worker.running(), "the worker still serves"
+        dead = stack.resources.sqs().receive_message(
+            QueueUrl=stack.resources.dead_letter_url, WaitTimeSeconds=5, MaxNumberOfMessages=10
+        )
+        bodies = [message["Body"] for message in dead["Messages"]]
+        assert any("photo.jpg" in body for body in bodies), "the event is kept in the dead-letter queue for a replay"
     lines = outcome_lines((tmp_path / "worker.log").read_text())
     assert [line.rsplit("(", 1)[1] for line in lines if "photo.jpg" in line] == [
         "attempt 1 of 2, will retry)",
