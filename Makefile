@@ -55,7 +55,7 @@ smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow (random weights unles
 		$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
-bench: $(STAMP)  ## benchmarks (about 2 h on 2 cores; offline: NST_VGG19_WEIGHTS=random; quality on the VGG16 stand-in) -> BENCHMARKS.md
+bench: $(STAMP)  ## benchmarks (about 3 h on 2 cores, the 2048 px tiles comparison 50 min of it; offline: NST_VGG19_WEIGHTS=random; quality on the VGG16 stand-in) -> BENCHMARKS.md
 	@$(BIN)/python -m devstack.weights bench
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
 	$(BIN)/python -m benchmarks.bench_quality --sizes 256 512

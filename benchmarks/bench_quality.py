@@ -10,6 +10,11 @@ a configuration's time runs from building its engine (networks and targets, at e
 first scored point at or below the target. The trained yardstick (the feed-forward model's style embedding,
 independent of VGG) scores every point too: the style distance reached per second.
 
+The last section (``--tiles 2048`` runs only it, ``--skip-tiles`` leaves it out) compares the stage planner's
+tiled plan (a coarse stage, then tiles) with a single stage at one large size, on the same features and by the
+same evaluator, at equal steps: the single stage, the coarse stage and every tile each run the same epochs x
+steps. Both run through the real planner and tasks, every task in a fresh process (``bench_stages.run_plan``).
+
 Everything is measured in one run on this machine, so the ratios compare like with like. No assertion here, and
 none of this runs in the test suite.
 """
@@ -23,17 +28,21 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("NST_VGG16_WEIGHTS", "stand-in")  # before the engine reads it; a real file or imagenet wins
 
+from benchmarks.bench_stages import run_plan  # noqa: E402
 from benchmarks.common import RESULTS, SAMPLES, log, machine  # noqa: E402
 from workflows import images  # noqa: E402
+from workflows.engine import stages  # noqa: E402
 from workflows.engine.chain import EpochDone, RunState, run_epochs  # noqa: E402
 from workflows.engine.networks import arbitrary_stylization as feed_forward  # noqa: E402
 from workflows.engine.networks.vgg_features import weights_from_env  # noqa: E402
@@ -49,6 +58,10 @@ DEFAULT = dataclasses.replace(DEFAULTS, network=NETWORK)
 LBFGS = dataclasses.replace(DEFAULT, precision="float32")
 #: Steps between two scored points of a configuration that is not run on its own schedule.
 CHUNK = {"lbfgs": 10, "adam": 25}
+#: The tiles comparison: its long side (the sample photo enlarged), and the epochs x steps of every one of its
+#: tasks (the single stage, the coarse stage, each tile), chosen so that it takes about 45 minutes on 2 cores
+#: shared with other work at nice 19 (47 minutes there: one L-BFGS step at 2048x1536 took about 2 minutes).
+TILES_SIZE, TILES_EPOCHS, TILES_STEPS = 2048, 2, 3
 
 
 @dataclass(frozen=True)
@@ -109,10 +122,13 @@ class Scorer:
         self.evaluator = StyleTransfer(content, style, TUTORIAL)
         self.target = math.inf
 
-    def score(self, curve: Curve, seconds: float, image: np.ndarray, steps: int) -> bool:
+    def measure(self, image: np.ndarray) -> tuple[float, float]:
+        """The exact loss of ``image`` (resized to the content's size first) and its style distance."""
         image = resize(image, self.content.shape[:2])
-        loss = float(self.evaluator.loss(image))
-        distance = feed_forward.style_distance(image, self.style)
+        return float(self.evaluator.loss(image)), feed_forward.style_distance(image, self.style)
+
+    def score(self, curve: Curve, seconds: float, image: np.ndarray, steps: int) -> bool:
+        loss, distance = self.measure(image)
         curve.points.append((seconds, loss, distance))
         curve.steps = steps
         if loss <= self.target and curve.reached_at_s is None:
@@ -206,6 +222,80 @@ def measure_size(
     }
 
 
+# --- tiles against a single stage -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def one_stage_only() -> Iterator[None]:
+    """The stage planner, in this process, plans every size as one stage (no coarse stage, no tiles): the single
+    stage the tiled plan is compared with. Only this process plans; the tasks it starts do not."""
+    original = stages.single_task_pixels
+    stages.single_task_pixels = lambda *args, **kwargs: 1 << 40
+    try:
+        yield
+    finally:
+        stages.single_task_pixels = original
+
+
+def planned_run(
+    name: str, content: np.ndarray, style: np.ndarray, options: StyleOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``run_plan`` in a scratch folder of its own: the result, and the run's wall time, tasks and largest task
+    peak RSS (the tasks run one after another here; on a cluster the tiles run side by side)."""
+    log(f"tiles: {name}")
+    with tempfile.TemporaryDirectory() as scratch:
+        began = time.perf_counter()
+        image, run = run_plan(Path(scratch), content, style, options)
+        wall = time.perf_counter() - began
+    tasks = run["tasks"]
+    summary = {
+        "wall_s": wall,
+        "tasks": len(tasks),
+        "summed_task_s": sum(task["wall_s"] for task in tasks),
+        "peak_bytes": max(task["peak_bytes"] for task in tasks),
+    }
+    log(f"tiles: {name}: {summary}")
+    return image, summary
+
+
+def tiles_section(size: int, epochs: int, steps: int) -> dict[str, object]:
+    """The tiled plan at ``size`` px against a single stage there: both through the real planner and tasks, equal
+    steps (the single stage, the coarse stage and every tile each run ``epochs`` x ``steps``), both scored by
+    ``Scorer`` at full size (style and content targets at full resolution) once they are done."""
+    content = images.load_rgb(SAMPLES / "landscape.jpg", role="content", max_dim=size)  # enlarged past 640 px
+    style = images.load_rgb(SAMPLES / "swirls.jpg", role="style", max_dim=size)
+    options = dataclasses.replace(DEFAULT, epochs=epochs, steps_per_epoch=steps, max_dim=size)
+    plan = stages.plan(content.shape[:2], options)
+    shown = f"{content.shape[1]}x{content.shape[0]}"
+    if not plan.tiled:
+        raise SystemExit(
+            f"--tiles {size}: {shown} fits one task, so its plan has no tiles to compare; give a larger size"
+        )
+    tiled_image, tiled = planned_run(f"coarse stage + {len(plan.tiles)} tiles", content, style, options)
+    with one_stage_only():
+        single_image, single = planned_run(f"one stage at {shown}", content, style, options)
+    log("tiles: scoring at full size")
+    scorer = Scorer(content, style)
+    photo_loss, photo_distance = scorer.measure(content)
+    single["loss"], single["distance"] = scorer.measure(single_image)
+    tiled["loss"], tiled["distance"] = scorer.measure(tiled_image)
+    tiled.update(coarse=f"{plan.whole_hw[1]}x{plan.whole_hw[0]}", tiles=len(plan.tiles))
+    result = {
+        "size": shown,
+        "machine": described_machine(),
+        "options": changed_options(options),
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "photo": {"loss": photo_loss, "distance": photo_distance},
+        "single": single,
+        "tiled": tiled,
+        "loss_ratio": tiled["loss"] / single["loss"],
+        "distance_ratio": tiled["distance"] / single["distance"],
+    }
+    log(f"tiles: {result}")
+    return result
+
+
 # --- the plot ----------------------------------------------------------------------------------------------------
 
 
@@ -255,6 +345,11 @@ def plot(sizes: list[dict], path: Path) -> None:
     image.save(path)
 
 
+def described_machine() -> dict[str, object]:
+    """``machine()``, with the weights of the network measured here (``machine`` names VGG19's)."""
+    return {**machine(), "weights": weights_from_env(network=NETWORK).kind}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -264,21 +359,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-set", type=int, nargs="*", default=[256], help="sizes that measure every contender")
     parser.add_argument("--without", nargs="*", default=[], help="leave out the contenders whose names have these")
     parser.add_argument("--append", action="store_true", help="add these sizes to --out's (each size is one sitting)")
+    parser.add_argument(
+        "--tiles",
+        type=int,
+        metavar="SIZE",
+        help=f"run only the tiled plan against a single stage, at this long side (otherwise at {TILES_SIZE}, after "
+        "the sizes); --out's other results are kept",
+    )
+    parser.add_argument("--skip-tiles", action="store_true", help="leave that comparison out (--out's is kept)")
+    parser.add_argument("--tiles-epochs", type=int, default=TILES_EPOCHS, help="epochs of every task of it")
+    parser.add_argument("--tiles-steps", type=int, default=TILES_STEPS, help="steps per epoch of every task of it")
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     parser.add_argument("--plot", type=Path, default=RESULTS / "style_distance.png")
     args = parser.parse_args(argv)
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     weights = weights_from_env(network=NETWORK)
-    results: dict[str, object] = {"machine": machine(), "network": NETWORK, "weights": weights.kind}
-    results["machine"]["weights"] = weights.kind  # type: ignore[index]
+    results: dict[str, object] = {"machine": described_machine(), "network": NETWORK, "weights": weights.kind}
     log(f"machine: {results['machine']}")
+    if args.tiles is not None:  # this comparison alone: a sitting of its own, with its own machine in its entry
+        tiles = tiles_section(args.tiles, args.tiles_epochs, args.tiles_steps)
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {}  # as it is now, after the runs
+        results = {**results, **previous, "tiles": tiles}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        log(f"wrote {args.out}")
+        return 0
     measured = [
         measure_size(size, args.reference_steps, args.budget, args.smoothing, size in args.full_set, args.without)
         for size in args.sizes
     ]
-    if args.append and args.out.exists():  # another sitting's sizes kept, this one's replaced
-        kept = [r for r in json.loads(args.out.read_text())["sizes"] if r["size"] not in {m["size"] for m in measured}]
+    if args.append and previous:  # another sitting's sizes kept, this one's replaced
+        kept = [r for r in previous["sizes"] if r["size"] not in {m["size"] for m in measured}]
         measured = kept + measured
     results["sizes"] = measured
+    if not args.skip_tiles:
+        results["tiles"] = tiles_section(TILES_SIZE, args.tiles_epochs, args.tiles_steps)
+    elif "tiles" in previous:
+        results["tiles"] = previous["tiles"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     plot(measured, args.plot)

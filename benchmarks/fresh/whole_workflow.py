@@ -1,8 +1,9 @@
 """The whole workflow under flytekit local execution, as ``pyflyte run`` runs it:
 
-    python -m benchmarks.fresh.whole_workflow CONTENT STYLE EPOCHS STEPS MAX_DIM EPOCHS_PER_TASK
+    python -m benchmarks.fresh.whole_workflow CONTENT STYLE EPOCHS STEPS MAX_DIM EPOCHS_PER_TASK [--upscale]
 
-prints its wall seconds inside the process (the caller measures the process's)."""
+prints its wall seconds inside the process (the caller measures the process's) and the process's peak RSS: every
+task of a local run shares this one process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import json
 import time
 
+from benchmarks.common import peak_rss_bytes
 from benchmarks.fresh import use_tree
 
 
@@ -19,6 +21,7 @@ def main() -> None:
         parser.add_argument(name)
     for name in ("epochs", "steps", "max_dim", "epochs_per_task"):
         parser.add_argument(name, type=int)
+    parser.add_argument("--upscale", action="store_true", help="enlarge the photo to max_dim")
     args = parser.parse_args()
     use_tree()
     from workflows.neural_style_transfer import neural_style_transfer_wf
@@ -31,8 +34,9 @@ def main() -> None:
         steps_per_epoch=args.steps,
         max_dim=args.max_dim,
         epochs_per_task=args.epochs_per_task,
+        upscale=args.upscale,
     )
-    print(json.dumps({"workflow_s": time.perf_counter() - began}))
+    print(json.dumps({"workflow_s": time.perf_counter() - began, "peak_bytes": peak_rss_bytes()}))
 
 
 if __name__ == "__main__":
