@@ -276,42 +276,6 @@ def run_cli(*args: str, env: dict[str, str], unset: tuple[str, ...] = (), **kwar
     )
 
 
-def test_demo_command_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
-    workdir = tmp_path / "work"
-    demo = run_cli("demo", "--out", str(tmp_path / "out"), "--workdir", str(workdir), "--timeout", "240", env=TINY)
-    output, _ = demo.communicate(timeout=300)
-
-    assert demo.returncode == 0, output[-3000:]
-    assert re.search(r"\[nst\] epoch 1/1: step 2/2, loss", output), "progress a person can follow"
-    assert re.search(
-        r"\[demo\] progress stylized/landscape.jpg.png: epoch 1/1, 2 steps, loss [0-9.e+]+, \d+ s of optimisation",
-        output,
-    ), "the progress record in the bucket, as it happens"
-    with Image.open(tmp_path / "out" / "landscape.jpg.png") as image:
-        assert image.size == (48, 36)
-    port = int(re.search(r"S3/SQS server on http://127.0.0.1:(\d+)", output).group(1))
-    assert not port_open(port) and not processes_mentioning(str(workdir))
-
-    # the last lines: where everything is, the preview kept beside the result, and a warning
-    bucket, disk, preview, decks, weights = output.splitlines()[-5:]
-    assert (bucket, disk) == (
-        "result in the bucket: s3://nst-local/stylized/landscape.jpg.png",
-        f"result on disk:       {tmp_path / 'out' / 'landscape.jpg.png'}",
-    )
-    assert preview.startswith(f"preview on disk:      {tmp_path / 'out' / 'landscape.jpg.png.preview.png'} ")
-    with Image.open(tmp_path / "out" / "landscape.jpg.png.preview.png") as preview:
-        assert preview.size == (48, 36), "the preview, downloaded before the bucket went"
-        with Image.open(tmp_path / "out" / "landscape.jpg.png") as result:
-            assert np.asarray(preview).tolist() != np.asarray(result).tolist(), "the instant one, not the last image"
-    deck = Path(decks.split("Decks (a browser):", 1)[1].split()[0])
-    assert deck.parent.parent == (tmp_path / "out" / "decks").resolve() and "<html" in deck.read_text()
-    assert weights.startswith("weights:              random (NST_VGG19_WEIGHTS=random): this is NOT a real")
-    assert re.search(
-        rf"\[demo\] stopped the worker and the server; removed their temporary files \({workdir}/tmp, \d+ MiB\)", output
-    )
-    assert not (workdir / "tmp").exists()
-
-
 def test_demo_stops_in_one_line_when_the_weights_cannot_be_loaded(tmp_path: Path) -> None:
     missing = tmp_path / "vgg19.h5"
     demo = run_cli("demo", "--workdir", str(tmp_path / "w"), env={**TINY, "NST_VGG19_WEIGHTS": str(missing)})
@@ -325,25 +289,48 @@ def test_demo_stops_in_one_line_when_the_weights_cannot_be_loaded(tmp_path: Path
     assert "Traceback" not in output and not (tmp_path / "w").exists(), "nothing started"
 
 
-def test_demo_offline_paints_with_the_trained_stand_in(tmp_path: Path) -> None:
+def test_demo_offline_paints_with_the_trained_stand_in_prints_the_result_and_cleans_up(tmp_path: Path) -> None:
     """NST_VGG19_WEIGHTS unset and VGG19's ImageNet weights out of reach (an empty Keras cache, and every download
-    sent to a closed loopback port): the demo runs on the VGG16 stand-in, says so, and really stylizes."""
+    sent to a closed loopback port): the demo runs on the VGG16 stand-in, says so, and really stylizes; it shows
+    progress as it happens, says where everything is, keeps the instant preview, and leaves nothing running."""
     from workflows import images
     from workflows.engine.networks import arbitrary_stylization as feed_forward
 
     closed = f"http://127.0.0.1:{free_port()}"
     env = {"NST_MAX_DIM": "64", "NST_EPOCHS": "2", "NST_STEPS_PER_EPOCH": "20", "KERAS_HOME": str(tmp_path / "keras")}
     env.update({"HTTPS_PROXY": closed, "https_proxy": closed})
-    demo = run_cli(
-        "demo", "--out", str(tmp_path / "out"), "--workdir", str(tmp_path / "w"), env=env, unset=("NST_VGG19_WEIGHTS",)
-    )
+    workdir, out = tmp_path / "w", tmp_path / "out"
+    demo = run_cli("demo", "--out", str(out), "--workdir", str(workdir), env=env, unset=("NST_VGG19_WEIGHTS",))
     output, _ = demo.communicate(timeout=300)
     assert demo.returncode == 0, output[-3000:]
     assert "[demo] offline: using the trained VGG16 stand-in, fine-tuned on MRI scans" in output
-    assert output.splitlines()[-1].startswith(
+    assert re.search(r"\[nst\] epoch 2/2: step 20/20, loss", output), "progress a person can follow"
+    assert re.search(
+        r"\[demo\] progress stylized/landscape.jpg.png: epoch 2/2, 40 steps, loss [0-9.e+]+, \d+ s of optimisation",
+        output,
+    ), "the progress record in the bucket, as it happens"
+    port = int(re.search(r"S3/SQS server on http://127.0.0.1:(\d+)", output).group(1))
+    assert not port_open(port) and not processes_mentioning(str(workdir))
+    # the last lines: where everything is, the preview kept beside the result, and what made it
+    bucket, disk, preview, decks, weights = output.splitlines()[-5:]
+    assert (bucket, disk) == (
+        "result in the bucket: s3://nst-local/stylized/landscape.jpg.png",
+        f"result on disk:       {out / 'landscape.jpg.png'}",
+    )
+    assert preview.startswith(f"preview on disk:      {out / 'landscape.jpg.png.preview.png'} ")
+    with Image.open(out / "landscape.jpg.png.preview.png") as kept, Image.open(out / "landscape.jpg.png") as made:
+        assert kept.size == made.size == (64, 48), "the preview, downloaded before the bucket went"
+        assert np.asarray(kept).tolist() != np.asarray(made).tolist(), "the instant one, not the last image"
+    deck = Path(decks.split("Decks (a browser):", 1)[1].split()[0])
+    assert deck.parent.parent == (out / "decks").resolve() and "<html" in deck.read_text()
+    assert weights.startswith(
         "weights:              trained VGG16 stand-in, fine-tuned on MRI scans: a real stylization, not the production "
         "network"
     )
+    assert re.search(
+        rf"\[demo\] stopped the worker and the server; removed their temporary files \({workdir}/tmp, \d+ MiB\)", output
+    )
+    assert not (workdir / "tmp").exists()
     with Image.open(tmp_path / "out" / "landscape.jpg.png") as saved:
         assert "stand-in" in saved.info["Comment"], "the PNG says what made it"
         result = np.asarray(saved.convert("RGB"), np.float32) / 255.0

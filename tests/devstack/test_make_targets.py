@@ -46,3 +46,14 @@ def test_bench_stops_in_one_line_before_benchmarking_when_the_weights_cannot_be_
         "either way)"
     ]
     assert "Traceback" not in result.stderr and "bench_engine" not in result.stdout, "no benchmark started"
+
+
+def test_the_demos_weights_line_says_random_weights_are_not_a_real_stylization(monkeypatch) -> None:
+    """Random weights (the fast tests' setting) end the demo with a warning; the production network says nothing."""
+    from devstack import weights
+
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", "random")
+    chosen = weights.choose("demo")
+    assert chosen.source.kind == "random"
+    assert chosen.note.startswith("random (NST_VGG19_WEIGHTS=random): this is NOT a real stylization")
+    assert weights.LocalWeights(weights.STAND_IN).note.startswith("trained VGG16 stand-in, fine-tuned on MRI scans")
