@@ -71,7 +71,7 @@ class HeldImages:
 #: onnxruntime, both networks and their working set at 1024 px.
 HOLDING_MODEL: dict[str, tuple[float, float, float]] = {
     "preprocess": (0.15 * GIB, 2.1, 2.1),
-    "preview": (0.40 * GIB, 7.5, 1.2),
+    "preview": (0.50 * GIB, 7.5, 1.2),
     # the analysis of 768 px tiles of the styles (transfer.STYLE_TILE_PIXELS) through the network: about 2 GB
     "style_targets": (2.00 * GIB, 2.2, 2.2),
 }
