@@ -125,37 +125,46 @@ def plan(
 def check_held_images(held: memory.HeldImages, tiled: bool = False) -> None:
     """Refuse, in one line naming ``more_styles``, a run whose images would not fit a task that holds them all:
     preprocessing (every image), the preview (the photo and the styles) and, for a tiled run, the style targets'
-    task (the same). How many styles would fit is computed from the task's limit and the largest style."""
+    task (the same). How many styles would fit every one of them is computed from their limits and the largest
+    style."""
     held_by = {
         "preprocess": held,
         "preview": dataclasses.replace(held, init=0),
         **({"style_targets": dataclasses.replace(held, init=0)} if tiled else {}),
     }
-    for task, images in held_by.items():
-        limit = memory.HOLDING_LIMITS[task]
-        if memory.with_margin(memory.holding_peak_bytes(task, images)) <= limit:
-            continue
-        largest = max(images.styles, default=0)
-        fitting = 0
-        while (
-            fitting < len(images.styles)
-            and memory.with_margin(
-                memory.holding_peak_bytes(task, dataclasses.replace(images, styles=(largest,) * (fitting + 1)))
-            )
-            <= limit
-        ):
-            fitting += 1
-        advice = (
-            f"at most {fitting - 1} more_styles fit at this max_dim and style_scale"
-            if fitting
-            else "not even one style fits"
+    largest = max(held.styles, default=0)
+    fitting = {task: _styles_fitting(task, images, largest) for task, images in held_by.items()}
+    over = [task for task in held_by if fitting[task] < len(held.styles)]
+    if not over:
+        return
+    task, allowed = over[0], min(fitting.values())
+    images = held_by[task]
+    advice = (
+        f"at most {allowed - 1} more_styles fit at this max_dim and style_scale"
+        if allowed
+        else ("not even one style fits")
+    )
+    raise OptionError(
+        f"more_styles: {len(images.styles)} style image(s) of up to {largest:,} pixels at their analysis size, "
+        f"with the photo{' and the init image' if images.init else ''}, need about "
+        f"{memory.holding_peak_bytes(task, images) / memory.GIB:.1f} GiB in the {task} task, above its "
+        f"{memory.quantity(memory.HOLDING_LIMITS[task])} limit: {advice} (lower max_dim or style_scale for more)"
+    )
+
+
+def _styles_fitting(task: str, images: memory.HeldImages, largest: int) -> int:
+    """How many styles of ``largest`` pixels ``task`` may hold with the other images of ``images``."""
+    limit = memory.HOLDING_LIMITS[task]
+    count = 0
+    while (
+        count < len(images.styles)
+        and memory.with_margin(
+            memory.holding_peak_bytes(task, dataclasses.replace(images, styles=(largest,) * (count + 1)))
         )
-        raise OptionError(
-            f"more_styles: {len(images.styles)} style image(s) of up to {largest:,} pixels at their analysis size, "
-            f"with the photo{' and the init image' if images.init else ''}, need about "
-            f"{memory.holding_peak_bytes(task, images) / memory.GIB:.1f} GiB in the {task} task, above its "
-            f"{memory.quantity(limit)} limit: {advice} (lower max_dim or style_scale for more)"
-        )
+        <= limit
+    ):
+        count += 1
+    return count
 
 
 def tile_options(options: StyleOptions) -> StyleOptions:
