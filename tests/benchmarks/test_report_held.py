@@ -58,8 +58,17 @@ def test_the_unfitted_sizes_are_rows_with_their_headroom_and_one_verdict() -> No
         {**row, "peak_bytes": 1.8 * GIB, "request_bytes": 2.5 * GIB, "within_request": True},
         {**row, "size": "1408x1056", "peak_bytes": 7.0 * GIB, "request_bytes": 6.5 * GIB, "within_request": False},
     ]
+    rows[0]["request_bytes_when_measured"] = 1.5 * GIB
+    machine = {"cpu": "AMD EPYC", "cpu_flags": ["avx2", "fma"]}
     lines, targets = render_memory_unfitted(
-        {"memory_unfitted": {"measured": rows, "epochs": 2, "steps": {"lbfgs": 11}}}
+        {"memory_unfitted": {"measured": rows, "epochs": 2, "steps": {"lbfgs": 11}, "machine": machine}}
     )
-    assert "| lbfgs/auto | 640x480 | 307,200 | 1.80 GiB | 2.50 GiB | 28% | yes |" in lines
-    assert targets == [("every peak at sizes the model was not fitted on within its request", "1 of 2", "**not met**")]
+    assert "| lbfgs/auto | 640x480 | 307,200 | 1.80 GiB | 1.50 GiB | **no** | 2.50 GiB | yes |" in lines
+    assert any(
+        line.startswith("2 of 2 peaked above the request of the model they were measured against") for line in lines
+    )
+    assert targets == [
+        ("every peak at sizes the model was not fitted on within the request it gave before seeing them", "0 of 2",
+         "**not met**"),
+        ("the same peaks within the refitted model's requests", "1 of 2", "**not met**"),
+    ]  # fmt: skip

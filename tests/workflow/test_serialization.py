@@ -182,16 +182,16 @@ def test_one_task_per_epoch_chains_the_state_forward() -> None:
 
 
 def test_k_epochs_per_task_and_pyramid_tasks_sized_by_their_largest_epoch() -> None:
-    options = StyleOptions(epochs=5, epochs_per_task=2, pyramid=True, max_dim=768)
-    spec = compile_optimize_stages(options, size=(576, 768))
+    options = StyleOptions(epochs=5, epochs_per_task=2, pyramid=True, max_dim=640)
+    spec = compile_optimize_stages(options, size=(480, 640))
     assert [node.id for node in spec.nodes] == [
         "optimize-epochs-1-2-of-5",
         "optimize-epochs-3-4-of-5",
         "optimize-epoch-5-of-5",
     ]
-    planned = stages.plan((576, 768), options).whole
-    assert [(part.height, part.width) for part in planned] == [(204, 272), (407, 543), (576, 768)]
-    requests = [memory.request_bytes(p.height * p.width, "lbfgs", "auto") for p in planned]
+    planned = stages.plan((480, 640), options, (480 * 640,)).whole
+    assert [(part.height, part.width) for part in planned] == [(170, 226), (340, 453), (480, 640)]
+    requests = [memory.request_bytes(p.height * p.width, "lbfgs", "auto", 20, (480 * 640,)) for p in planned]
     assert requests == sorted(requests) and requests[0] < requests[-1], "a coarse task asks for less"
     assert [node_memory(node)[0] for node in spec.nodes] == [memory.quantity(r) for r in requests]
 
