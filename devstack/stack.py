@@ -170,7 +170,11 @@ class LocalStack:
             stdout=log,
             stderr=log,
         )
-        wait_until(lambda: _healthy(endpoint, self.server), 60, what=f"moto's server on {endpoint}")
+        wait_until(
+            lambda: _answers(f"{endpoint}/moto-api/", self.server, "moto's server", "moto-server.log"),
+            60,
+            what=f"moto's server on {endpoint}",
+        )
         web_port = None if settings.web_port is None else settings.web_port or _free_port()
         if web_port is not None and not _port_is_free(web_port):
             raise StackError(f"port {web_port} on 127.0.0.1 is in use; choose another (WEB_PORT=... or --web-port)")
@@ -237,7 +241,11 @@ class LocalStack:
             stderr=log,
         )
         url = f"http://127.0.0.1:{port}/"
-        wait_until(lambda: _web_healthy(url, self.web), 60, what=f"the web page on {url}")
+        wait_until(
+            lambda: _answers(f"{url}config.json", self.web, "the web server", "web.log"),
+            60,
+            what=f"the web page on {url}",
+        )
         self._web_url = url
 
     def _upload_default_style(self) -> str | None:
@@ -334,23 +342,13 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _web_healthy(url: str, web: Child | None) -> bool:
-    if web is None or not web.running():
-        code = None if web is None else web.returncode()
-        raise StackError(f"the web server exited with code {code} (see web.log)")
+def _answers(url: str, child: Child | None, what: str, log: str) -> bool:
+    """Whether ``child``'s server answers ``url`` yet; StackError (naming its log) if the process has exited."""
+    if child is None or not child.running():
+        code = None if child is None else child.returncode()
+        raise StackError(f"{what} exited with code {code} (see {log})")
     try:
-        with urllib.request.urlopen(f"{url}config.json", timeout=1):
-            return True
-    except OSError:
-        time.sleep(0.1)
-        return False
-
-
-def _healthy(endpoint: str, server: Child) -> bool:
-    if not server.running():
-        raise StackError(f"moto's server exited with code {server.returncode()} (see moto-server.log)")
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+        with urllib.request.urlopen(url, timeout=1):
             return True
     except OSError:
         time.sleep(0.1)

@@ -142,20 +142,8 @@ def load_rgb(
                 if size is not None:  # each side keeps _REDUCING_GAP x its own target, however stretched
                     factor = min(side // (_REDUCING_GAP * target) for side, target in zip(image.size, keep))
                 image = _reduce(image, factor)
-    except FileNotFoundError:
-        raise ImageInputError(f"{where}: file not found") from None
-    except UnidentifiedImageError:
-        raise ImageInputError(f"{where}: not an image (no decoder recognises the file)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        # Pillow refused in Image.open, before the size reached us; its message carries the count.
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        count = f"{int(found.group(1)):,} pixels; " if found else ""
-        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
-        raise ImageInputError(f"{where}: too many pixels ({count}the limit is {limit:,})") from None
-    except ImageInputError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError(f"{where}: cannot be decoded, the file is truncated or corrupt ({exc})") from None
+    except _REFUSED_ON_OPEN as exc:
+        raise ImageInputError(_refusal(exc, where, max_pixels)) from None
 
     if orientation in _ORIENTATION:
         image = image.transpose(_ORIENTATION[orientation])
@@ -365,17 +353,40 @@ def header_problem(path: str | os.PathLike[str], role: str, source: str | None =
                 _check_pixel_count(opened.size, MAX_PIXELS, where)
                 _check_decode_bytes(opened, MAX_DECODE_BYTES, where)
                 _check_min_side(opened.size, where, "")
-    except FileNotFoundError:
-        return f"{where}: file not found"
-    except UnidentifiedImageError:
-        return f"{where}: not an image (no decoder recognises the file)"
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return f"{where}: too many pixels"
-    except ImageInputError as exc:
-        return str(exc)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        return f"{where}: cannot be decoded, the file is truncated or corrupt ({exc})"
+    except _REFUSED_ON_OPEN as exc:
+        return _refusal(exc, where, MAX_PIXELS)
     return None
+
+
+#: What opening, checking and decoding an image file may raise for a file that is not a usable image.
+_REFUSED_ON_OPEN = (
+    FileNotFoundError,
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+    ImageInputError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+)
+
+
+def _refusal(exc: BaseException, where: str, max_pixels: int) -> str:
+    """The one line for what opening or decoding ``where`` raised (one of ``_REFUSED_ON_OPEN``)."""
+    if isinstance(exc, ImageInputError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{where}: file not found"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"{where}: not an image (no decoder recognises the file)"
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        # Pillow refused in Image.open, before the size reached us; its message carries the count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)):,} pixels; " if found else ""
+        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+        return f"{where}: too many pixels ({count}the limit is {limit:,})"
+    return f"{where}: cannot be decoded, the file is truncated or corrupt ({exc})"
 
 
 def _long_side_size(size: tuple[int, int], max_dim: int) -> tuple[int, int]:
