@@ -9,11 +9,13 @@ traceback. No TensorFlow and no flytekit here, so this is cheap to test.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -123,25 +125,18 @@ def load_rgb(
     validate_max_dim(max_dim)
     where = f"{role} image {source or path}"
     try:
-        with warnings.catch_warnings():
-            # Treat Pillow's decompression-bomb *warning* as the error it hints at.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                _check_pixel_count(opened.size, max_pixels, where)
-                _check_decode_bytes(opened, max_decode_bytes, where)
-                if size is None:
-                    _check_min_side(opened.size, where, "")
-                orientation = opened.getexif().get(_EXIF_ORIENTATION)
-                # What the decode must keep, (width, height) as stored: before the EXIF rotation, which may swap
-                # the sides of an exact ``size``.
-                keep = (max_dim, max_dim) if size is None else _stored_size(size, orientation)
-                opened.draft("RGB", (2 * keep[0], 2 * keep[1]))  # JPEG only: decode at a reduced scale
-                opened.load()
-                image = _before_reduction(opened)
-                factor = max(image.size) // (_REDUCING_GAP * max_dim)
-                if size is not None:  # each side keeps _REDUCING_GAP x its own target, however stretched
-                    factor = min(side // (_REDUCING_GAP * target) for side, target in zip(image.size, keep))
-                image = _reduce(image, factor)
+        with _open_checked(path, where, max_pixels, max_decode_bytes, check_min_side=size is None) as opened:
+            orientation = opened.getexif().get(_EXIF_ORIENTATION)
+            # What the decode must keep, (width, height) as stored: before the EXIF rotation, which may swap
+            # the sides of an exact ``size``.
+            keep = (max_dim, max_dim) if size is None else _stored_size(size, orientation)
+            opened.draft("RGB", (2 * keep[0], 2 * keep[1]))  # JPEG only: decode at a reduced scale
+            opened.load()
+            image = _before_reduction(opened)
+            factor = max(image.size) // (_REDUCING_GAP * max_dim)
+            if size is not None:  # each side keeps _REDUCING_GAP x its own target, however stretched
+                factor = min(side // (_REDUCING_GAP * target) for side, target in zip(image.size, keep))
+            image = _reduce(image, factor)
     except _REFUSED_ON_OPEN as exc:
         raise ImageInputError(_refusal(exc, where, max_pixels)) from None
 
@@ -341,18 +336,30 @@ def held_size(path: str | os.PathLike[str], max_dim: int, upscale: bool = True) 
     return _long_side_size(size, max_dim if upscale else min(max_dim, max(size)))
 
 
+@contextlib.contextmanager
+def _open_checked(
+    path: str | os.PathLike[str], where: str, max_pixels: int, max_decode_bytes: int, check_min_side: bool = True
+) -> Iterator[Image.Image]:
+    """The file opened (not decoded) once its header passed every check, with Pillow's decompression-bomb
+    *warning* treated as the error it hints at for as long as the caller decodes inside."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as opened:
+            _check_pixel_count(opened.size, max_pixels, where)
+            _check_decode_bytes(opened, max_decode_bytes, where)
+            if check_min_side:
+                _check_min_side(opened.size, where, "")
+            yield opened
+
+
 def header_problem(path: str | os.PathLike[str], role: str, source: str | None = None) -> str | None:
     """The one line ``load_rgb`` would refuse the file with, where its header alone shows it (not an image, too
     many pixels, too large to decode, too small), or None: what a step that holds no decoded image (the style
     sheet's contact sheet, telling why an item failed) can say without decoding it."""
     where = f"{role} image {source or path}"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                _check_pixel_count(opened.size, MAX_PIXELS, where)
-                _check_decode_bytes(opened, MAX_DECODE_BYTES, where)
-                _check_min_side(opened.size, where, "")
+        with _open_checked(path, where, MAX_PIXELS, MAX_DECODE_BYTES):
+            pass
     except _REFUSED_ON_OPEN as exc:
         return _refusal(exc, where, MAX_PIXELS)
     return None
