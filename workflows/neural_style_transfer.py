@@ -90,6 +90,8 @@ def check_memory(paths: list[str], roles: list[str], options: StyleOptions, upsc
     model against the tasks that hold them all and against one optimisation task: a run that cannot fit is
     refused now, naming ``more_styles`` and how many fit."""
     width, height = images.held_size(paths[0], options.max_dim, upscale)
+    if not width * height:
+        return  # not a file Pillow opens: preprocessing refuses it with its reason, in one line
     side = style_held_side(max(width, height), options.style_scale)
     styles = tuple(
         w * h

@@ -101,12 +101,13 @@ def test_preprocessing_cache_follows_content_not_path(write_image, tmp_path: Pat
     assert second[..., 2].mean() > second[..., 0].mean(), "second run saw the blue photo, not a stale cache entry"
 
 
-def test_bad_content_fails_with_a_clear_reason(photos, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pyramid", [False, True])
+def test_bad_content_fails_with_a_clear_reason(photos, tmp_path: Path, pyramid: bool) -> None:
     _, style = photos
     notes = tmp_path / "notes.jpg"
     notes.write_text("not a photo")
     with pytest.raises(ImageInputError, match=r"content image .*notes.jpg: not an image"):
-        neural_style_transfer_wf(content_img=str(notes), style_img=str(style), **TINY)
+        neural_style_transfer_wf(content_img=str(notes), style_img=str(style), pyramid=pyramid, **TINY)
 
 
 def test_missing_style_on_s3_fails_with_a_clear_reason(photos, flyte_s3) -> None:
