@@ -288,9 +288,7 @@ def recheck_held_row(row: dict[str, typing.Any]) -> None:
         row["request_bytes"] = memory.HOLDING_LIMITS[row["task"]]
     row["within_request"] = row["peak_bytes"] <= row["request_bytes"]
     try:
-        hw = (height, width)
-        stages.check_held_images(held, tiled=photo > stages.single_task_pixels(options, styles, init))
-        stages.plan(hw, options, styles, init)
+        stages.check_run_fits((height, width), options, held, init)
         row["admitted"] = True
     except OptionError:
         row["admitted"] = False

@@ -98,11 +98,8 @@ def check_memory(paths: list[str], roles: list[str], options: StyleOptions, upsc
         for (w, h), role in ((images.held_size(p, side), r) for p, r in zip(paths[1:], roles[1:]))
         if role != INIT_ROLE
     )
-    has_init = INIT_ROLE in roles or options.init_image == "preview"
-    tiled = width * height > stages.single_task_pixels(options, styles, has_init)
     held = memory.HeldImages(width * height, styles, width * height if INIT_ROLE in roles else 0)
-    stages.check_held_images(held, tiled)
-    stages.plan((height, width), options, styles, has_init)  # refuses styles that leave the photo no room
+    stages.check_run_fits((height, width), options, held, INIT_ROLE in roles or options.init_image == "preview")
 
 
 @task(

@@ -152,6 +152,15 @@ def check_held_images(held: memory.HeldImages, tiled: bool = False) -> None:
     )
 
 
+def check_run_fits(hw: tuple[int, int], options: StyleOptions, held: memory.HeldImages, init: bool) -> None:
+    """Refuse, in one line naming ``more_styles``, a run of ``hw`` (height, width) that holds ``held`` (``init``: it
+    has an init image, a file or the preview) and could not fit its tasks: those that hold every image, then one
+    optimisation task, which the styles may leave no room."""
+    tiled = hw[0] * hw[1] > single_task_pixels(options, held.styles, init)
+    check_held_images(held, tiled)
+    plan(hw, options, held.styles, init)
+
+
 def _styles_fitting(task: str, images: memory.HeldImages, largest: int) -> int:
     """How many styles of ``largest`` pixels ``task`` may hold with the other images of ``images``."""
     limit = memory.HOLDING_LIMITS[task]
