@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import keras
@@ -217,6 +218,9 @@ def test_imagenet_offline_without_cache_fails_clearly(tmp_path: Path, monkeypatc
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # a closed port: the fetch fails at once, offline or not
+    # urllib builds its process-wide opener, proxies read from the environment, on its first urlopen: one built here
+    # would send every later test's loopback request to the closed port. It is put back as it was afterwards.
+    monkeypatch.setattr(urllib.request, "_opener", None)
     with pytest.raises(WeightsUnavailableError, match="NST_VGG19_WEIGHTS") as err:
         feature_extractor(WeightsSource("imagenet"))
     assert "not in the Keras cache" in str(err.value) and "'random'" in str(err.value)
