@@ -13,6 +13,11 @@ The rule (README.md, "Per-upload options"):
 * ``nst-init-image`` is ``content``, ``noise``, ``preview`` or an ``s3://`` URI in one of NST_ALLOWED_BUCKETS: the
   workflow downloads it with the task's role, so an uploader must not be able to point that role at any object it
   can read, nor at an https URL of their choosing.
+* ``nst-style-masks`` (one per style, in the styles' order) and ``nst-preserve-mask`` are ``s3://`` URIs in
+  NST_ALLOWED_BUCKETS for the same reason; masks beside ``nst-styles`` weights, or a count that is not one per style,
+  fail the record here, before any launch.
+* ``nst-output-format`` also chooses the output key's extension (``rules.in_format``): ``.tiff`` or ``.jpg`` for a
+  TIFF or JPEG result.
 * Options not given are not sent, so the launch plan's defaults apply. ``epochs`` and ``steps_per_epoch`` stay
   deployment settings (NST_EPOCHS, ...): they set what a run costs, which is the deployment's call, not each
   uploader's. ``nst-max-dim`` may only lower ``max_dim``: the deployment's NST_MAX_DIM (unset: the workflow's
@@ -36,11 +41,11 @@ from lambda_trigger.events import UploadRecord, shown
 from lambda_trigger.s3 import ObjectStore
 from lambda_trigger.settings import WORKFLOW_INT_BOUNDS, Settings
 
-#: Every workflow input the trigger may send, and its kind: ``file`` (a FlyteFile, sent as a URI), ``files`` (a
-#: list of them), ``str``, ``choice`` (a string from :data:`CHOICES`; the workflow may declare it as an Enum of
+#: Every workflow input the trigger may send, and its kind: ``file`` (a FlyteFile, sent as a URI), ``optional file``
+#: (one the workflow may go without), ``files`` (a list of them), ``str``, ``bool``, ``choice`` (a string from :data:`CHOICES`; the workflow may declare it as an Enum of
 #: those values, which flytekit fills from the string), ``int``, ``float`` or ``floats`` (a list).
 #: ``test_workflow_contract.py`` checks each against the real workflow's interface.
-InputKind = Literal["file", "files", "str", "choice", "int", "float", "floats"]
+InputKind = Literal["file", "optional file", "files", "str", "bool", "choice", "int", "float", "floats"]
 WORKFLOW_INPUTS: dict[str, InputKind] = {
     "content_img": "file",
     "style_img": "file",
@@ -57,6 +62,12 @@ WORKFLOW_INPUTS: dict[str, InputKind] = {
     "style_strength": "float",
     "mode": "choice",
     "network": "choice",
+    "style_masks": "files",
+    "preserve_mask": "optional file",
+    "preserve_strength": "float",
+    "output_format": "choice",
+    "jpeg_quality": "int",
+    "keep_gps": "bool",
 }
 
 #: The workflow's bounds (StyleOptions' choices and NUMERIC_RANGES), restated for the inputs an upload may set; a
@@ -65,6 +76,8 @@ PRESERVE_COLORS = ("none", "luminance", "histogram")
 INIT_IMAGES = ("content", "noise", "preview")
 STYLE_SCALE_RANGE = (0.25, 4.0)
 STYLE_STRENGTH_RANGE = (0.0, 100.0)
+PRESERVE_STRENGTH_RANGE = (1.0, 1000.0)
+JPEG_QUALITY_RANGE = (50, 100)
 #: A Flyte integer literal is 64-bit.
 SEED_RANGE = (0, 2**63 - 1)
 #: Each weight of nst-styles (the workflow's style_blend_weights).
@@ -77,13 +90,17 @@ DEFAULT_MAX_DIM = 512
 RANGES = {
     "style_scale": STYLE_SCALE_RANGE,
     "style_strength": STYLE_STRENGTH_RANGE,
+    "preserve_strength": PRESERVE_STRENGTH_RANGE,
+    "jpeg_quality": JPEG_QUALITY_RANGE,
     "seed": SEED_RANGE,
     "max_dim": MAX_DIM_RANGE,
 }
 #: The values of each ``choice`` input.
 MODES = ("full", "preview")
 NETWORKS = ("vgg19", "vgg16")
-CHOICES = {"preserve_colors": PRESERVE_COLORS, "mode": MODES, "network": NETWORKS}
+#: The result's file formats, and the extension each gives the output key (the naming rule, ``rules.py``).
+OUTPUT_FORMATS = ("png8", "png16", "tiff16", "jpeg")
+CHOICES = {"preserve_colors": PRESERVE_COLORS, "mode": MODES, "network": NETWORKS, "output_format": OUTPUT_FORMATS}
 #: Each style costs up to four HeadObjects (one per extension) of the invocation's time.
 MAX_STYLES = 8
 
@@ -139,12 +156,24 @@ def _in_range(bounds: tuple[float, float]) -> Callable[[str, str, Settings], flo
     return parse
 
 
-def _seed(key: str, value: str, settings: Settings) -> int:
-    text = value.strip()
-    low, high = SEED_RANGE
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise _error(key, value, f"must be a whole number from {low} to {high}")
-    return int(text)
+def _whole_number(bounds: tuple[int, int]) -> Callable[[str, str, Settings], int]:
+    """A whole number within the workflow's closed range for its input."""
+    low, high = bounds
+
+    def parse(key: str, value: str, settings: Settings) -> int:
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise _error(key, value, f"must be a whole number from {low} to {high}")
+        return int(text)
+
+    return parse
+
+
+def _yes_or_no(key: str, value: str, settings: Settings) -> bool:
+    chosen = value.strip().lower()
+    if chosen not in ("true", "false"):
+        raise _error(key, value, "must be true or false")
+    return chosen == "true"
 
 
 def max_dim_ceiling(settings: Settings) -> int:
@@ -166,16 +195,34 @@ def _init_image(key: str, value: str, settings: Settings) -> str:
     text = value.strip()
     if text.lower() in INIT_IMAGES:
         return text.lower()
-    if not text.startswith("s3://"):
-        raise _error(key, value, f"must be {', '.join(INIT_IMAGES)} or an s3:// URI in NST_ALLOWED_BUCKETS")
-    bucket, _, object_key = text[len("s3://") :].partition("/")
+    return _allowed_object(key, value, text, settings, f"must be {', '.join(INIT_IMAGES)} or ")
+
+
+def _allowed_object(key: str, value: str, uri: str, settings: Settings, expected: str = "must be ") -> str:
+    """An ``s3://`` URI of an object in NST_ALLOWED_BUCKETS: the workflow downloads it with the task's role, so an
+    uploader must not be able to point that role at any object it can read, nor at an https URL."""
+    if not uri.startswith("s3://"):
+        raise _error(key, value, f"{expected}an s3:// URI in NST_ALLOWED_BUCKETS")
+    bucket, _, object_key = uri[len("s3://") :].partition("/")
     if bucket not in settings.allowed_buckets:
         raise _error(
             key, value, f"bucket {shown(bucket)} is not in NST_ALLOWED_BUCKETS ({', '.join(settings.allowed_buckets)})"
         )
     if not object_key or object_key.endswith("/"):
-        raise _error(key, value, "names a bucket or folder, not an object")
-    return text
+        raise _error(key, value, f"{shown(uri)} names a bucket or folder, not an object")
+    return uri
+
+
+def _preserve_mask(key: str, value: str, settings: Settings) -> str:
+    return _allowed_object(key, value, value.strip(), settings)
+
+
+def _style_masks(key: str, value: str, settings: Settings) -> list[str]:
+    """``s3://bucket/a.png,s3://bucket/b.png``: one mask per style, in the styles' order."""
+    uris = [_allowed_object(key, value, part.strip(), settings) for part in value.split(",")]
+    if len(uris) > MAX_STYLES:
+        raise _error(key, value, f"names {len(uris)} masks; at most {MAX_STYLES}, one per style")
+    return uris
 
 
 @dataclass(frozen=True)
@@ -205,7 +252,7 @@ CONTROLS: dict[str, Control] = {
             _in_range(STYLE_STRENGTH_RANGE),
             "a number from {:g} to {:g} (a multiplier on the style weight)".format(*STYLE_STRENGTH_RANGE),
         ),
-        Control("nst-seed", "seed", _seed, "a whole number from {} to {}".format(*SEED_RANGE)),
+        Control("nst-seed", "seed", _whole_number(SEED_RANGE), "a whole number from {} to {}".format(*SEED_RANGE)),
         Control(
             "nst-init-image",
             "init_image",
@@ -214,6 +261,39 @@ CONTROLS: dict[str, Control] = {
         ),
         Control("nst-mode", "mode", _choice(MODES), "full | preview (preview: the instant feed-forward result only)"),
         Control("nst-network", "network", _choice(NETWORKS), "vgg19 | vgg16 (the feature network of the loss)"),
+        Control(
+            "nst-style-masks",
+            "style_masks",
+            _style_masks,
+            "s3://<allowed bucket>/mask,...: one greyscale mask per style, in nst-styles' order (white: that style)",
+        ),
+        Control(
+            "nst-preserve-mask",
+            "preserve_mask",
+            _preserve_mask,
+            "s3://<allowed bucket>/mask: regions (faces, say) kept close to the photo",
+        ),
+        Control(
+            "nst-preserve-strength",
+            "preserve_strength",
+            _in_range(PRESERVE_STRENGTH_RANGE),
+            "a number from {:g} to {:g} (how strongly the preserve mask's regions hold the photo)".format(
+                *PRESERVE_STRENGTH_RANGE
+            ),
+        ),
+        Control(
+            "nst-output-format",
+            "output_format",
+            _choice(OUTPUT_FORMATS),
+            " | ".join(OUTPUT_FORMATS) + " (the result's file; tiff16 and jpeg name it .tiff / .jpg)",
+        ),
+        Control(
+            "nst-jpeg-quality",
+            "jpeg_quality",
+            _whole_number(JPEG_QUALITY_RANGE),
+            "a whole number from {} to {} (nst-output-format=jpeg only)".format(*JPEG_QUALITY_RANGE),
+        ),
+        Control("nst-keep-gps", "keep_gps", _yes_or_no, "true | false (keep the photo's GPS position in the EXIF)"),
         Control(
             "nst-max-dim",
             "max_dim",
@@ -255,7 +335,23 @@ def parse_metadata(metadata: Mapping[str, str], settings: Settings) -> UploadOpt
         else:
             control = CONTROLS[key]
             inputs[control.input] = control.parse(key, value, settings)
+    _check_masks_fit_the_styles(seen, styles, inputs)
     return UploadOptions(styles=styles, inputs=inputs)
+
+
+def _check_masks_fit_the_styles(seen: dict[str, str], styles: tuple[str, ...], inputs: dict[str, Any]) -> None:
+    """One style mask per style (nst-styles', or the one the folder names), and no blend weights beside them: the
+    workflow refuses both, and an upload refused here is not launched at all."""
+    masks = inputs.get("style_masks")
+    if masks is None:
+        return
+    key = "nst-style-masks"
+    count = len(styles) or 1
+    if len(masks) != count:
+        named = f"nst-styles names {count}" if styles else "the upload's folder names 1"
+        raise _error(key, seen[key], f"gives {len(masks)} mask(s) and {named} style(s): give one mask per style")
+    if "style_blend_weights" in inputs:
+        raise _error(key, seen[key], "each style has its own region: leave the weights out of nst-styles")
 
 
 def _unknown(key: str, value: str) -> str:

@@ -135,18 +135,19 @@ class Trigger:
             return _failed(record, str(exc), name)
         except MetadataError as exc:
             return _refused(record, f"{exc} ({record.uri})", name)
+        output_key = rules.in_format(decision.output_key, options.inputs.get("output_format", "png8"))
         # nst-styles, when given, is this object's own choice: it takes precedence over the folder and NST_STYLE_URI.
         style_names = options.styles or (decision.style_name,)
         try:
             style_uris = [self.styles.resolve(record.bucket, style, record.uri) for style in style_names]
         except StyleNotFound as exc:
-            return _refused(record, str(exc), name)
+            return _refused(record, str(exc), name, output_key)
         except (StyleError, NotAttempted) as exc:
-            return _failed(record, str(exc), name)
+            return _failed(record, str(exc), name, output_key)
         inputs: dict[str, Any] = {
             "content_img": record.uri,
             "style_img": style_uris[0],
-            "output_uri": f"s3://{record.bucket}/{decision.output_key}",
+            "output_uri": f"s3://{record.bucket}/{output_key}",
             **self.settings.workflow_overrides(),
         }
         if style_uris[1:]:
@@ -157,12 +158,12 @@ class Trigger:
             budget.check_up(FLYTEADMIN)
             receipt = self.launcher.launch(LaunchRequest(name, inputs))
         except NotAttempted as exc:
-            return _failed(record, str(exc), name)
+            return _failed(record, str(exc), name, output_key)
         except LauncherUnavailable as exc:
             budget.mark_down(FLYTEADMIN, redact(str(exc)))
-            return _failed(record, str(exc), name)
+            return _failed(record, str(exc), name, output_key)
         except LaunchError as exc:
-            return _failed(record, str(exc), name)
+            return _failed(record, str(exc), name, output_key)
         return Launched.of(
             record,
             execution_name=receipt.execution_name,
@@ -170,6 +171,7 @@ class Trigger:
             mode=self.launcher.mode,
             inputs=inputs,
             detail=receipt.detail,
+            output_key=output_key,
         )
 
     def _write_status(self, record: UploadRecord, outcome: Outcome) -> None:
@@ -180,6 +182,7 @@ class Trigger:
         try:
             decision = rules.decide(record, self.settings)  # pure: the same decision _handle made
             output_key = decision.output_key if isinstance(decision, (rules.Launch, rules.Skip)) else None
+            output_key = outcome.output_key or output_key  # in the upload's output format, once that was read
             if output_key is None:
                 return  # nobody's upload (a result, a style, another bucket, ...), or no key to write beside
             try:
@@ -206,14 +209,18 @@ class Trigger:
         log(outcome.kind, extra=outcome.log_fields())
 
 
-def _failed(record: UploadRecord, error: str, execution_name: str | None = None) -> Failed:
+def _failed(
+    record: UploadRecord, error: str, execution_name: str | None = None, output_key: str | None = None
+) -> Failed:
     """Every error passes through the secret redaction before it is logged or reported."""
-    return Failed.of(record, redact(error), execution_name=execution_name)
+    return Failed.of(record, redact(error), execution_name=execution_name, output_key=output_key)
 
 
-def _refused(record: UploadRecord, error: str, execution_name: str | None = None) -> Refused:
+def _refused(
+    record: UploadRecord, error: str, execution_name: str | None = None, output_key: str | None = None
+) -> Refused:
     """A permanent error: reported once, never redelivered (``report.py``)."""
-    return Refused.of(record, redact(error), execution_name=execution_name)
+    return Refused.of(record, redact(error), execution_name=execution_name, output_key=output_key)
 
 
 def _record_fields(record: UploadRecord) -> dict[str, Any]:

@@ -42,6 +42,9 @@ class _Outcome:
     message_id: str | None = None
     sequencer: str | None = None
     event_name: str | None = None
+    #: Where the upload's result goes, once its output format is known (its metadata read): its status record goes
+    #: beside it. Not in the result item or the log line.
+    output_key: str | None = None
 
     @property
     def where(self) -> str:
@@ -149,9 +152,14 @@ class Failed(_Outcome):
 
     @classmethod
     def of(
-        cls, record: UploadRecord | None, error: str, message_id: str | None = None, execution_name: str | None = None
+        cls,
+        record: UploadRecord | None,
+        error: str,
+        message_id: str | None = None,
+        execution_name: str | None = None,
+        output_key: str | None = None,
     ) -> Self:
-        return cls(**_about(record, message_id), error=error, execution_name=execution_name)
+        return cls(**_about(record, message_id), error=error, execution_name=execution_name, output_key=output_key)
 
     def item(self) -> dict[str, Any]:
         item = self._item()

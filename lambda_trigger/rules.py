@@ -8,9 +8,11 @@ Bucket layout (prefixes from settings; defaults shown)::
     uploads/monet/photo.jpg        -> style styles/monet.<ext>,     output stylized/monet/photo.jpg.png
     uploads/monet/trip/photo.png   -> style styles/monet.<ext>,     output stylized/monet/trip/photo.png.png
 
-The naming rule: the output is the upload's key below the upload prefix, with ``.png`` appended, under the output
-prefix; its side files are the output's key with a reserved suffix (``SIDE_SUFFIXES``) appended. Appending a fixed
-string is injective, so no two uploads share an output (``a.jpg`` and ``a.png`` included). A side file ends in
+The naming rule: the output is the upload's key below the upload prefix, with ``.png`` appended (``.tiff`` or
+``.jpg`` where the upload's ``nst-output-format`` asks for a TIFF or a JPEG), under the output prefix; its side files
+are the output's key with a reserved suffix (``SIDE_SUFFIXES``) appended. Appending a fixed string is injective, so no
+two uploads share an output (``a.jpg`` and ``a.png`` included; no extension ends another, so two formats do not
+meet either). A side file ends in
 ``.png.progress.json`` or ``.png.preview.png``; an output ends in an image extension then ``.png``: for an output
 to be a side file, the upload would have to end in ``.png.preview`` (not an image extension, so never an upload),
 and a side file of one upload is never another's side file because the suffixes differ in their last part. The
@@ -32,7 +34,11 @@ from lambda_trigger.settings import Settings
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 #: Extensions looked up, in this order, for a style named by an upload's folder.
 STYLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-OUTPUT_EXTENSION = ".png"
+#: The extension the naming rule appends, by the run's output format (``workflows/result_formats.py``'s
+#: ``EXTENSIONS``, restated because the Lambda package has no ``workflows``: a test compares them). None of them ends
+#: another, so appending one stays injective.
+OUTPUT_EXTENSIONS = {"png8": ".png", "png16": ".png", "tiff16": ".tiff", "jpeg": ".jpg"}
+OUTPUT_EXTENSION = OUTPUT_EXTENSIONS["png8"]
 #: The suffixes reserved for the files written beside a result (workflows/progress_records.py; restated because the
 #: Lambda package has no ``workflows``: a test compares them).
 SIDE_SUFFIXES = (".progress.json", ".preview.png")
@@ -95,11 +101,13 @@ def decide(record: UploadRecord, settings: Settings) -> Launch | Skip | Refuse:
         )
     folder, _, rest = relative.partition("/")
     style_name = folder if rest and folder else None
-    longest = max(written_keys(output_key), key=lambda written: len(written.encode("utf-8")))
+    # Checked for the longest extension: the output format is the upload's metadata's, read after this decision.
+    longest_output = output_key_of(settings.output_prefix, relative, max(OUTPUT_EXTENSIONS.values(), key=len))
+    longest = max(written_keys(longest_output), key=lambda written: len(written.encode("utf-8")))
     longest_bytes = len(longest.encode("utf-8"))
     if longest_bytes > MAX_KEY_BYTES:
         # Found now, before any work, rather than when the finished image or its progress cannot be written.
-        what = "output key" if longest == output_key else f"side file {longest[len(output_key) :]!r} key"
+        what = "output key" if longest == longest_output else f"side file {longest[len(longest_output) :]!r} key"
         return Refuse(
             f"{what} would be {longest_bytes:,} bytes under {settings.output_prefix!r}; S3 keys are at most "
             f"{MAX_KEY_BYTES} bytes (shorten the upload's name)"
@@ -107,9 +115,15 @@ def decide(record: UploadRecord, settings: Settings) -> Launch | Skip | Refuse:
     return Launch(style_name=style_name, output_key=output_key)
 
 
-def output_key_of(output_prefix: str, relative: str) -> str:
-    """The naming rule (module docstring): the upload's key below the upload prefix, ``.png`` appended."""
-    return output_prefix + relative + OUTPUT_EXTENSION
+def output_key_of(output_prefix: str, relative: str, extension: str = OUTPUT_EXTENSION) -> str:
+    """The naming rule (module docstring): the upload's key below the upload prefix, ``.png`` (or its output
+    format's extension) appended."""
+    return output_prefix + relative + extension
+
+
+def in_format(output_key: str, output_format: str) -> str:
+    """``output_key`` (the rule's, ending ``.png``) for a run whose result is ``output_format``."""
+    return output_key.removesuffix(OUTPUT_EXTENSION) + OUTPUT_EXTENSIONS[output_format]
 
 
 def _has_dot_segment(key: str) -> bool:

@@ -266,9 +266,16 @@ def upload_metadata(options: dict[str, str], settings: WebSettings) -> dict[str,
         if not key.startswith(PREFIX):
             raise Refused(400, f"unknown option {key[:40]!r}: options are nst- metadata keys")
     try:
-        parse_metadata(metadata, settings.trigger)
+        chosen = parse_metadata(metadata, settings.trigger).inputs
     except MetadataError as exc:
         raise Refused(400, str(exc)) from None
+    output_format = chosen.get("output_format", "png8")
+    if rules.OUTPUT_EXTENSIONS[output_format] != rules.OUTPUT_EXTENSION:
+        raise Refused(
+            400,
+            f"nst-output-format={output_format}: the page shows and downloads PNG results (png8 or png16); upload "
+            "to the bucket with this metadata for a TIFF or a JPEG",
+        )
     if not all(value.isascii() and value.isprintable() for value in metadata.values()):
         raise Refused(400, "option values must be printable ASCII (S3 metadata)")
     size = sum(len(key) + len(value) for key, value in metadata.items())

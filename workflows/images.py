@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from workflows.engine.options import MAX_DIM_RANGE
 from workflows.errors import InputError
@@ -151,6 +151,79 @@ def load_rgb(
     resized = _resize_long_side(rgb, max_dim if upscale else min(max_dim, max(rgb.size)))
     _check_min_side(resized.size, where, f" after resizing to max_dim={max_dim}")
     return np.asarray(resized, dtype=np.float32) / np.float32(255.0)
+
+
+#: How far a mask's aspect ratio may differ from the photo's: a mask drawn on the photo at another size rounds its
+#: sides to whole pixels, which moves the ratio by at most a pixel's worth.
+MASK_ASPECT_TOLERANCE = 0.01
+
+
+def load_mask(
+    path: str | os.PathLike[str], *, role: str, size: tuple[int, int], source: str | None = None
+) -> np.ndarray:
+    """Decode a mask file into float32 weights in [0, 1], shape ``size`` (the photo's height, width): its luminance
+    (white: 1), times its alpha where it has one (transparent: 0), EXIF orientation honoured, resized with Lanczos so
+    a feathered edge stays soft. Refused in one line naming ``role``: not an image, too big, an aspect ratio other
+    than the photo's, or all black (it would select nothing)."""
+    where = f"{role} {source or path}"
+    try:
+        with _open_checked(path, where, MAX_PIXELS, MAX_DECODE_BYTES, check_min_side=False) as opened:
+            orientation = opened.getexif().get(_EXIF_ORIENTATION)
+            _check_mask_aspect(_displayed_size(opened.size, orientation), size, where)
+            opened.draft("L", (2 * size[1], 2 * size[0]))  # JPEG only: decode at a reduced scale
+            opened.load()
+            image = _before_reduction(opened)
+            image = _reduce(
+                image, min(side // (_REDUCING_GAP * target) for side, target in zip(image.size, size[::-1]))
+            )
+    except _REFUSED_ON_OPEN as exc:
+        raise ImageInputError(_refusal(exc, where, MAX_PIXELS)) from None
+    if orientation in _ORIENTATION:
+        image = image.transpose(_ORIENTATION[orientation])
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else None
+    luminance = image.convert("L") if image.mode != "L" else image
+    if alpha is not None:
+        luminance = ImageChops.multiply(luminance, alpha)
+    height, width = size
+    if luminance.size != (width, height):
+        luminance = luminance.resize((width, height), Image.Resampling.LANCZOS)
+    weights = np.asarray(luminance, dtype=np.float32) / np.float32(255.0)
+    if not weights.any():
+        raise ImageInputError(f"{where}: all black, so it selects no pixels (white marks where it applies)")
+    return weights
+
+
+def mask_problem(
+    path: str | os.PathLike[str], role: str, photo_size: tuple[int, int], source: str | None = None
+) -> str | None:
+    """The one line ``load_mask`` would refuse the file with where its header alone shows it (not an image, too big,
+    another aspect ratio than the photo's ``photo_size`` (height, width)), or None."""
+    where = f"{role} {source or path}"
+    try:
+        with _open_checked(path, where, MAX_PIXELS, MAX_DECODE_BYTES, check_min_side=False) as opened:
+            size = _displayed_size(opened.size, opened.getexif().get(_EXIF_ORIENTATION))
+            _check_mask_aspect(size, photo_size, where)
+    except _REFUSED_ON_OPEN as exc:
+        return _refusal(exc, where, MAX_PIXELS)
+    return None
+
+
+def _displayed_size(stored: tuple[int, int], orientation: int | None) -> tuple[int, int]:
+    """(width, height) as stored -> as displayed after the EXIF rotation."""
+    width, height = stored
+    return (height, width) if _ORIENTATION.get(orientation or 1) in _SWAPS_SIDES else (width, height)
+
+
+def _check_mask_aspect(mask_size: tuple[int, int], photo_size: tuple[int, int], where: str) -> None:
+    """A mask (width, height) must have the photo's (height, width) aspect ratio, within a pixel's rounding."""
+    width, height = mask_size
+    photo_height, photo_width = photo_size
+    expected = height * photo_width / width  # the mask's height once its width is the photo's
+    if abs(expected - photo_height) > max(1.0, MASK_ASPECT_TOLERANCE * photo_height):
+        raise ImageInputError(
+            f"{where}: {width} x {height} does not have the photo's aspect ratio ({photo_width} x {photo_height}); "
+            "draw the mask on the photo, or crop it to the photo's shape"
+        )
 
 
 def to_srgb(image: Image.Image, where: str = "image") -> Image.Image:

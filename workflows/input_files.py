@@ -84,6 +84,16 @@ def image_inputs(
     return sources
 
 
+#: The role of the content-protect mask.
+PRESERVE_ROLE = "preserve_mask"
+
+
+def mask_inputs(style_masks: list[FlyteFile], preserve_mask: FlyteFile | None) -> list[tuple[FlyteFile, str]]:
+    """The masks a run reads, with the role their errors name: one per style, then the protect mask."""
+    sources = [(mask, f"style mask {index + 1} (style_masks[{index}])") for index, mask in enumerate(style_masks)]
+    return sources + ([(preserve_mask, PRESERVE_ROLE)] if preserve_mask is not None else [])
+
+
 def uri_of(image: FlyteFile | str) -> str:
     return image if isinstance(image, str) else str(image.remote_source or image.path)
 

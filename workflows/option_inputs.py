@@ -108,6 +108,21 @@ _RUN = [
         "further style images (`FlyteFile`s) blended with `style_img` by mixing their Gram targets",
     ),
     FlatInput(
+        "style_masks",
+        list[FlyteFile],
+        [],
+        "one greyscale mask per style (`style_img`, then each of `more_styles`), white where that style goes, "
+        "soft edges for soft transitions, of the photo's aspect ratio; pixels no mask covers keep the photo "
+        '(see "Masks")',
+    ),
+    FlatInput(
+        "preserve_mask",
+        FlyteFile | None,
+        None,
+        "a greyscale mask of regions (faces, say) kept close to the photo: no style there, and the content term "
+        "`preserve_strength` times stronger",
+    ),
+    FlatInput(
         "tile_concurrency",
         int,
         0,

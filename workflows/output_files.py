@@ -16,16 +16,35 @@ from workflows.task_log import log
 
 if typing.TYPE_CHECKING:
     PngFile: typing.TypeAlias = FlyteFile
+    ResultFile: typing.TypeAlias = FlyteFile
 else:
-    PngFile = FlyteFile[typing.TypeVar("png")]  # the blob format Flyte records for the output
+    PngFile = FlyteFile[typing.TypeVar("png")]  # the blob format Flyte records for the output: a style sheet's
+    ResultFile = FlyteFile[typing.TypeVar("image")]  # a run's result, in its output_format (PNG, TIFF or JPEG)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def check_output_uri(output_uri: str) -> None:
+#: Extensions a file of each output format may be named with (``result_formats.EXTENSIONS`` gives the first).
+FORMAT_EXTENSIONS = {
+    "png8": (".png",),
+    "png16": (".png",),
+    "tiff16": (".tiff", ".tif"),
+    "jpeg": (".jpg", ".jpeg"),
+}
+
+
+def check_output_uri(output_uri: str, output_format: str = "png8") -> None:
+    """``output_uri`` must name a file; one whose extension is another format's would hold bytes its name belies."""
     if output_uri.endswith("/"):
         raise OptionError(f"output_uri={output_uri!r}: must name a file, not a folder")
+    extension = os.path.splitext(output_uri.rsplit("/", 1)[-1])[1].lower()
+    named = {ext for extensions in FORMAT_EXTENSIONS.values() for ext in extensions}
+    if extension in named and extension not in FORMAT_EXTENSIONS[output_format]:
+        raise OptionError(
+            f"output_uri={output_uri!r}: ends in {extension}, but output_format={output_format!r} writes "
+            f"{' or '.join(FORMAT_EXTENSIONS[output_format])}"
+        )
 
 
 def write_atomically(path: Path, data: bytes) -> Path:

@@ -25,9 +25,11 @@ def run_task_epochs(
     output_uri: str,
     style_targets: list[np.ndarray] | None = None,
     title: str = "",
+    regions: typing.Any = None,
 ) -> typing.Any:
     """The epochs of one optimisation task: from the previous attempt's checkpoint if there is a usable one
-    (else from ``start``), with a checkpoint, the published Deck and the progress record after every epoch."""
+    (else from ``start``), with a checkpoint, the published Deck and the progress record after every epoch.
+    ``regions``: the run's masks (``workflows/engine/regions.py``), at ``content``'s size."""
     from workflows.engine.chain import result_image, run_epochs
     from workflows.engine.framework import release_memory
     from workflows.engine.networks.vgg_features import weights_from_env
@@ -74,7 +76,15 @@ def run_task_epochs(
 
     try:
         return run_epochs(
-            content, styles, options, state, stop_epoch, on_epoch=on_epoch, on_step=on_step, style_targets=style_targets
+            content,
+            styles,
+            options,
+            state,
+            stop_epoch,
+            on_epoch=on_epoch,
+            on_step=on_step,
+            style_targets=style_targets,
+            regions=regions,
         )
     finally:  # a local run's next task starts from here, not from this one's peak
         release_memory()

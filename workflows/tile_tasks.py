@@ -13,6 +13,7 @@ from flytekit.types.file import FlyteFile
 
 from workflows.engine import memory, stages
 from workflows.engine.options import StyleOptions
+from workflows.engine.regions import StyleRegions
 from workflows.engine.tile_grid import Tile
 from workflows.task_epochs import run_task_epochs
 from workflows.task_log import log
@@ -22,12 +23,15 @@ _STYLE_TARGETS_MEM = Resources(cpu=OPTIMIZE_CPU, mem=memory.quantity(memory.HOLD
 
 
 @task(requests=_STYLE_TARGETS_MEM, limits=_STYLE_TARGETS_MEM, retries=2)
-def style_targets(content: np.ndarray, styles: list[np.ndarray], options: StyleOptions, long_side: int) -> FlyteFile:
+def style_targets(
+    content: np.ndarray, styles: list[np.ndarray], options: StyleOptions, long_side: int, per_style: bool = False
+) -> FlyteFile:
     """The style layers' Gram targets for a tiled result, computed once at its full scale (``style_scale`` times
-    its long side) in bounded memory, and shared by every tile."""
+    its long side) in bounded memory, and shared by every tile: blended, or one per style (``per_style``: the
+    styles have masks)."""
     from workflows.engine.tiled_stage import full_scale_targets
 
-    grams = full_scale_targets(content, styles, options, long_side)
+    grams = full_scale_targets(content, styles, options, long_side, per_style)
     path = Path(current_context().working_directory) / "style-targets.npz"
     np.savez(path, *grams)
     log.info("style targets for %d style(s) at a long side of %d px", len(styles), options.style_long_side(long_side))
@@ -36,8 +40,9 @@ def style_targets(content: np.ndarray, styles: list[np.ndarray], options: StyleO
 
 @dataclass(frozen=True)
 class TileJob:
-    """One tile of the full-size stage: its box, its own crop of the photo and of the upsampled coarse result
-    (``pixels``: an npz with ``content`` and ``start``), the shared style targets, and the run's options."""
+    """One tile of the full-size stage: its box, its own crop of the photo, of the upsampled coarse result and of
+    the masks (``pixels``: an npz with ``content``, ``start`` and, where the run has them, ``style_masks`` and
+    ``preserve``), the shared style targets, and the run's options."""
 
     tile: Tile
     pixels: FlyteFile
@@ -47,18 +52,27 @@ class TileJob:
 
 @task(requests=Resources(cpu="1", mem="2Gi"), limits=Resources(cpu="1", mem="3Gi"), retries=2)
 def cut_tiles(
-    content: np.ndarray, coarse: np.ndarray, tiles: list[Tile], targets: FlyteFile, options: StyleOptions
+    content: np.ndarray,
+    coarse: np.ndarray,
+    tiles: list[Tile],
+    targets: FlyteFile,
+    options: StyleOptions,
+    style_masks: list[np.ndarray] | None = None,
+    preserve: np.ndarray | None = None,
 ) -> list[TileJob]:
-    """Upsample the coarse result to full size and cut it and the photo into the tiles' own files, so each tile
-    task downloads only its pixels."""
+    """Upsample the coarse result to full size and cut it, the photo and the masks into the tiles' own files, so
+    each tile task downloads only its pixels."""
     from workflows.engine.tiled_stage import upsampled
 
     start = upsampled(coarse, content)
+    regions = StyleRegions.of(style_masks, preserve)
     folder = Path(current_context().working_directory)
     jobs = []
     for tile in tiles:
         path = folder / f"{tile.name}.npz"
-        np.savez(path, content=tile.crop(content), start=tile.crop(start))
+        masks = regions.crop(tile.top, tile.left, tile.height, tile.width)
+        kept = {name: value for name, value in vars(masks).items() if value is not None}
+        np.savez(path, content=tile.crop(content), start=tile.crop(start), **kept)
         jobs.append(TileJob(tile=tile, pixels=FlyteFile(str(path)), targets=targets, options=options))
     return jobs
 
@@ -74,12 +88,25 @@ def optimize_tile(job: TileJob) -> FlyteFile:
     try:
         with np.load(job.pixels.download()) as arrays:
             content, start = arrays["content"], arrays["start"]
+            regions = StyleRegions(
+                arrays["style_masks"] if "style_masks" in arrays.files else None,
+                arrays["preserve"] if "preserve" in arrays.files else None,
+            )
         with np.load(job.targets.download()) as saved:
             targets = [saved[f"arr_{k}"] for k in range(len(saved.files))]
         options = stages.tile_options(job.options)
         log.info("%s: %dx%d px", where, tile.width, tile.height)
         state = run_task_epochs(
-            content, [], options, RunState(0, start), 0, options.epochs, "", style_targets=targets, title=tile.name
+            content,
+            [],
+            options,
+            RunState(0, start),
+            0,
+            options.epochs,
+            "",
+            style_targets=targets,
+            title=tile.name,
+            regions=regions,
         )
         path = Path(current_context().working_directory) / f"{tile.name}.npy"
         np.save(path, result_image(content, options, state))

@@ -295,7 +295,8 @@ def test_an_upload_whose_output_key_would_be_too_long_fails_before_any_work(hand
     key = f"uploads/{stem}.jpg"  # exactly 1024 bytes: a valid S3 key; its '.progress.json' would be 1043
     result = handler(NST_STYLE_URI=STYLE)({"Records": [s3_record(0, key=key), s3_record(1)]})
     (refused,) = result["refused"]  # permanent: reported once, the invocation does not raise to be retried
-    expected = "side file '.progress.json' key would be 1,043 bytes under 'stylized/'; S3 keys are at most 1024 bytes"
+    # 1,044: the record beside a ".tiff" output, the longest an upload's nst-output-format may name
+    expected = "side file '.progress.json' key would be 1,044 bytes under 'stylized/'; S3 keys are at most 1024 bytes"
     assert expected in refused["error"]
     names = [request.name for request in flyteadmin.servicer.create_requests]
     assert len(names) == 1  # only the good upload was launched: nothing was started for the long one

@@ -60,6 +60,11 @@ def test_the_workflow_runs_with_the_upload_style_and_output(local) -> None:
         "style_strength": 1.0,
         "mode": "full",
         "network": "vgg19",
+        "style_masks": [],
+        "preserve_strength": 10.0,
+        "output_format": "png8",
+        "jpeg_quality": 92,
+        "keep_gps": False,
     }
 
 

@@ -66,16 +66,18 @@ def test_same_stem_other_extension_and_the_preview_lookalike_have_their_own_outp
 
 
 def test_a_key_whose_progress_record_could_not_exist_is_refused_naming_the_side_file() -> None:
-    name = "x" * 1001 + ".jpg"  # its output 'stylized/<name>.png' is 1,018 bytes, its progress record 1,032
+    # its output 'stylized/<name>.tiff' (the longest extension an output format gives) is 1,019 bytes, its progress
+    # record 1,033
+    name = "x" * 1001 + ".jpg"
     decision = decide(record("uploads/" + name), DEFAULTS)
     assert isinstance(decision, Refuse)
     assert decision.error == (
-        "side file '.progress.json' key would be 1,032 bytes under 'stylized/'; S3 keys are at most 1024 bytes "
+        "side file '.progress.json' key would be 1,033 bytes under 'stylized/'; S3 keys are at most 1024 bytes "
         "(shorten the upload's name)"
     )
-    fits = "x" * (MAX_KEY_BYTES - len("stylized/") - len(".jpg.png.progress.json")) + ".jpg"
+    fits = "x" * (MAX_KEY_BYTES - len("stylized/") - len(".jpg.tiff.progress.json")) + ".jpg"
     assert isinstance(decide(record("uploads/" + fits), DEFAULTS), Launch)
-    assert len(written_keys(f"stylized/{fits}.png")[1].encode()) == MAX_KEY_BYTES
+    assert len(written_keys(f"stylized/{fits}.tiff")[1].encode()) == MAX_KEY_BYTES
 
 
 def test_the_reserved_suffixes_are_the_ones_the_workflow_writes() -> None:

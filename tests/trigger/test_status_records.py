@@ -206,3 +206,23 @@ def test_dry_run_writes_no_record(handler, s3) -> None:
     handle = handler(NST_LAUNCH_MODE="dry-run", NST_STYLE_URI=STYLE)
     handle(load_event("s3_mixed_batch.json"))
     assert records_in(s3) == {}
+
+
+def test_an_upload_asking_for_another_format_gets_its_output_and_record_under_that_name(
+    launching, s3, flyteadmin
+) -> None:
+    """nst-output-format=tiff16 names the output ``<upload>.tiff`` and the status record sits beside it, whether
+    the launch succeeds or fails and will be retried."""
+    s3.put_object(Bucket=BUCKET, Key="uploads/photo.jpg", Body=b"x", Metadata={"nst-output-format": "tiff16"})
+    result = launching(one_upload("uploads/photo.jpg"))
+    (launched,) = result["launched"]
+    assert launched["inputs"]["output_uri"] == f"s3://{BUCKET}/stylized/photo.jpg.tiff"
+    assert record_at(s3, "stylized/photo.jpg.tiff.progress.json")["state"] == "queued"
+
+    s3.put_object(Bucket=BUCKET, Key="uploads/print.png", Body=b"x", Metadata={"nst-output-format": "jpeg"})
+    flyteadmin.servicer.fail_with = grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(TriggerFailed):
+        launching(one_upload("uploads/print.png", sequencer="B1"))
+    failed = record_at(s3, "stylized/print.png.jpg.progress.json")
+    assert failed["state"] == "failed" and failed["retrying"] is True
+    assert set(records_in(s3)) == {"stylized/photo.jpg.tiff.progress.json", "stylized/print.png.jpg.progress.json"}

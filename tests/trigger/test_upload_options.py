@@ -50,6 +50,13 @@ def parsed(**metadata: str) -> UploadOptions:
         ("nst-init-image", "NOISE", {"init_image": "noise"}),
         ("nst-init-image", f"s3://{BUCKET}/starts/a b.png", {"init_image": f"s3://{BUCKET}/starts/a b.png"}),
         ("nst-init-image", "s3://nst-shared/x.jpg", {"init_image": "s3://nst-shared/x.jpg"}),
+        ("nst-style-masks", f" s3://{BUCKET}/masks/sky.png ", {"style_masks": [f"s3://{BUCKET}/masks/sky.png"]}),
+        ("nst-preserve-mask", f"s3://{BUCKET}/masks/face.png", {"preserve_mask": f"s3://{BUCKET}/masks/face.png"}),
+        ("nst-preserve-strength", "25", {"preserve_strength": 25.0}),
+        ("nst-output-format", "TIFF16", {"output_format": "tiff16"}),
+        ("nst-jpeg-quality", "75", {"jpeg_quality": 75}),
+        ("nst-keep-gps", "True", {"keep_gps": True}),
+        ("nst-keep-gps", "false", {"keep_gps": False}),
     ],
 )
 def test_each_key_sets_its_workflow_input(key: str, value: str, inputs: dict[str, Any]) -> None:
@@ -107,6 +114,16 @@ def test_nst_styles_names_the_styles_in_order_with_their_weights(value, styles, 
         ("nst-styles", "monet,,hokusai", "a style name is empty"),
         ("nst-styles", ",".join(f"s{index}" for index in range(9)), "names 9 styles; at most 8"),
         ("nst-seed", "  ", "is empty"),
+        ("nst-style-masks", "s3://someone-else/m.png", "bucket 'someone-else' is not in NST_ALLOWED_BUCKETS"),
+        ("nst-style-masks", f"https://{BUCKET}/m.png", "must be an s3:// URI in NST_ALLOWED_BUCKETS"),
+        ("nst-style-masks", f"s3://{BUCKET}/m.png,s3://{BUCKET}/", "names a bucket or folder, not an object"),
+        ("nst-style-masks", f"s3://{BUCKET}/a.png,s3://{BUCKET}/b.png", "gives 2 mask(s) and the upload's folder"),
+        ("nst-preserve-mask", "file:///etc/passwd", "must be an s3:// URI in NST_ALLOWED_BUCKETS"),
+        ("nst-preserve-strength", "0.5", "must be between 1 and 1000"),
+        ("nst-output-format", "webp", "must be one of png8, png16, tiff16, jpeg"),
+        ("nst-jpeg-quality", "49", "must be a whole number from 50 to 100"),
+        ("nst-jpeg-quality", "90.5", "must be a whole number from 50 to 100"),
+        ("nst-keep-gps", "yes", "must be true or false"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key_and_the_value(key: str, value: str, reason: str) -> None:
@@ -115,6 +132,17 @@ def test_a_bad_value_is_one_line_naming_the_key_and_the_value(key: str, value: s
     message = str(caught.value)
     assert message.startswith(f"metadata {key}={value!r}: ") and reason in message
     assert message.endswith(f"(x-amz-meta-{key})") and message.isprintable()
+
+
+def test_style_masks_come_one_per_named_style_and_replace_the_blend_weights() -> None:
+    masks = f"s3://{BUCKET}/m/left.png,s3://{BUCKET}/m/right.png"
+    both = parse_metadata({"nst-styles": "monet,hokusai", "nst-style-masks": masks}, SETTINGS)
+    assert both.styles == ("monet", "hokusai")
+    assert both.inputs == {"style_masks": [f"s3://{BUCKET}/m/left.png", f"s3://{BUCKET}/m/right.png"]}
+    with pytest.raises(MetadataError, match=r"gives 2 mask\(s\) and nst-styles names 3 style\(s\)"):
+        parse_metadata({"nst-styles": "monet,hokusai,klimt", "nst-style-masks": masks}, SETTINGS)
+    with pytest.raises(MetadataError, match="each style has its own region: leave the weights out of nst-styles"):
+        parse_metadata({"nst-styles": "monet:0.7,hokusai:0.3", "nst-style-masks": masks}, SETTINGS)
 
 
 def test_a_value_with_a_line_break_stays_on_one_line() -> None:
@@ -137,7 +165,8 @@ def test_an_unknown_nst_key_fails_naming_it_and_the_known_keys(key: str, hint: s
         parse_metadata({key: "5"}, SETTINGS)
     assert str(caught.value) == (
         f"unknown metadata key {key} (value '5'): {hint}the nst- keys are nst-styles, nst-preserve-colors, "
-        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode, nst-network, nst-max-dim"
+        "nst-style-scale, nst-style-strength, nst-seed, nst-init-image, nst-mode, nst-network, nst-style-masks, "
+        "nst-preserve-mask, nst-preserve-strength, nst-output-format, nst-jpeg-quality, nst-keep-gps, nst-max-dim"
     )
 
 
@@ -170,7 +199,8 @@ def test_the_bounds_are_the_workflows() -> None:
     }
     assert numeric == set(options.RANGES)
     fields = {field.name for field in dataclasses.fields(workflow.StyleOptions)}
-    assert {control.input for control in CONTROLS.values()} | {"style_blend_weights"} <= fields
+    images = {name for name, kind in options.WORKFLOW_INPUTS.items() if kind in ("file", "optional file", "files")}
+    assert {control.input for control in CONTROLS.values()} - images | {"style_blend_weights"} <= fields
 
 
 def test_nst_max_dim_only_lowers_the_deployments_ceiling() -> None:
@@ -209,6 +239,9 @@ PROBES = {
     "nst-style-strength": ["0", "-0.0001", "100", "100.0001", "1e300", "1e308", "inf", "nan", "3"],
     "nst-seed": ["0", "1", "-1", "123456789", str(2**63 - 1), str(2**63), str(2**64)],
     "nst-init-image": ["content", "noise", "preview", f"s3://{BUCKET}/x.png", " "],
+    "nst-preserve-strength": ["1", "0.9999", "1000", "1000.0001", "10", "nan"],
+    "nst-output-format": ["png8", "png16", "tiff16", "jpeg", "JPEG", "webp", "png"],
+    "nst-jpeg-quality": ["50", "49", "100", "101", "92", "0"],
     "nst-styles": [
         "a:1,b:0",
         "a:0,b:0",
@@ -226,9 +259,9 @@ def workflow_value(key: str, value: str) -> Any:
     """The raw metadata value as the workflow input's Python type (what a pyflyte run would hand StyleOptions)."""
     if key == "nst-styles":
         return tuple(float(part.partition(":")[2]) for part in value.split(","))
-    if key == "nst-seed":
+    if key in ("nst-seed", "nst-jpeg-quality"):
         return int(value)
-    if key in ("nst-style-scale", "nst-style-strength"):
+    if key in ("nst-style-scale", "nst-style-strength", "nst-preserve-strength"):
         return float(value)
     return value.strip().lower()  # the choices: the trigger reads them in any case and spacing
 

@@ -4,6 +4,7 @@ the trigger may send (``options.WORKFLOW_INPUTS``), with the stand-in the tests 
 from __future__ import annotations
 
 import enum
+import types
 import typing
 
 import pytest
@@ -17,8 +18,10 @@ from tests.trigger import stub_workflow
 #: What each kind of trigger input must be in the workflow's Python interface.
 KINDS = {
     "file": FlyteFile,
+    "optional file": FlyteFile | None,
     "files": list[FlyteFile],
     "str": str,
+    "bool": bool,
     "choice": str,  # or an Enum of exactly CHOICES[name]: see same_type
     "int": int,
     "float": float,
@@ -40,6 +43,10 @@ def same_type(actual: typing.Any, expected: typing.Any, choices: tuple[str, ...]
         return sorted(member.value for member in actual) == sorted(choices)  # flytekit fills an Enum from its value
     if typing.get_origin(expected) is list:
         return typing.get_origin(actual) is list and same_type(typing.get_args(actual)[0], typing.get_args(expected)[0])
+    if typing.get_origin(expected) in (typing.Union, types.UnionType):  # an optional input: the same union
+        return typing.get_origin(actual) in (typing.Union, types.UnionType) and set(typing.get_args(actual)) == set(
+            typing.get_args(expected)
+        )
     return typing.get_origin(actual) is None and issubclass(actual, expected)
 
 
@@ -72,3 +79,14 @@ def test_the_stand_in_used_by_the_tests_matches_the_real_signature(workflow) -> 
         assert real.default_inputs_as_kwargs.get(name) == stub.default_inputs_as_kwargs.get(name), name
     required_real = set(real.inputs) - set(real.default_inputs_as_kwargs)
     assert required_real <= set(stub.inputs)
+
+
+def test_the_output_extensions_are_the_workflows() -> None:
+    """The Lambda names the output key by the upload's output format: with the extension the workflow writes."""
+    from lambda_trigger import options, rules
+    from workflows.engine.options import OUTPUT_FORMATS
+    from workflows.output_files import FORMAT_EXTENSIONS
+    from workflows.result_formats import EXTENSIONS
+
+    assert rules.OUTPUT_EXTENSIONS == EXTENSIONS and options.OUTPUT_FORMATS == OUTPUT_FORMATS
+    assert all(EXTENSIONS[name] == FORMAT_EXTENSIONS[name][0] for name in OUTPUT_FORMATS)

@@ -215,6 +215,15 @@ def test_too_long_a_name_is_refused_by_the_triggers_own_rule(api: Api) -> None:
     assert api.create(file_name="a" * 900 + ".jpg").status_code == 201
 
 
+def test_a_result_format_the_page_cannot_show_is_refused_and_png16_is_taken(api: Api) -> None:
+    """The page polls and downloads ``<upload>.png``: a TIFF or JPEG result would land beside it, unseen."""
+    for output_format in ("tiff16", "jpeg"):
+        answer = api.create(options={"nst-output-format": output_format})
+        assert answer.status_code == 400
+        assert answer.json()["detail"].startswith(f"nst-output-format={output_format}: the page shows and downloads")
+    assert api.create(options={"nst-output-format": "png16", "nst-keep-gps": "true"}).status_code == 201
+
+
 def test_options_bigger_than_s3_keeps_are_refused(api: Api) -> None:
     styles = ",".join(f"{'s' * 260}{index}" for index in range(8))
     answer = api.create(options={"nst-styles": styles, "nst-seed": "1"})

@@ -105,6 +105,7 @@ def _non_default(name: str) -> object:
         "style_scale": 2.0,
         "init_image": "noise",
         "network": "vgg16",
+        "preserve_strength": 20.0,
     }[name]
 
 

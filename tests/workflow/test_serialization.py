@@ -82,7 +82,13 @@ def test_preprocess_is_cached_by_content_digest(package) -> None:
     metadata = task(package, "preprocess").metadata
     assert metadata.discoverable is True
     assert metadata.discovery_version == PREPROCESS_CACHE_VERSION
-    assert list(metadata.cache_ignore_input_vars) == ["content_img", "style_img", "more_styles"]
+    assert list(metadata.cache_ignore_input_vars) == [
+        "content_img",
+        "style_img",
+        "more_styles",
+        "style_masks",
+        "preserve_mask",
+    ]
     assert metadata.retries.retries == 3
 
 
@@ -109,7 +115,7 @@ def test_launch_plan_defaults_match_the_public_contract(package) -> None:
     )
     assert scalars["pyramid"].boolean is False and scalars["precision"].string_value == "auto"
     output = package[f"{PREFIX}neural_style_transfer_wf:2"].template.interface.outputs.variables["o0"]
-    assert output.type.blob.format == "png"
+    assert output.type.blob.format == "image"  # the result in its output_format: PNG, TIFF or JPEG
 
 
 # --- the dynamic, compiled as a cluster would run it --------------------------------------------------
@@ -136,6 +142,8 @@ def compile_optimize_stages(options: StyleOptions | None = None, size: tuple[int
         "optimize_gpu": "0",
         "gpu_accelerator": "",
         "tile_concurrency": 0,
+        "style_masks": [],
+        "preserve": None,
         **overrides,
     }
     optimize_stages._wf = None  # flytekit compiles a dynamic once per process; each call here plays a fresh pod

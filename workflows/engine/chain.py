@@ -22,6 +22,7 @@ import numpy as np
 from workflows.engine import pyramid
 from workflows.engine.colors import keep_photo_chroma, match_color_statistics
 from workflows.engine.options import OptionError, StyleOptions
+from workflows.engine.regions import StyleRegions
 from workflows.engine.resample import resize, resize_state
 from workflows.engine.transfer import OptimizerState, StepCallback, StyleTransfer, bfloat16_is_native
 
@@ -129,6 +130,7 @@ def run_epochs(
     on_epoch: Callable[[EpochDone], None] | None = None,
     on_step: StepCallback = None,
     style_targets: Sequence[np.ndarray] | None = None,
+    regions: StyleRegions | None = None,
 ) -> RunState:
     """Run epochs ``state.epochs_done`` up to ``stop_epoch`` (default: the last) and return the new state.
 
@@ -136,14 +138,16 @@ def run_epochs(
     options' weights), each at least at the size ``style_scale`` asks for; the state's image may be at any size
     (an earlier pyramid level) and is brought to each epoch's size here. ``style_targets``, when given, are the
     style layers' Gram targets computed elsewhere (a tile of a bigger image optimises against the whole image's);
-    ``style`` is then ignored.
+    ``style`` is then ignored. ``regions`` (at ``content``'s size) say where each style goes and what stays the
+    photo; they are resized with every epoch.
     """
     stop = options.epochs if stop_epoch is None else stop_epoch
     if not 0 <= state.epochs_done <= stop <= options.epochs:
         raise ValueError(f"cannot run epochs {state.epochs_done}..{stop} of {options.epochs}")
     full_hw = (content.shape[0], content.shape[1])
     styles = [style] if isinstance(style, np.ndarray) else list(style)
-    if style_targets is None:
+    regions = regions or StyleRegions()
+    if style_targets is None and not regions.per_style:
         options.blend_weights(len(styles))  # a count that does not match fails before any work
     if options.preserve_colors == "histogram" and style_targets is None:
         styles = [match_color_statistics(s, content) for s in styles]
@@ -172,6 +176,7 @@ def run_epochs(
                 style_targets=given[0],
                 content_targets=given[1],
                 targets_precision=targets_precision[hw],
+                regions=regions.resized(hw),
             )
             targets[hw] = engine.targets
             engine_key = (hw, precision)
@@ -211,6 +216,9 @@ def stylize_in_process(
     options: StyleOptions,
     on_epoch: Callable[[EpochDone], None] | None = None,
     init: np.ndarray | None = None,
+    regions: StyleRegions | None = None,
 ) -> RunState:
     """A whole run in this process: every epoch from the start the options name."""
-    return run_epochs(content, style, options, RunState.start(content, options, init), on_epoch=on_epoch)
+    return run_epochs(
+        content, style, options, RunState.start(content, options, init), on_epoch=on_epoch, regions=regions
+    )

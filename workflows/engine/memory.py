@@ -50,18 +50,25 @@ STEP, SMALLEST = 256 * MIB, 1 * GIB
 TASK_LIMIT = 4 * GIB
 
 
-#: Every task receives and keeps an image as float32 RGB.
+#: Every task receives and keeps an image as float32 RGB, and a mask as one float32 channel.
 HELD_PIXEL_BYTES = 3 * 4
+MASK_PIXEL_BYTES = 4
+#: An optimisation task's copies of each mask, at its epoch's size: the task's input, the engine's, and the mask on
+#: every style layer's grid (a third more). Measured (512 and 768 px, 4 style masks, L-BFGS, 2 epochs: /tmp-free
+#: script in the issue note): no peak above the same run without masks, so the model counts only these copies.
+MASK_COPIES = 3.5
 
 
 @dataclass(frozen=True)
 class HeldImages:
     """The images a task receives and keeps while it runs, in pixels each: the photo, every style at its analysis
-    size, and the init image (at the photo's size, or 0)."""
+    size, and the init image (at the photo's size, or 0); and how many masks (style masks and the protect mask,
+    each one channel at the photo's size)."""
 
     content: int
     styles: tuple[int, ...] = ()
     init: int = 0
+    masks: int = 0
 
     @property
     def pixels(self) -> int:
@@ -95,7 +102,8 @@ def holding_peak_bytes(task: str, held: HeldImages) -> float:
     """Modelled peak RSS of the task ``task`` (preprocess, preview, style_targets) holding ``held``."""
     fixed, photo_copies, other_copies = HOLDING_MODEL[task]
     others = held.pixels - held.content
-    return fixed + HELD_PIXEL_BYTES * (photo_copies * held.content + other_copies * others)
+    masks = MASK_PIXEL_BYTES * held.masks * held.content
+    return fixed + HELD_PIXEL_BYTES * (photo_copies * held.content + other_copies * others) + other_copies * masks
 
 
 def peak_bytes(
@@ -105,17 +113,19 @@ def peak_bytes(
     lbfgs_history: int = 20,
     styles: tuple[int, ...] = (),
     init: bool = False,
+    masks: int = 0,
 ) -> float:
     """Modelled peak RSS of a task whose largest epoch has ``pixels`` (``precision``: float32, bfloat16, auto),
-    handed ``styles`` (the pixels of each at its analysis size) and, with ``init``, an init image of its size. The
-    fits held one style no larger than the photo: every other style, the first one's excess and the init image
-    come on top."""
+    handed ``styles`` (the pixels of each at its analysis size) and, with ``init``, an init image of its size, and
+    ``masks`` masks of its size. The fits held one style no larger than the photo: every other style, the first
+    one's excess, the init image and the masks come on top."""
     fixed, per_pixel = PEAK_RSS_MODEL[(optimizer, precision)]
     if optimizer == "lbfgs":
         per_pixel += 2 * 3 * 4 * (lbfgs_history - FITTED_LBFGS_HISTORY)
     beyond = (max(0, styles[0] - pixels) + sum(styles[1:]) if styles else 0) + (pixels if init else 0)
     further = PER_FURTHER_STYLE_BYTES * max(0, len(styles) - 1)
-    return fixed + per_pixel * pixels + OPTIMIZE_COPIES * HELD_PIXEL_BYTES * beyond + further
+    held_masks = MASK_COPIES * MASK_PIXEL_BYTES * masks * pixels
+    return fixed + per_pixel * pixels + OPTIMIZE_COPIES * HELD_PIXEL_BYTES * beyond + further + held_masks
 
 
 def with_margin(peak: float) -> int:
@@ -130,9 +140,10 @@ def request_bytes(
     lbfgs_history: int = 20,
     styles: tuple[int, ...] = (),
     init: bool = False,
+    masks: int = 0,
 ) -> int:
     """The memory request (and limit) for such a task: the modelled peak with headroom, rounded up."""
-    return with_margin(peak_bytes(pixels, optimizer, precision, lbfgs_history, styles, init))
+    return with_margin(peak_bytes(pixels, optimizer, precision, lbfgs_history, styles, init, masks))
 
 
 def quantity(size: int) -> str:
@@ -149,13 +160,14 @@ def max_pixels(
     limit: int = TASK_LIMIT,
     styles: tuple[int, ...] = (),
     init: bool = False,
+    masks: int = 0,
 ) -> int:
-    """The most pixels one task may optimise within ``limit`` (its request, headroom included), handed ``styles``
-    and ``init`` as :func:`peak_bytes` counts them; 0 when the styles alone do not fit."""
+    """The most pixels one task may optimise within ``limit`` (its request, headroom included), handed ``styles``,
+    ``init`` and ``masks`` as :func:`peak_bytes` counts them; 0 when the styles alone do not fit."""
     low, high = 0, 1 << 26
     while low < high:  # the request only grows with pixels
         middle = (low + high + 1) // 2
-        if request_bytes(middle, optimizer, precision, lbfgs_history, styles, init) <= limit:
+        if request_bytes(middle, optimizer, precision, lbfgs_history, styles, init, masks) <= limit:
             low = middle
         else:
             high = middle - 1

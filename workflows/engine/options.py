@@ -51,12 +51,20 @@ class Network(enum.Enum):
     VGG16 = "vgg16"
 
 
+class OutputFormat(enum.Enum):
+    PNG8 = "png8"
+    PNG16 = "png16"
+    TIFF16 = "tiff16"
+    JPEG = "jpeg"
+
+
 OPTIMIZERS = tuple(o.value for o in Optimizer)
 NETWORKS = tuple(n.value for n in Network)
 PRECISIONS = tuple(p.value for p in Precision)
 PRESERVE_COLORS = tuple(p.value for p in PreserveColors)
 INIT_IMAGES = ("content", "noise", "preview")  # or the URI of an image to start from
 MODES = tuple(m.value for m in Mode)
+OUTPUT_FORMATS = tuple(f.value for f in OutputFormat)
 
 # --- the range of every numeric option ---------------------------------------------------------------------
 # One closed range per field, here only: ``__post_init__`` checks each field against ``NUMERIC_RANGES``, the
@@ -90,6 +98,10 @@ TOTAL_VARIATION_WEIGHT_RANGE = (0.0, 1e10)
 #: ``total_variation_smoothing``, in 8-bit levels: beyond a few levels the term no longer penalises the fine
 #: noise it is there to remove.
 TV_SMOOTHING_RANGE = (0.0, 8.0)
+#: ``jpeg_quality``: libjpeg's scale; below 50 the blocks show at any size worth printing.
+JPEG_QUALITY_RANGE = (50, 100)
+#: ``preserve_strength``: how many times the content term weighs inside the protect mask.
+PRESERVE_STRENGTH_RANGE = (1.0, 1000.0)
 #: Each of ``style_blend_weights``: they are only compared with each other, and any number of weights this size
 #: sums to a finite total (two of 1e308 summed to inf, and normalising by it left no style at all).
 BLEND_WEIGHT_RANGE = (0.0, 1e6)
@@ -108,6 +120,8 @@ NUMERIC_RANGES: dict[str, tuple[int, int] | tuple[float, float]] = {
     "style_scale": STYLE_SCALE_RANGE,
     "seed": SEED_RANGE,
     "style_strength": STYLE_STRENGTH_RANGE,
+    "preserve_strength": PRESERVE_STRENGTH_RANGE,
+    "jpeg_quality": JPEG_QUALITY_RANGE,
 }
 
 
@@ -133,6 +147,7 @@ PREVIEW_REFUSES = (
     "style_scale",
     "init_image",
     "network",
+    "preserve_strength",
 )
 
 
@@ -242,6 +257,20 @@ class StyleOptions:
         "then the VGG19 optimisation; `preview`: the preview is the result (instant, lower quality)",
         choices=Mode,
     )
+    preserve_strength: float = _option(
+        10.0,
+        "with `preserve_mask`: how many times the content term weighs inside the mask's white regions "
+        f"({range_text(PRESERVE_STRENGTH_RANGE)}); no style is matched there either",
+    )
+    output_format: str = _option(
+        "png8",
+        "the result's file: `png8` (8-bit sRGB PNG), `png16` (16 bits per channel), `tiff16` (16-bit TIFF) or `jpeg`; "
+        "each keeps the photo's EXIF (orientation made upright, GPS dropped unless `keep_gps`) and its colour profile "
+        '(see "Output formats")',
+        choices=OutputFormat,
+    )
+    jpeg_quality: int = _option(92, f"`output_format=jpeg` only: its quality ({range_text(JPEG_QUALITY_RANGE)})")
+    keep_gps: bool = _option(False, "keep the photo's GPS position in the result's EXIF (dropped by default)")
     network: str = _option(
         "vgg19",
         "the feature network whose layers define the loss: `vgg19` (the tutorial's) or `vgg16` (the same layer "
@@ -272,6 +301,7 @@ class StyleOptions:
             raise OptionError("init_image='': use 'content', 'noise' or the URI of an image")
         _one_of("mode", self.mode, MODES)
         _one_of("network", self.network, NETWORKS)
+        _one_of("output_format", self.output_format, OUTPUT_FORMATS)
         if self.mode == "preview":
             self._check_a_preview_honours_every_option()
 

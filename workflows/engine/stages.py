@@ -75,18 +75,26 @@ class RunPlan:
         return memory.quantity(self.tile_memory_bytes)
 
 
-def task_request(pixels: int, options: StyleOptions, styles: tuple[int, ...] = (), init: bool = False) -> int:
+def task_request(
+    pixels: int, options: StyleOptions, styles: tuple[int, ...] = (), init: bool = False, masks: int = 0
+) -> int:
     """The memory request (bytes) of an optimisation task whose largest epoch has ``pixels``, handed ``styles``
-    (pixels of each) and, with ``init``, an init image. The planner does not know the node's hardware: ``auto`` is
-    sized as a run in both precisions (the memory model's own entry)."""
-    return memory.request_bytes(pixels, options.optimizer, options.precision, options.lbfgs_history, styles, init)
+    (pixels of each), with ``init`` an init image, and ``masks`` masks. The planner does not know the node's
+    hardware: ``auto`` is sized as a run in both precisions (the memory model's own entry)."""
+    return memory.request_bytes(
+        pixels, options.optimizer, options.precision, options.lbfgs_history, styles, init, masks
+    )
 
 
 def single_task_pixels(
-    options: StyleOptions, styles: tuple[int, ...] = (), init: bool = False, limit: int = memory.TASK_LIMIT
+    options: StyleOptions,
+    styles: tuple[int, ...] = (),
+    init: bool = False,
+    limit: int = memory.TASK_LIMIT,
+    masks: int = 0,
 ) -> int:
-    """The most pixels one optimisation task may hold within ``limit``, handed ``styles`` and ``init``."""
-    return memory.max_pixels(options.optimizer, options.precision, options.lbfgs_history, limit, styles, init)
+    """The most pixels one optimisation task may hold within ``limit``, handed ``styles``, ``init`` and ``masks``."""
+    return memory.max_pixels(options.optimizer, options.precision, options.lbfgs_history, limit, styles, init, masks)
 
 
 def plan(
@@ -95,11 +103,13 @@ def plan(
     styles: tuple[int, ...] = (),
     init: bool = False,
     task_limit: int = memory.TASK_LIMIT,
+    masks: int = 0,
 ) -> RunPlan:
     """The stages and tasks of a run whose result is ``content_hw`` (height, width), whose whole-image tasks are
-    handed ``styles`` (pixels of each at its analysis size) and, with ``init``, an init image, each task within
-    ``task_limit``. Tiles are handed only their crops and the shared style targets."""
-    limit = single_task_pixels(options, styles, init, task_limit)
+    handed ``styles`` (pixels of each at its analysis size), with ``init`` an init image, and ``masks`` masks,
+    each task within ``task_limit``. Tiles are handed only their crops (of the photo and the masks) and the shared
+    style targets."""
+    limit = single_task_pixels(options, styles, init, task_limit, masks)
     # A coarse stage needs room for VGG's deep layers: refused where the styles took it.
     if limit < pyramid.MIN_LEVEL**2 <= single_task_pixels(options, (), False, task_limit):
         raise OptionError(
@@ -115,10 +125,10 @@ def plan(
         while whole_hw[0] * whole_hw[1] > limit:  # rounding may land a pixel row above the limit
             whole_hw = pyramid.shape_for(full_hw, max(whole_hw) - 1)
     if whole_hw == full_hw:
-        return RunPlan(_stage_tasks("optimize", whole_hw, options, styles, init), whole_hw, full_hw, [])
-    whole = _stage_tasks("coarse", whole_hw, options, styles, init)
-    tiles = plan_tiles(full_hw, single_task_pixels(options, (), False, task_limit), DEFAULT_OVERLAP)
-    request = task_request(max(t.pixels for t in tiles), options)
+        return RunPlan(_stage_tasks("optimize", whole_hw, options, styles, init, masks), whole_hw, full_hw, [])
+    whole = _stage_tasks("coarse", whole_hw, options, styles, init, masks)
+    tiles = plan_tiles(full_hw, single_task_pixels(options, (), False, task_limit, masks), DEFAULT_OVERLAP)
+    request = task_request(max(t.pixels for t in tiles), options, masks=masks)
     return RunPlan(whole, whole_hw, full_hw, tiles, request, overlap=DEFAULT_OVERLAP)
 
 
@@ -156,9 +166,9 @@ def check_run_fits(hw: tuple[int, int], options: StyleOptions, held: memory.Held
     """Refuse, in one line naming ``more_styles``, a run of ``hw`` (height, width) that holds ``held`` (``init``: it
     has an init image, a file or the preview) and could not fit its tasks: those that hold every image, then one
     optimisation task, which the styles may leave no room."""
-    tiled = hw[0] * hw[1] > single_task_pixels(options, held.styles, init)
+    tiled = hw[0] * hw[1] > single_task_pixels(options, held.styles, init, masks=held.masks)
     check_held_images(held, tiled)
-    plan(hw, options, held.styles, init)
+    plan(hw, options, held.styles, init, masks=held.masks)
 
 
 def _styles_fitting(task: str, images: memory.HeldImages, largest: int) -> int:
@@ -182,7 +192,7 @@ def tile_options(options: StyleOptions) -> StyleOptions:
 
 
 def _stage_tasks(
-    stage: str, hw: tuple[int, int], options: StyleOptions, styles: tuple[int, ...], init: bool
+    stage: str, hw: tuple[int, int], options: StyleOptions, styles: tuple[int, ...], init: bool, masks: int
 ) -> list[StageTask]:
     per_task = options.epochs_per_task or options.epochs
     tasks = []
@@ -192,7 +202,13 @@ def _stage_tasks(
         height, width = max(shapes, key=lambda s: s[0] * s[1])
         tasks.append(
             StageTask(
-                stage, first, stop, options.epochs, height, width, task_request(height * width, options, styles, init)
+                stage,
+                first,
+                stop,
+                options.epochs,
+                height,
+                width,
+                task_request(height * width, options, styles, init, masks),
             )
         )
     return tasks
