@@ -267,10 +267,9 @@ def to_8bit_image(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
 
 
-def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 6) -> bytes:
-    """The PNG bytes for float pixels in [0, 1]; also accepts a leading batch axis of 1. ``text`` becomes tEXt
-    chunks (e.g. ``Comment``), which image viewers and ``identify -verbose`` show; ``compress_level`` is zlib's
-    (0-9: every level is lossless, higher is smaller and slower)."""
+def checked_pixels(pixels: np.ndarray) -> np.ndarray:
+    """A result's float pixels as (H, W, 3), a leading batch axis of 1 removed; ``ValueError`` for another shape,
+    NaN or infinity (what a diverged optimisation leaves), which no encoder may write."""
     array = np.asarray(pixels)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
@@ -278,6 +277,14 @@ def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compress_
         raise ValueError(f"expected pixels of shape (H, W, 3), got {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError("pixels contain NaN or infinity; the optimisation diverged")
+    return array
+
+
+def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 6) -> bytes:
+    """The PNG bytes for float pixels in [0, 1]; also accepts a leading batch axis of 1. ``text`` becomes tEXt
+    chunks (e.g. ``Comment``), which image viewers and ``identify -verbose`` show; ``compress_level`` is zlib's
+    (0-9: every level is lossless, higher is smaller and slower)."""
+    array = checked_pixels(pixels)
     info = PngImagePlugin.PngInfo()
     info.add(b"sRGB", b"\x00")  # rendering intent: perceptual
     for key, value in (text or {}).items():

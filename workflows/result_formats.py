@@ -35,7 +35,7 @@ from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 from PIL.TiffImagePlugin import ImageFileDirectory_v2
 
 from workflows.engine.options import DEFAULTS, StyleOptions
-from workflows.images import encode_png, to_8bit_image
+from workflows.images import checked_pixels, encode_png, to_8bit_image
 
 EXTENSIONS = {"png8": ".png", "png16": ".png", "tiff16": ".tiff", "jpeg": ".jpg"}
 DEFAULT_JPEG_QUALITY = DEFAULTS.jpeg_quality
@@ -180,7 +180,7 @@ def encode_result(
     ``OptionError``; pixels of another shape, NaN or infinity raise ``ValueError``."""
     check_output_format(output_format)
     check_jpeg_quality(jpeg_quality)
-    array = _checked_pixels(pixels)
+    array = checked_pixels(pixels)
     height, width = array.shape[:2]
     icc = metadata.icc_bytes if output_format in _EIGHT_BIT else None
     exif = _result_exif(metadata.exif_bytes, (width, height), keep_gps, photo_profile=icc is not None)
@@ -192,18 +192,6 @@ def encode_result(
     if output_format == "tiff16":
         return _tiff16(array, exif, notes)
     return _jpeg(array, icc, exif, notes, jpeg_quality)
-
-
-def _checked_pixels(pixels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) finite pixels, a leading batch axis of 1 removed; ValueError otherwise (as ``encode_png``)."""
-    array = np.asarray(pixels)
-    if array.ndim == 4 and array.shape[0] == 1:
-        array = array[0]
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"expected pixels of shape (H, W, 3), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("pixels contain NaN or infinity; the optimisation diverged")
-    return array
 
 
 def _png8(array: np.ndarray, icc: bytes | None, exif: Image.Exif | None, text: dict[str, str]) -> bytes:
