@@ -55,13 +55,14 @@ smoke: $(STAMP)  ## one tiny `pyflyte run` of the workflow (random weights unles
 		$(BIN)/pyflyte run workflows/neural_style_transfer.py neural_style_transfer_wf \
 		--content_img "$(CONTENT)" --style_img "$(STYLE)" --epochs 1 --steps_per_epoch 3 --max_dim 96
 
-bench: $(STAMP)  ## benchmarks (about 3 h on 2 cores, the 2048 px tiles comparison 50 min of it; offline: NST_VGG19_WEIGHTS=random; quality on the VGG16 stand-in) -> BENCHMARKS.md
+bench: $(STAMP)  ## benchmarks (about 3.5 h on 2 cores, the 2048 px tiles comparison 50 min of it, the masks 20; offline: NST_VGG19_WEIGHTS=random; quality on the VGG16 stand-in) -> BENCHMARKS.md
 	@$(BIN)/python -m devstack.weights bench
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE)
 	$(BIN)/python -m benchmarks.bench_quality --sizes 256 512
 	$(BIN)/python -m benchmarks.bench_stages
 	$(BIN)/python -m benchmarks.bench_preview
 	$(BIN)/python -m benchmarks.bench_trigger
+	$(BIN)/python -m benchmarks.bench_masks
 	$(BIN)/python -m benchmarks.report
 
 # The commit before preprocess memory was bounded by bytes: bench_images measures it too, for the before column.
@@ -78,7 +79,7 @@ bench-gpu: $(STAMP)  ## the engine and stage benchmarks on a GPU machine (CUDA T
 	$(BIN)/python -m benchmarks.bench_engine --size $(BENCH_SIZE) --out benchmarks/results/engine-gpu.json
 	$(BIN)/python -m benchmarks.bench_quality --sizes 256 512 1024 --full-set 256 512 --out benchmarks/results/quality-gpu.json --plot benchmarks/results/style_distance-gpu.png
 	$(BIN)/python -m benchmarks.bench_stages --sizes 256 512 1024 2048 --out benchmarks/results/stages-gpu.json
-	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --quality benchmarks/results/quality-gpu.json --preview /nonexistent --trigger /nonexistent --plot benchmarks/results/style_distance-gpu.png --output BENCHMARKS-GPU.md
+	$(BIN)/python -m benchmarks.report --engine benchmarks/results/engine-gpu.json --stages benchmarks/results/stages-gpu.json --quality benchmarks/results/quality-gpu.json --preview /nonexistent --trigger /nonexistent --masks /nonexistent --plot benchmarks/results/style_distance-gpu.png --output BENCHMARKS-GPU.md
 
 gallery: $(STAMP)  ## the README's pictures (docs/gallery/, about 10 min on 2 cores), made with the trained VGG16 stand-in
 	$(BIN)/python -m devstack.gallery

@@ -3,10 +3,13 @@
     python -m devstack.gallery [--size 192] [--epochs 2] [--steps 50] [--out docs/gallery]
 
 The photo, the style, the feed-forward preview, the full result, and one picture per creative control, each run
-by the engine's own epoch chain (``stylize_in_process``) from ``samples/``. Every picture is a JPEG (the whole
-gallery stays well under 2 MB) whose comment says what made it, and ``index.json`` lists each one's options and
-its style distance by the trained yardstick, so the README's captions come from the run. The stand-in is VGG16
-fine-tuned on MRI scans: a real stylization, not the production network.
+by the engine's own epoch chain (``stylize_in_process``) from ``samples/``; then the masks (``MASKED``): the two
+style masks and their result, and the protect mask and its result, drawn as ``benchmarks/bench_masks.py`` draws
+them. Every picture is a JPEG (the whole gallery stays well under 2 MB) whose comment says what made it, and
+``index.json`` lists each one's options and its style distance by the trained yardstick (for the two regions each
+half's distance to both styles, for the protect mask the mean change from the photo inside and outside it), so
+the README's captions come from the run. The stand-in is VGG16 fine-tuned on MRI scans: a real stylization, not
+the production network.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import numpy as np
 os.environ.setdefault("NST_VGG16_WEIGHTS", "stand-in")  # before the engine reads it; a real file or imagenet wins
 
 
+from benchmarks.bench_masks import FEATHER, halves_distances, left_mask, mean_change, middle_mask  # noqa: E402
 from workflows import images  # noqa: E402
 from workflows.engine.chain import result_image, stylize_in_process  # noqa: E402
 from workflows.engine.networks import arbitrary_stylization as feed_forward  # noqa: E402
 from workflows.engine.networks.vgg_features import weights_from_env  # noqa: E402
 from workflows.engine.options import DEFAULTS, StyleOptions, style_held_side  # noqa: E402
 from workflows.engine.progress_view import weights_warning  # noqa: E402
+from workflows.engine.regions import StyleRegions  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -42,12 +47,14 @@ NETWORK = "vgg16"
 
 @dataclass(frozen=True)
 class Picture:
-    """One picture of the gallery: its file stem, its caption, and (for a stylization) its options and styles."""
+    """One picture of the gallery: its file stem, its caption, and (for a stylization) its options and styles;
+    ``masks`` names the masks of a masked one (``MASKS``), whose picture goes before it."""
 
     name: str
     caption: str
     changes: dict[str, object] = dataclasses.field(default_factory=dict)
     styles: Sequence[str] = ("swirls.jpg",)
+    masks: str | None = None
 
 
 #: The stylizations, each the defaults with ``changes``: the result, then one per creative control.
@@ -66,6 +73,55 @@ STYLIZED = (
         ("swirls.jpg", "mosaic.jpg"),
     ),
 )
+
+
+#: The masked stylizations, after ``STYLIZED``: each preceded by a picture of its masks (white: the first style, or
+#: the protected region).
+MASKED = (
+    Picture(
+        "style-masks-swirls-mosaic",
+        "style_masks: swirls on the left, mosaic on the right, feathered edge",
+        styles=("swirls.jpg", "mosaic.jpg"),
+        masks="two regions",
+    ),
+    Picture(
+        "preserve-mask-middle",
+        f"preserve_mask: the middle quarter kept near the photo (preserve_strength {DEFAULTS.preserve_strength:g})",
+        masks="protect",
+    ),
+)
+#: Each masks' picture: its file stem and caption.
+MASKS = {
+    "two regions": (
+        "mask-swirls-mosaic",
+        f"the style masks: swirls where white, mosaic where black (a ramp over {FEATHER:.3g} of the width)",
+    ),
+    "protect": ("mask-preserve-middle", "the protect mask: white is kept near the photo"),
+}
+
+
+def regions_of(masks: str, hw: tuple[int, int]) -> tuple[StyleRegions, np.ndarray]:
+    """The regions of ``masks`` at ``hw``, and the mask to show (the first style's, or the protected region)."""
+    if masks == "two regions":
+        left = left_mask(hw, FEATHER)
+        return StyleRegions.of([left, 1.0 - left], None), left
+    keep = middle_mask(hw)
+    return StyleRegions.of([], keep), keep
+
+
+def mask_figures(
+    picture: Picture, result: np.ndarray, photo: np.ndarray, shown: np.ndarray, size: int
+) -> dict[str, object]:
+    """A masked result's figures, as ``bench_masks`` measures them: for two regions each half's style distance to
+    each style (no one distance says it), for the protect mask the mean change from the photo inside and outside."""
+    if picture.masks == "two regions":
+        styles = {
+            Path(name).stem: images.load_rgb(SAMPLES / name, role="style", max_dim=size) for name in picture.styles
+        }
+        halves = halves_distances(result, styles)
+        return {"halves": {side: {name: round(d, 2) for name, d in by.items()} for side, by in halves.items()}}
+    change = mean_change(result, photo, shown > 0.5)
+    return {"mean_change": {where: round(value, 3) for where, value in change.items()}}
 
 
 def save(pixels: np.ndarray, path: Path, comment: str) -> None:
@@ -90,7 +146,7 @@ def make(size: int, epochs: int, steps: int, out: Path) -> list[dict[str, object
     record("photo", "the photo: samples/landscape.jpg", photo, swirls)
     record("style", "the style: samples/swirls.jpg", swirls, None)
     record("preview", "the instant feed-forward preview (mode=preview)", feed_forward.preview_of(photo, swirls), swirls)
-    for picture in STYLIZED:
+    for picture in (*STYLIZED, *MASKED):
         options: StyleOptions = dataclasses.replace(base, **picture.changes)  # type: ignore[arg-type]
         styles = [
             images.load_rgb(
@@ -98,17 +154,27 @@ def make(size: int, epochs: int, steps: int, out: Path) -> list[dict[str, object
             )
             for name in picture.styles
         ]
+        regions: StyleRegions | None = None
+        shown: np.ndarray | None = None
+        extra: dict[str, object] = {}
+        if picture.masks is not None:
+            regions, shown = regions_of(picture.masks, (photo.shape[0], photo.shape[1]))
+            record(*MASKS[picture.masks], np.repeat(shown[..., None], 3, axis=-1), None)
         began = time.perf_counter()
-        state = stylize_in_process(photo, styles, options)
+        state = stylize_in_process(photo, styles, options, regions=regions)
         seconds = time.perf_counter() - began
+        result = result_image(photo, options, state)
         judged_against = images.load_rgb(SAMPLES / picture.styles[0], role="style", max_dim=size)
+        if picture.masks is not None and shown is not None:
+            extra = {"masks": picture.masks, **mask_figures(picture, result, photo, shown, size)}
         record(
             picture.name,
             picture.caption,
-            result_image(photo, options, state),
-            judged_against,
+            result,
+            None if "halves" in extra else judged_against,  # two regions: each half against both styles instead
             options={key: list(v) if isinstance(v, tuple) else v for key, v in picture.changes.items()},
             seconds=round(seconds, 1),
+            **extra,
         )
     (out / "index.json").write_text(
         json.dumps(
@@ -132,13 +198,24 @@ def markdown(index: dict[str, object], folder: str = "docs/gallery") -> str:
     for picture in pictures:
         distance = picture["style_distance"]
         measured = "" if distance is None else f"<br>style distance {distance}"
+        halves = typing.cast(dict[str, dict[str, float]] | None, picture.get("halves"))
+        if halves:
+            measured += "".join(
+                f"<br>{side} half to " + ", ".join(f"{name} {value}" for name, value in distances.items())
+                for side, distances in halves.items()
+            )
+        change = typing.cast(dict[str, float] | None, picture.get("mean_change"))
+        if change:
+            measured += f"<br>mean change inside the mask {change['inside']}, outside {change['outside']}"
         cells.append(f"![{picture['caption']}]({folder}/{picture['file']})<br>{picture['caption']}{measured}")
     rows = [cells[i : i + 3] + [""] * (3 - len(cells[i : i + 3])) for i in range(0, len(cells), 3)]
     lines = [
         BEGIN,
         f"*{str(index['label']).capitalize()}.* {index['size']} px, {index['epochs']} x {index['steps']} L-BFGS steps "
         "(every other option at its default). Style distance: the trained yardstick against the style image (for "
-        "the second style and the blend, against the first style named), lower is nearer.",
+        "the second style and the blend, against the first style named), lower is nearer; for the style masks, "
+        "each half's distance to both styles. Mean change: the mean absolute change from the photo (of 1, over R, G "
+        "and B) inside and outside the protect mask.",
         "",
         "| | | |",
         "| --- | --- | --- |",

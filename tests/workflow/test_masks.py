@@ -157,41 +157,40 @@ def run(files: dict[str, Path], **inputs) -> np.ndarray:
         return np.asarray(image.convert("RGB"), np.float32) / 255.0
 
 
-def change_inside_and_outside(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> tuple[float, float]:
-    """Two styles left and right and the middle protected, on trained features: the mean change of a pixel inside
-    the protected box and on the left edge, against the photo."""
+def change_inside(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, protected: bool) -> float:
+    """Two styles left and right, with the middle protected or not, on trained features: the mean change of a
+    pixel inside the middle box against the photo."""
     monkeypatch.setenv("NST_VGG16_WEIGHTS", "stand-in")
     result = run(
         files,
         more_styles=[str(files["other"])],
         style_masks=[str(files["left"]), str(files["right"])],
-        preserve_mask=str(files["keep"]),
+        **({"preserve_mask": str(files["keep"])} if protected else {}),
         **TRAINED,
     )
     photo = images.load_rgb(files["photo"], role="content", max_dim=64)
     assert result.shape == photo.shape
-    change = np.abs(result - photo).mean(axis=-1)
-    return float(change[16:32, 24:40].mean()), float(change[:, :8].mean())
+    return float(np.abs(result - photo).mean(axis=-1)[16:32, 24:40].mean())
 
 
 def test_masks_run_through_the_workflow_and_the_protected_region_stays_the_photo(
     files, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inside, outside = change_inside_and_outside(files, monkeypatch)
-    assert inside < 0.5 * outside, (inside, outside)  # measured 0.002 against 0.055
+    protected, open_ = change_inside(files, monkeypatch, True), change_inside(files, monkeypatch, False)
+    assert protected < 0.3 * open_, (protected, open_)  # measured 0.0020 against 0.0115
 
 
 def test_a_tiled_run_cuts_every_mask_with_its_tiles(files, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forced into a coarse stage and tiles: each tile optimises with its crop of the masks, and the protected
-    region still stays the photo across the tiles' seams."""
+    """Forced into a coarse stage and tiles: each tile optimises with its crop of the masks, so the protected
+    region stays nearer the photo than without the mask, across the tiles' seams."""
     from workflows.engine import stages
 
     monkeypatch.setattr(stages, "single_task_pixels", lambda options, *held, **more: 48 * 48)
     monkeypatch.setattr(stages, "DEFAULT_OVERLAP", 16)
     assert stages.plan((48, 64), StyleOptions(max_dim=64)).tiled
-    inside, outside = change_inside_and_outside(files, monkeypatch)
-    # measured 0.083 against 0.39: the tiles start from the upsampled coarse stage, which has lost the fine detail
-    assert inside < 0.5 * outside, (inside, outside)
+    protected, open_ = change_inside(files, monkeypatch, True), change_inside(files, monkeypatch, False)
+    # measured 0.033 against 0.22: the tiles start from the upsampled coarse stage, which has lost the fine detail
+    assert protected < 0.5 * open_, (protected, open_)
 
 
 @pytest.mark.parametrize(

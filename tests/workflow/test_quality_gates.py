@@ -213,6 +213,6 @@ def test_the_protect_mask_keeps_its_region_near_the_photo_while_the_rest_is_styl
     regions = StyleRegions.of([], keep.astype(np.float32))
     result = result_image(PHOTO, GATED, stylize_in_process(PHOTO, [SWIRLS], GATED, regions=regions))
     change = np.abs(result - PHOTO).mean(axis=-1)
-    assert change[keep].mean() < 0.06, change[keep].mean()  # measured 0.027 (mean change of a channel, of 1)
-    assert change[keep].mean() < 0.5 * change[~keep].mean()  # measured 0.25 x
-    assert_stylized(result, SWIRLS, 0.92)  # measured 0.81, with a quarter of the picture held to the photo
+    assert change[keep].mean() < 0.06, change[keep].mean()  # measured 0.023 (mean change of a channel, of 1)
+    assert change[keep].mean() < 0.5 * change[~keep].mean()  # measured 0.18 x
+    assert_stylized(result, SWIRLS, 0.87)  # measured 0.77, with a quarter of the picture held to the photo

@@ -100,7 +100,7 @@ TOTAL_VARIATION_WEIGHT_RANGE = (0.0, 1e10)
 TV_SMOOTHING_RANGE = (0.0, 8.0)
 #: ``jpeg_quality``: libjpeg's scale; below 50 the blocks show at any size worth printing.
 JPEG_QUALITY_RANGE = (50, 100)
-#: ``preserve_strength``: how many times the content term weighs inside the protect mask.
+#: ``preserve_strength``: the protect mask's hold on the photo, in multiples of ``content_weight``.
 PRESERVE_STRENGTH_RANGE = (1.0, 1000.0)
 #: Each of ``style_blend_weights``: they are only compared with each other, and any number of weights this size
 #: sums to a finite total (two of 1e308 summed to inf, and normalising by it left no style at all).
@@ -259,8 +259,9 @@ class StyleOptions:
     )
     preserve_strength: float = _option(
         10.0,
-        "with `preserve_mask`: how many times the content term weighs inside the mask's white regions "
-        f"({range_text(PRESERVE_STRENGTH_RANGE)}); no style is matched there either",
+        "with `preserve_mask`: how strongly its white regions hold the photo: their edges and colours (the first "
+        f"VGG layer's features) are matched with this many times `content_weight` ({range_text(PRESERVE_STRENGTH_RANGE)}); "
+        "no style is matched there either",
     )
     output_format: str = _option(
         "png8",

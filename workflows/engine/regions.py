@@ -12,8 +12,9 @@ How the loss uses them (``transfer.StyleTransfer``):
   and no style masks, the one (blended) style's region is ``1 - preserve``.
 * Each region's term is weighted by its share of all regions' area (``region_shares``). A pixel's style gradient
   is then the same whatever the size of its region, and a tile that holds none of a region gives it no weight.
-* Inside the protect mask the content term weighs ``preserve_strength`` times as much
-  (``content_weights``). Pixels no region covers keep only the content and smoothness terms: they stay the photo.
+* Inside the protect mask the photo's features on the first style layer (its edges and colours) are held, with
+  ``preserve_strength`` times the content weight. Pixels no region covers keep only the content and smoothness
+  terms: they stay the photo.
 """
 
 from __future__ import annotations
@@ -95,10 +96,3 @@ def layer_masks(weights: np.ndarray, hw: tuple[int, int], strides: tuple[int, ..
         np.stack([resize_mask(w, (max(1, hw[0] // s), max(1, hw[1] // s))) for w in weights])[..., None]
         for s in strides
     ]
-
-
-def content_weights(preserve: np.ndarray, hw: tuple[int, int], stride: int, strength: float) -> np.ndarray:
-    """(1, h, w, 1): the content term's weight at each position of a layer of ``stride``: 1, rising to
-    ``strength`` inside the protect mask."""
-    grid = resize_mask(preserve, (max(1, hw[0] // stride), max(1, hw[1] // stride)))
-    return (1.0 + (strength - 1.0) * grid)[None, ..., None].astype(np.float32)

@@ -29,7 +29,7 @@ from workflows.engine.networks.vgg_features import (
     weights_from_env,
 )
 from workflows.engine.options import ADAM_SETTINGS, DEFAULTS, StyleOptions
-from workflows.engine.regions import StyleRegions, content_weights, layer_masks, region_shares
+from workflows.engine.regions import StyleRegions, layer_masks, region_shares
 
 #: Optimiser state as numpy arrays: ``step`` always; ``adam_m``, ``adam_v`` and ``ema`` (Adam); ``lbfgs_s``,
 #: ``lbfgs_y`` (L-BFGS curvature pairs), ``lbfgs_loss``, ``lbfgs_grad`` (where it stopped). Image-shaped entries are
@@ -63,10 +63,8 @@ class _AdamParts:
     step: Callable[[], tf.Tensor]
 
 
-#: How much each style layer's output is downsampled: block1_conv1 .. block5_conv1; and the content layer's
-#: (block5_conv2).
+#: How much each style layer's output is downsampled: block1_conv1 .. block5_conv1.
 STYLE_STRIDES = (1, 2, 4, 8, 16)
-CONTENT_STRIDE = 16
 #: A style image above this many pixels is analysed in tiles (forward passes only), so its targets cost bounded
 #: memory at any size; the margin of context around each tile's core keeps the Gram matrices those of the whole.
 STYLE_TILE_PIXELS = 768 * 768
@@ -216,16 +214,12 @@ class StyleTransfer:
             )
         self._style_targets = [tf.cast(t, tf.float32) for t in style_targets]
         self._regions = self._region_constants(regions)
-        # Inside the protect mask: the content term preserve_strength times as strong, and the photo's features on
-        # the first style layer (stride 1: its edges and colours) held there too. The deep content layer alone keeps
-        # the region's layout but not its look (measured on the stand-in at 64 px, 2 x 20 steps: a mean change of 0.10
-        # inside against 0.11 outside; with the first layer held, 0.03 against 0.11).
-        self._content_mask: tf.Tensor | None = None
+        # Inside the protect mask the photo's features on the first style layer (stride 1: its edges and colours) are
+        # held. Not the deep content layer: it sees the whole picture at these sizes, so weighting it more inside the
+        # mask held down the style everywhere (benchmarks/bench_masks.py, 256 px: the mean change outside the mask
+        # fell from 0.170 to 0.105), while the first layer alone protects the region better.
         self._kept: tuple[tf.Tensor, tf.Tensor] | None = None
         if regions.preserve is not None:
-            self._content_mask = tf.constant(
-                content_weights(regions.preserve, self.content.shape[1:3], CONTENT_STRIDE, options.preserve_strength)
-            )
             first_layer = _features(feature_extractor(extractor_weights, targets_precision), self.content)[0]
             self._kept = (tf.constant(regions.preserve[None, ..., None]), first_layer)
         if content_targets is None:
@@ -287,10 +281,9 @@ class StyleTransfer:
                 f"style {name}": regional_style_loss(o, t, m, shares) * style_weight
                 for name, o, t, m in zip(STYLE_LAYERS, style_outputs, self._style_targets, masks)
             }
-        squares = [tf.square(o - t) for o, t in zip(content_outputs, self._content_targets)]
-        if self._content_mask is not None:
-            squares = [square * self._content_mask for square in squares]
-        content_loss = tf.add_n([tf.reduce_mean(square) for square in squares])
+        content_loss = tf.add_n(
+            [tf.reduce_mean(tf.square(o - t)) for o, t in zip(content_outputs, self._content_targets)]
+        )
         terms["content"] = content_loss * (self.options.content_weight / len(CONTENT_LAYERS))
         if self._kept is not None:
             mask, photo_features = self._kept
