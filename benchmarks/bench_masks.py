@@ -175,11 +175,6 @@ def measure_size(size: int, epochs: int, steps: int) -> dict[str, object]:
     }
 
 
-def described_machine() -> dict[str, object]:
-    """``machine()``, with the weights of the network measured here (``machine`` names VGG19's)."""
-    return {**machine(), "weights": weights_from_env(network=NETWORK).kind}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
@@ -197,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_at = {int(size): int(steps) for size, steps in (item.split("=", 1) for item in args.steps_at)}
     weights = weights_from_env(network=NETWORK)
     results: dict[str, object] = {
-        "machine": described_machine(),
+        "machine": machine(NETWORK),
         "network": NETWORK,
         "weights": weights.kind,
         "photo": f"samples/{PHOTO}",

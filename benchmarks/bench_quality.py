@@ -281,7 +281,7 @@ def tiles_section(size: int, epochs: int, steps: int) -> dict[str, object]:
     tiled.update(coarse=f"{plan.whole_hw[1]}x{plan.whole_hw[0]}", tiles=len(plan.tiles))
     result = {
         "size": shown,
-        "machine": described_machine(),
+        "machine": machine(NETWORK),
         "options": changed_options(options),
         "epochs": epochs,
         "steps_per_epoch": steps,
@@ -344,11 +344,6 @@ def plot(sizes: list[dict], path: Path) -> None:
     image.save(path)
 
 
-def described_machine() -> dict[str, object]:
-    """``machine()``, with the weights of the network measured here (``machine`` names VGG19's)."""
-    return {**machine(), "weights": weights_from_env(network=NETWORK).kind}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -373,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     weights = weights_from_env(network=NETWORK)
-    results: dict[str, object] = {"machine": described_machine(), "network": NETWORK, "weights": weights.kind}
+    results: dict[str, object] = {"machine": machine(NETWORK), "network": NETWORK, "weights": weights.kind}
     log(f"machine: {results['machine']}")
     if args.tiles is not None:  # this comparison alone: a sitting of its own, with its own machine in its entry
         tiles = tiles_section(args.tiles, args.tiles_epochs, args.tiles_steps)

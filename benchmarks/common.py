@@ -34,9 +34,10 @@ def log(message: str) -> None:
 # --- the machine -------------------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, object]:
+def machine(network: str = "vgg19") -> dict[str, object]:
     """The machine every figure of one results file was measured on: CPU model, cores this process may use, the
-    CPU features that matter, GPUs, memory, and the versions that decide the kernels."""
+    CPU features that matter, GPUs, memory, the versions that decide the kernels, and the weights of ``network``
+    (the feature network the figures were measured with)."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
     flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
@@ -60,7 +61,7 @@ def machine() -> dict[str, object]:
             tensorflow=tf.__version__,
             keras=keras.__version__,
             numpy=np.__version__,
-            weights=weights_from_env().kind,
+            weights=weights_from_env(network=network).kind,
         )
     return described
 
