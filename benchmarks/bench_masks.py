@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import numpy as np
 
 os.environ.setdefault("NST_VGG16_WEIGHTS", "stand-in")  # before the engine reads it; a real file or imagenet wins
 
-from benchmarks.common import RESULTS, SAMPLES, log, machine  # noqa: E402
+from benchmarks.common import RESULTS, SAMPLES, log, machine, run_fresh  # noqa: E402
 from workflows import images  # noqa: E402
 from workflows.engine.chain import result_image, stylize_in_process  # noqa: E402
 from workflows.engine.networks import arbitrary_stylization as feed_forward  # noqa: E402
@@ -175,6 +176,39 @@ def measure_size(size: int, epochs: int, steps: int) -> dict[str, object]:
     }
 
 
+def memory_rows(cases: list[str]) -> list[dict[str, object]]:
+    """Each ``SIDE:STYLES`` case run twice in a fresh process (``benchmarks.fresh.masked_run``), without masks and
+    with one mask per style: both peaks, and the memory model's request for the masked task."""
+    from workflows.engine import memory, stages
+
+    rows = []
+    for case in cases:
+        side, styles = (int(part) for part in case.split(":"))
+        pixels = side * (side * 3 // 4)
+        peaks = {}
+        for masks in (0, styles):
+            with tempfile.TemporaryDirectory(prefix="bench-masks-") as scratch:
+                reported, seconds, _ = run_fresh(
+                    "masked_run", side, styles, masks, scratch=scratch, NST_VGG19_WEIGHTS="random"
+                )
+            peaks[masks] = reported["peak_rss_bytes"]
+            log(
+                f"memory {side} px, {styles} styles, {masks} masks: {peaks[masks] / memory.GIB:.2f} GiB, {seconds:.0f} s"
+            )
+        request = stages.task_request(pixels, StyleOptions(), (pixels,) * styles, masks=styles)
+        rows.append(
+            {
+                "side": side,
+                "pixels": pixels,
+                "styles": styles,
+                "peak_without_masks_bytes": peaks[0],
+                "peak_with_masks_bytes": peaks[styles],
+                "request_with_masks_bytes": request,
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
@@ -187,8 +221,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SIZE=STEPS",
         help="fewer (or more) steps per epoch at these sizes, e.g. 256=30; each size records its own",
     )
+    parser.add_argument(
+        "--memory",
+        nargs="*",
+        default=["512:4", "768:4"],
+        metavar="SIDE:STYLES",
+        help="peak memory of an optimisation task with that many styles, unmasked and masked (fresh processes)",
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="measure only the memory rows, keeping --out's other figures"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "masks.json")
     args = parser.parse_args(argv)
+    command = "python -m benchmarks.bench_masks " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.memory_only:
+        kept = json.loads(args.out.read_text())
+        kept.update(memory=memory_rows(args.memory), memory_command=command)
+        args.out.write_text(json.dumps(kept, indent=2) + "\n")
+        log(f"wrote the memory rows into {args.out}")
+        return 0
     steps_at = {int(size): int(steps) for size, steps in (item.split("=", 1) for item in args.steps_at)}
     weights = weights_from_env(network=NETWORK)
     results: dict[str, object] = {
@@ -197,13 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         "weights": weights.kind,
         "photo": f"samples/{PHOTO}",
         "styles": [f"samples/{name}.jpg" for name in STYLES],
-        "command": "python -m benchmarks.bench_masks " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command,
     }
     log(f"machine: {results['machine']}")
     began = time.perf_counter()
     measured = [measure_size(size, args.epochs, steps_at.get(size, args.steps)) for size in args.sizes]
-    results["wall_s"] = time.perf_counter() - began
     results["sizes"] = measured
+    results["memory"], results["memory_command"] = memory_rows(args.memory), command
+    results["wall_s"] = time.perf_counter() - began
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {args.out}")

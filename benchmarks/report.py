@@ -745,7 +745,44 @@ def render_masks(masks: dict) -> tuple[list[str], list[tuple[str, str, str]]]:
     for size in masks["sizes"]:
         section, checks = render_masks_size(size)
         lines, targets = lines + section, targets + checks
+    if masks.get("memory"):
+        section, checks = render_masks_memory(masks["memory"], masks["memory_command"])
+        lines, targets = lines + section, targets + checks
     return lines, targets
+
+
+def render_masks_memory(rows: list[dict], command: str) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Section 10's memory table: an optimisation task with one mask per style against the same task unmasked, and
+    the memory model's request for the masked one."""
+    gib = 2**30
+    lines = [
+        "### Memory",
+        "",
+        f"`{command.strip()}`: each task in a fresh process (`benchmarks/fresh/masked_run.py`: 2 epochs of 8 L-BFGS "
+        "steps through the epoch chain, random weights, which have the trained ones' shapes), with as many styles as "
+        "masks (vertical strips), then the same task without the masks (the styles blended).",
+        "",
+        "| photo | styles | peak without masks | peak with a mask per style | with / without | the model's request |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    within = 0
+    for row in rows:
+        without, masked = row["peak_without_masks_bytes"], row["peak_with_masks_bytes"]
+        request = row["request_with_masks_bytes"]
+        within += masked <= request
+        lines.append(
+            f"| {row['side']}x{row['side'] * 3 // 4} | {row['styles']} | {without / gib:.2f} GiB | "
+            f"{masked / gib:.2f} GiB | {masked / without:.2f} | {request / gib:.2f} GiB |"
+        )
+    ratios = [row["peak_with_masks_bytes"] / row["peak_without_masks_bytes"] for row in rows]
+    lines += [
+        "",
+        f"With a mask per style a task peaked at {min(ratios):.2f} to {max(ratios):.2f} times the same task without "
+        f"masks; {within} of {len(rows)} masked tasks stayed within the request the memory model gives them.",
+        "",
+    ]
+    target = ("optimisation tasks with masks within the memory model's request", f"{within} of {len(rows)}")
+    return lines, [(*target, verdict(within == len(rows)))]
 
 
 def render_masks_size(size: dict) -> tuple[list[str], list[tuple[str, str, str]]]:

@@ -152,3 +152,32 @@ def test_the_report_renders_the_section_and_its_targets_only_with_a_result() -> 
     assert "## 10. Masks: regional style and the protect mask" in with_masks
     assert "| protect mask at 128x96, preserve_strength 10: mean change inside <= 0.06 (of 1) |" in with_masks
     assert "Masks" not in without
+
+
+def test_the_memory_rows_compare_masked_with_unmasked_and_check_the_request() -> None:
+    masks = copy.deepcopy(MASKS)
+    gib = 2**30
+    masks["memory_command"] = "python -m benchmarks.bench_masks --memory-only"
+    masks["memory"] = [
+        {
+            "side": 512,
+            "pixels": 512 * 384,
+            "styles": 4,
+            "peak_without_masks_bytes": 2 * gib,
+            "peak_with_masks_bytes": 2.2 * gib,
+            "request_with_masks_bytes": 3 * gib,
+        },
+        {
+            "side": 768,
+            "pixels": 768 * 576,
+            "styles": 4,
+            "peak_without_masks_bytes": 4 * gib,
+            "peak_with_masks_bytes": 5 * gib,
+            "request_with_masks_bytes": 4.5 * gib,
+        },
+    ]
+    lines, targets = render_masks(masks)
+    text = "\n".join(lines)
+    assert "| 512x384 | 4 | 2.00 GiB | 2.20 GiB | 1.10 | 3.00 GiB |" in text
+    assert "peaked at 1.10 to 1.25 times the same task without masks; 1 of 2 masked tasks stayed within" in text
+    assert targets[-1] == ("optimisation tasks with masks within the memory model's request", "1 of 2", "**not met**")

@@ -173,16 +173,10 @@ def change_inside(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, prote
     return float(np.abs(result - photo).mean(axis=-1)[16:32, 24:40].mean())
 
 
-def test_masks_run_through_the_workflow_and_the_protected_region_stays_the_photo(
-    files, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    protected, open_ = change_inside(files, monkeypatch, True), change_inside(files, monkeypatch, False)
-    assert protected < 0.3 * open_, (protected, open_)  # measured 0.0020 against 0.0115
-
-
 def test_a_tiled_run_cuts_every_mask_with_its_tiles(files, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forced into a coarse stage and tiles: each tile optimises with its crop of the masks, so the protected
-    region stays nearer the photo than without the mask, across the tiles' seams."""
+    """The whole workflow, forced into a coarse stage and tiles: each tile optimises with its crop of the masks, so
+    the protected region stays nearer the photo than without the mask, across the tiles' seams. (Untiled, the
+    same holds in the engine: the quality gates, and ``test_cli.py`` runs masks through ``pyflyte run``.)"""
     from workflows.engine import stages
 
     monkeypatch.setattr(stages, "single_task_pixels", lambda options, *held, **more: 48 * 48)
