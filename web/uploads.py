@@ -28,6 +28,7 @@ TOKEN_BYTES = 16
 TOKEN_CHARS = 22  #: ceil(16 * 8 / 6), no padding
 UPLOAD_ID = re.compile(rf"(?P<token>[A-Za-z0-9_-]{{{TOKEN_CHARS}}})\.(?P<style>{STYLE_NAME.pattern})")
 #: What is kept of a file name's characters; anything else becomes '-'.
+_DOTS = re.compile(r"\.{2,}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: A file name's stem when nothing of it is left.
 FALLBACK_STEM = "photo"
@@ -74,9 +75,10 @@ def owner_folder(subject: str | None) -> str | None:
 
 def safe_file_name(file_name: str) -> str:
     """The last path segment of ``file_name`` (browsers may send ``C:\\fakepath\\x.jpg``), accents dropped, every
-    other character outside ``[A-Za-z0-9._-]`` made '-', the extension in lower case."""
+    other character outside ``[A-Za-z0-9._-]`` made '-', runs of dots made one (no ``..`` anywhere, which a client
+    normalising paths might read as a step up), the extension in lower case."""
     base = file_name.replace("\\", "/").rsplit("/", 1)[-1]
     ascii_only = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
     stem, extension = posixpath.splitext(ascii_only)
-    stem = _UNSAFE.sub("-", stem).strip("-.") or FALLBACK_STEM
+    stem = _DOTS.sub(".", _UNSAFE.sub("-", stem)).strip("-.") or FALLBACK_STEM
     return stem + _UNSAFE.sub("-", extension.lower())

@@ -264,6 +264,19 @@ def test_keys_are_chosen_by_the_server_and_never_collide(api: Api, requests: lis
         SEEN_TOKENS.add(upload_id.token)
 
 
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("0..0.jpg", "0.0.jpg"),  # the example hypothesis found: a name must hold no '..' at all
+        ("a...b..c.JPG", "a.b.c.jpg"),
+        ("..hidden.png", "hidden.png"),
+        ("C:\\fakepath\\été..x.png", "ete.x.png"),
+    ],
+)
+def test_a_name_keeps_no_run_of_dots(sent: str, kept: str) -> None:
+    assert safe_file_name(sent) == kept
+
+
 def test_tokens_carry_128_random_bits() -> None:
     tokens = {UploadId.new("monet").token for _ in range(2000)}
     assert len(tokens) == 2000
