@@ -42,8 +42,9 @@ from lambda_trigger.s3 import ObjectStore
 from lambda_trigger.settings import WORKFLOW_INT_BOUNDS, Settings
 
 #: Every workflow input the trigger may send, and its kind: ``file`` (a FlyteFile, sent as a URI), ``optional file``
-#: (one the workflow may go without), ``files`` (a list of them), ``str``, ``bool``, ``choice`` (a string from :data:`CHOICES`; the workflow may declare it as an Enum of
-#: those values, which flytekit fills from the string), ``int``, ``float`` or ``floats`` (a list).
+#: (one the workflow may go without), ``files`` (a list of them), ``str``, ``bool``, ``choice`` (a string from
+#: :data:`CHOICES`; the workflow may declare it as an Enum of those values, which flytekit fills from the string),
+#: ``int``, ``float`` or ``floats`` (a list).
 #: ``test_workflow_contract.py`` checks each against the real workflow's interface.
 InputKind = Literal["file", "optional file", "files", "str", "bool", "choice", "int", "float", "floats"]
 WORKFLOW_INPUTS: dict[str, InputKind] = {

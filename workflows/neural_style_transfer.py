@@ -96,8 +96,10 @@ def check_inputs(**inputs: typing.Any) -> Checked:
         check_source(uri_of(source), role, policy)
     paths = [fetch(source, role) for source, role in sources]
     mask_paths = [fetch(source, role) for source, role in masks]
-    check_memory(paths, [role for _, role in sources], options, inputs["upscale"], len(masks))
-    check_masks(paths[0], mask_paths, masks, options, inputs["upscale"])
+    width, height = images.held_size(paths[0], options.max_dim, inputs["upscale"])
+    if width * height:  # else not a file Pillow opens: preprocessing refuses it with its reason, in one line
+        check_memory((height, width), paths, [role for _, role in sources], options, len(masks))
+        check_masks((height, width), mask_paths, masks)
     digest = "-".join(images.file_digest(path) for path in [*paths, *mask_paths])
     return Checked(options=options, digest=digest)
 
@@ -116,27 +118,22 @@ def check_mask_count(masks: int, styles: int, options: StyleOptions) -> None:
         )
 
 
-def check_masks(
-    photo: str, paths: list[str], masks: list[tuple[FlyteFile, str]], options: StyleOptions, upscale: bool
-) -> None:
-    """Every mask must be an image of the photo's aspect ratio (read from the headers; an all-black mask is refused
-    when preprocessing decodes it)."""
-    width, height = images.held_size(photo, options.max_dim, upscale)
-    if not width * height:
-        return  # the photo is not a file Pillow opens: preprocessing refuses it with its reason
+def check_masks(photo_hw: tuple[int, int], paths: list[str], masks: list[tuple[FlyteFile, str]]) -> None:
+    """Every mask must be an image of the aspect ratio of the photo, held at ``photo_hw`` (read from the headers; an
+    all-black mask is refused when preprocessing decodes it)."""
     for path, (source, role) in zip(paths, masks):
-        problem = images.mask_problem(path, role, (height, width), uri_of(source))
+        problem = images.mask_problem(path, role, photo_hw, uri_of(source))
         if problem:
             raise images.ImageInputError(problem)
 
 
-def check_memory(paths: list[str], roles: list[str], options: StyleOptions, upscale: bool, masks: int = 0) -> None:
-    """Every image at the size preprocessing will keep it (read from the files' headers), counted by the memory
-    model against the tasks that hold them all and against one optimisation task: a run that cannot fit is
-    refused now, naming ``more_styles`` and how many fit."""
-    width, height = images.held_size(paths[0], options.max_dim, upscale)
-    if not width * height:
-        return  # not a file Pillow opens: preprocessing refuses it with its reason, in one line
+def check_memory(
+    photo_hw: tuple[int, int], paths: list[str], roles: list[str], options: StyleOptions, masks: int = 0
+) -> None:
+    """Every image at the size preprocessing will keep it (read from the files' headers; the photo's, ``photo_hw``,
+    already read), counted by the memory model against the tasks that hold them all and against one optimisation
+    task: a run that cannot fit is refused now, naming ``more_styles`` and how many fit."""
+    height, width = photo_hw
     side = style_held_side(max(width, height), options.style_scale)
     styles = tuple(
         w * h

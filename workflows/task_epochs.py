@@ -11,6 +11,7 @@ from flytekit import current_context
 
 from workflows.checkpoints import CHECKPOINT_FILE, checkpoint_of, restored
 from workflows.engine.options import StyleOptions
+from workflows.engine.regions import StyleRegions
 from workflows.progress_records import EpochProgress
 from workflows.task_log import log
 
@@ -25,7 +26,7 @@ def run_task_epochs(
     output_uri: str,
     style_targets: list[np.ndarray] | None = None,
     title: str = "",
-    regions: typing.Any = None,
+    regions: StyleRegions | None = None,
 ) -> typing.Any:
     """The epochs of one optimisation task: from the previous attempt's checkpoint if there is a usable one
     (else from ``start``), with a checkpoint, the published Deck and the progress record after every epoch.

@@ -54,8 +54,9 @@ TASK_LIMIT = 4 * GIB
 HELD_PIXEL_BYTES = 3 * 4
 MASK_PIXEL_BYTES = 4
 #: An optimisation task's copies of each mask, at its epoch's size: the task's input, the engine's, and the mask on
-#: every style layer's grid (a third more). Measured (512 and 768 px, 4 style masks, L-BFGS, 2 epochs: /tmp-free
-#: script in the issue note): no peak above the same run without masks, so the model counts only these copies.
+#: every style layer's grid (a third more). Measured (``python -m benchmarks.bench_masks --memory-only``, BENCHMARKS.md
+#: section 10: 512 and 768 px, 4 style masks): no peak above the same task without masks, so the model counts only
+#: these copies.
 MASK_COPIES = 3.5
 
 

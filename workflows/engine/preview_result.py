@@ -28,20 +28,22 @@ def preview_result(
     if options.preserve_colors == "histogram":
         styles = [match_color_statistics(style, content) for style in styles]
     strength = min(1.0, options.style_strength)
-    if not regions:
-        image = model.transform(content, styles, weights=options.blend_weights(len(styles)), strength=strength)
+    if regions.per_style:
+        layers = [model.transform(content, [style], weights=(1.0,), strength=strength) for style in styles]
     else:
-        if regions.per_style:
-            layers = [model.transform(content, [style], weights=(1.0,), strength=strength) for style in styles]
-        else:
-            layers = [model.transform(content, styles, weights=options.blend_weights(len(styles)), strength=strength)]
-        weights = regions.style_weights()[..., None]
-        # Where masks overlap they share the pixel; where they cover less than all of it, the photo shows through.
-        scale = 1.0 / np.maximum(1.0, weights.sum(axis=0))
-        image = content * (1.0 - weights.sum(axis=0) * scale)
-        for layer, weight in zip(layers, weights):
-            image = image + layer * weight * scale
-        image = image.astype(np.float32)
+        layers = [model.transform(content, styles, weights=options.blend_weights(len(styles)), strength=strength)]
+    image = _laid_over(content, layers, regions.style_weights()) if regions else layers[0]
     if options.preserve_colors == "luminance":
         image = keep_photo_chroma(image, content)
     return image
+
+
+def _laid_over(content: np.ndarray, layers: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Each of ``layers`` over its region (``weights``, (K, H, W)) of ``content``: where regions overlap they share
+    the pixel; where they cover less than all of it, the photo shows through."""
+    weights = weights[..., None]
+    scale = 1.0 / np.maximum(1.0, weights.sum(axis=0))
+    image = content * (1.0 - weights.sum(axis=0) * scale)
+    for layer, weight in zip(layers, weights):
+        image = image + layer * weight * scale
+    return image.astype(np.float32)

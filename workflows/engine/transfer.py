@@ -218,13 +218,16 @@ class StyleTransfer:
         # held. Not the deep content layer: it sees the whole picture at these sizes, so weighting it more inside the
         # mask held down the style everywhere (benchmarks/bench_masks.py, 256 px: the mean change outside the mask
         # fell from 0.170 to 0.105), while the first layer alone protects the region better.
+        photo_features = None
+        if content_targets is None or regions.preserve is not None:  # one forward pass serves both
+            photo_features = _features(feature_extractor(extractor_weights, targets_precision), self.content)
         self._kept: tuple[tf.Tensor, tf.Tensor] | None = None
         if regions.preserve is not None:
-            first_layer = _features(feature_extractor(extractor_weights, targets_precision), self.content)[0]
-            self._kept = (tf.constant(regions.preserve[None, ..., None]), first_layer)
+            assert photo_features is not None
+            self._kept = (tf.constant(regions.preserve[None, ..., None]), photo_features[0])
         if content_targets is None:
-            extractor = feature_extractor(extractor_weights, targets_precision)
-            content_targets = _features(extractor, self.content)[len(STYLE_LAYERS) :]
+            assert photo_features is not None
+            content_targets = photo_features[len(STYLE_LAYERS) :]
         self._content_targets = [tf.cast(t, tf.float32) for t in content_targets]
         # Traced for this engine's fixed image shape: known shapes let TensorFlow and oneDNN plan every layer.
         # Without autograph: the loss has no Python control flow on tensors, and converting it (Keras' layers
